@@ -1,0 +1,1 @@
+//! Fjord broker core.
