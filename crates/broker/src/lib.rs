@@ -1,1 +1,23 @@
-//! Fjord broker core.
+//! Fjord's broker core: topics, partitions and their configs, produce/fetch/offset operations.
+//!
+//! Protocol-neutral: front-ends (Kafka TCP today, RocketMQ gRPC and HTTP admin later) translate
+//! their requests into calls on [`Broker`] and map [`BrokerError`] to their own error codes.
+
+mod admin;
+mod broker;
+mod config;
+mod data;
+mod error;
+mod meta;
+mod names;
+mod topic;
+
+pub use admin::{ConfigOp, NewTopic};
+pub use broker::Broker;
+pub use config::{
+    BrokerConfig, ConfigEntry, ConfigSource, ConfigType, TopicConfigs, TOPIC_CONFIG_KEYS,
+};
+pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
+pub use error::BrokerError;
+pub use names::validate_topic_name;
+pub use topic::{Partition, Topic};

@@ -1,0 +1,299 @@
+//! Topic administration: create, delete, add partitions, configs.
+use crate::broker::open_topic;
+use crate::meta::TopicRecord;
+use crate::{
+    validate_topic_name, Broker, BrokerError, ConfigEntry, Partition, Topic, TopicConfigs,
+};
+use std::sync::Arc;
+
+/// Most partitions one topic may have (a guard against absurd requests, as Kafka has none but
+/// every partition costs file handles and memory here).
+const MAX_PARTITIONS: i32 = 10_000;
+
+/// A CreateTopics request for one topic. `-1` means "the broker's default".
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub configs: TopicConfigs,
+}
+
+/// One change of IncrementalAlterConfigs.
+#[derive(Debug, Clone)]
+pub enum ConfigOp {
+    Set(String, String),
+    Delete(String),
+    Append(String, String),
+    Subtract(String, String),
+}
+
+impl Broker {
+    /// Creates a topic (or only validates the request). Single node: the replication factor must
+    /// be 1 (or -1 for the default).
+    pub fn create_topic(
+        &self,
+        new: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        validate_topic_name(&new.name)?;
+        let partitions = match new.partitions {
+            -1 => self.config.num_partitions,
+            n if (1..=MAX_PARTITIONS).contains(&n) => n,
+            n => {
+                return Err(BrokerError::InvalidPartitions(format!(
+                    "number of partitions must be between 1 and {MAX_PARTITIONS}, got {n}"
+                )))
+            }
+        };
+        if !matches!(new.replication_factor, -1 | 1) {
+            return Err(BrokerError::InvalidReplicationFactor(format!(
+                "replication factor {} is larger than the 1 available broker",
+                new.replication_factor
+            )));
+        }
+        self.config.resolve(&new.configs)?;
+        let _admin = self.lock_admin();
+        if self.topic(&new.name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(new.name));
+        }
+        if let Some(clash) = self.colliding_topic(&new.name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{}' collides with existing topic '{clash}' ('.' and '_' are interchangeable in metric names)",
+                new.name
+            )));
+        }
+        let record = TopicRecord {
+            name: new.name.clone(),
+            id: uuid::Uuid::new_v4(),
+            partitions,
+            configs: new.configs,
+        };
+        if validate_only {
+            return Ok(Arc::new(Topic {
+                name: record.name,
+                id: record.id,
+                configs: record.configs,
+                partitions: Vec::new(),
+                internal: false,
+            }));
+        }
+        let topic = Arc::new(open_topic(&self.config, &self.storage, &record)?);
+        self.write_topics()
+            .insert(topic.name.clone(), topic.clone());
+        if let Err(e) = self.save_catalogue() {
+            self.write_topics().remove(&topic.name);
+            return Err(e);
+        }
+        tracing::info!(topic = %topic.name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Kafka forbids topics whose names differ only by '.' versus '_'.
+    fn colliding_topic(&self, name: &str) -> Option<String> {
+        let canonical = |n: &str| n.replace('.', "_");
+        let wanted = canonical(name);
+        self.read_topics()
+            .keys()
+            .find(|existing| canonical(existing) == wanted)
+            .cloned()
+    }
+
+    /// The topic, auto-created with broker defaults if allowed (Metadata with auto-creation).
+    pub fn topic_or_auto_create(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        if let Some(topic) = self.topic(name) {
+            return Ok(topic);
+        }
+        if !self.config.auto_create_topics {
+            return Err(BrokerError::UnknownTopicOrPartition);
+        }
+        let new = NewTopic {
+            name: name.to_string(),
+            partitions: -1,
+            replication_factor: -1,
+            configs: TopicConfigs::new(),
+        };
+        match self.create_topic(new, false) {
+            Err(BrokerError::TopicAlreadyExists(_)) => {
+                self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes a topic: first from the catalogue (durably), then its logs. A crash in between is
+    /// completed at the next start, which removes logs of unknown topics.
+    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .write_topics()
+            .remove(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if topic.internal {
+            self.write_topics().insert(topic.name.clone(), topic);
+            return Err(BrokerError::PolicyViolation(format!(
+                "internal topic '{name}' cannot be deleted"
+            )));
+        }
+        if let Err(e) = self.save_catalogue() {
+            self.write_topics().insert(topic.name.clone(), topic);
+            return Err(e);
+        }
+        for partition in &topic.partitions {
+            self.storage.delete_log(&topic.name, partition.index)?;
+        }
+        self.appended.send_modify(|v| *v += 1);
+        tracing::info!(topic = %name, "deleted topic");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions (never shrinks, as in Kafka).
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let current = topic.partitions.len() as i32;
+        if count <= current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "topic currently has {current} partitions, {count} would not be an increase"
+            )));
+        }
+        if count > MAX_PARTITIONS {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "number of partitions must be at most {MAX_PARTITIONS}"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = self.config.resolve(&topic.configs)?;
+        let mut grown = (*topic).clone();
+        for index in current..count {
+            let log = self.storage.open_log(name, index, log_config.clone())?;
+            grown.partitions.push(Arc::new(Partition { index, log }));
+        }
+        self.replace_topic(topic, grown)
+    }
+
+    pub fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>, BrokerError> {
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        Ok(self.config.describe(&topic.configs))
+    }
+
+    /// AlterConfigs: the topic's overrides become exactly `configs`.
+    pub fn replace_topic_configs(
+        &self,
+        name: &str,
+        configs: TopicConfigs,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        self.apply_configs(topic, configs, validate_only)
+    }
+
+    /// IncrementalAlterConfigs: applies `ops` to the topic's overrides.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        ops: Vec<ConfigOp>,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let mut configs = topic.configs.clone();
+        for op in ops {
+            apply_op(&mut configs, op)?;
+        }
+        self.apply_configs(topic, configs, validate_only)
+    }
+
+    fn apply_configs(
+        &self,
+        topic: Arc<Topic>,
+        configs: TopicConfigs,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let log_config = self.config.resolve(&configs)?;
+        if validate_only {
+            return Ok(());
+        }
+        for partition in &topic.partitions {
+            partition.log.set_config(log_config.clone());
+        }
+        let mut altered = (*topic).clone();
+        altered.configs = configs;
+        self.replace_topic(topic, altered)
+    }
+
+    /// Swaps in a new version of a topic and persists the catalogue, restoring the old version if
+    /// the write fails.
+    fn replace_topic(&self, old: Arc<Topic>, new: Topic) -> Result<(), BrokerError> {
+        let name = new.name.clone();
+        self.write_topics().insert(name.clone(), Arc::new(new));
+        if let Err(e) = self.save_catalogue() {
+            self.write_topics().insert(name, old);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+fn apply_op(configs: &mut TopicConfigs, op: ConfigOp) -> Result<(), BrokerError> {
+    match op {
+        ConfigOp::Set(key, value) => {
+            configs.insert(key, value);
+        }
+        ConfigOp::Delete(key) => {
+            configs.remove(&key);
+        }
+        ConfigOp::Append(key, value) | ConfigOp::Subtract(key, value)
+            if key != "cleanup.policy" =>
+        {
+            return Err(BrokerError::InvalidConfig(format!(
+                "'{key}' is not a list; APPEND and SUBTRACT ({value}) apply only to list configs"
+            )));
+        }
+        ConfigOp::Append(key, value) => {
+            let mut items = list_items(configs.get(&key));
+            for item in list_items(Some(&value)) {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            configs.insert(key, items.join(","));
+        }
+        ConfigOp::Subtract(key, value) => {
+            let remove = list_items(Some(&value));
+            let items: Vec<String> = list_items(configs.get(&key))
+                .into_iter()
+                .filter(|i| !remove.contains(i))
+                .collect();
+            configs.insert(key, items.join(","));
+        }
+    }
+    Ok(())
+}
+
+fn list_items(value: Option<&String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,163 @@
+//! The [`Broker`]: owns the topic catalogue and the storage, and is the one entry point the
+//! protocol front-ends call.
+use crate::meta::{Identity, MetaStore, TopicRecord};
+use crate::{BrokerConfig, BrokerError, Partition, Topic};
+use fjord_storage::LogManager;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::watch;
+
+pub struct Broker {
+    pub(crate) config: BrokerConfig,
+    pub(crate) storage: Arc<LogManager>,
+    pub(crate) meta: MetaStore,
+    identity: Identity,
+    pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises admin operations (create, delete, alter) and their catalogue writes.
+    pub(crate) admin: Mutex<()>,
+    /// Bumped after every append; long-polling fetches wait on it.
+    pub(crate) appended: watch::Sender<u64>,
+}
+
+impl Broker {
+    /// Opens the broker over a data directory: loads identity and topics, opens (and recovers)
+    /// every partition log, and removes logs of topics whose deletion was interrupted.
+    pub fn open(
+        data_dir: &Path,
+        config: BrokerConfig,
+        storage: Arc<LogManager>,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        let meta = MetaStore::new(data_dir);
+        let identity = meta.load_or_create_identity(config.node_id)?;
+        let records = meta.load_topics()?;
+        let mut topics = BTreeMap::new();
+        for record in &records {
+            let topic = open_topic(&config, &storage, record)?;
+            topics.insert(record.name.clone(), Arc::new(topic));
+        }
+        for (name, partition) in storage.partitions_on_disk()? {
+            let known = topics
+                .get(&name)
+                .is_some_and(|t| t.partition(partition).is_some());
+            if !known {
+                tracing::warn!(topic = %name, partition, "removing log of a deleted topic");
+                storage.delete_log(&name, partition)?;
+            }
+        }
+        let (appended, _) = watch::channel(0);
+        Ok(Arc::new(Broker {
+            config,
+            storage,
+            meta,
+            identity,
+            topics: RwLock::new(topics),
+            admin: Mutex::new(()),
+            appended,
+        }))
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.identity.cluster_id
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.identity.node_id
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
+        self.read_topics().values().find(|t| t.id == id).cloned()
+    }
+
+    /// All topics, internal ones included, in name order.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.read_topics().values().cloned().collect()
+    }
+
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Partition>, BrokerError> {
+        self.topic(topic)
+            .and_then(|t| t.partition(partition).cloned())
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    pub(crate) fn read_topics(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write_topics(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.topics
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Persists the catalogue as it is in memory.
+    pub(crate) fn save_catalogue(&self) -> Result<(), BrokerError> {
+        let records = self.read_topics().values().map(|t| record_of(t)).collect();
+        self.meta.save_topics(records)
+    }
+
+    /// A receiver that changes after every append (for long-polling fetches).
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Flushes every log and writes the clean-shutdown marker.
+    pub fn shutdown(&self) -> Result<(), BrokerError> {
+        self.appended.send_modify(|v| *v += 1);
+        Ok(self.storage.shutdown()?)
+    }
+}
+
+pub(crate) fn record_of(topic: &Topic) -> TopicRecord {
+    TopicRecord {
+        name: topic.name.clone(),
+        id: topic.id,
+        partitions: topic.partitions.len() as i32,
+        configs: topic.configs.clone(),
+    }
+}
+
+pub(crate) fn open_topic(
+    config: &BrokerConfig,
+    storage: &LogManager,
+    record: &TopicRecord,
+) -> Result<Topic, BrokerError> {
+    let log_config = config.resolve(&record.configs)?;
+    let partitions = (0..record.partitions)
+        .map(|index| {
+            let log = storage.open_log(&record.name, index, log_config.clone())?;
+            Ok(Arc::new(Partition { index, log }))
+        })
+        .collect::<Result<Vec<_>, BrokerError>>()?;
+    Ok(Topic {
+        name: record.name.clone(),
+        id: record.id,
+        configs: record.configs.clone(),
+        partitions,
+        internal: record.name.starts_with("__"),
+    })
+}

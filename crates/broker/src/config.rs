@@ -1,0 +1,397 @@
+//! Topic configuration: the keys Fjord understands, their validation, and how a topic's overrides
+//! combine with the broker's defaults into a storage [`LogConfig`].
+use crate::BrokerError;
+use fjord_storage::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
+use std::collections::BTreeMap;
+
+/// A topic's explicitly set configs (`key -> value`), validated.
+pub type TopicConfigs = BTreeMap<String, String>;
+
+/// Broker-wide settings the core needs.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    /// Partitions of an auto-created topic or a CreateTopics request that gives -1.
+    pub num_partitions: i32,
+    pub auto_create_topics: bool,
+    /// Defaults for every topic config (Kafka's `log.*` broker settings).
+    pub default_log: LogConfig,
+    pub min_insync_replicas: i32,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            num_partitions: 1,
+            auto_create_topics: true,
+            default_log: LogConfig::default(),
+            min_insync_replicas: 1,
+        }
+    }
+}
+
+/// Where a config value comes from (Kafka's DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on the topic.
+    Topic,
+    /// Set in the broker's configuration (flag, file, environment).
+    StaticBroker,
+    /// Built-in default.
+    Default,
+}
+
+/// Kafka's config value types, as DescribeConfigs v3+ reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    String = 2,
+    Int = 3,
+    Long = 5,
+    List = 7,
+}
+
+/// One row of a topic's effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigEntry {
+    pub name: &'static str,
+    pub value: String,
+    pub source: ConfigSource,
+    pub config_type: ConfigType,
+    pub documentation: &'static str,
+}
+
+/// The topic configs Fjord implements, with their Kafka types and one line of documentation.
+pub const TOPIC_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
+    (
+        "cleanup.policy",
+        ConfigType::List,
+        "delete, compact, or compact,delete",
+    ),
+    (
+        "compression.type",
+        ConfigType::String,
+        "only 'producer': batches are stored as sent",
+    ),
+    (
+        "delete.retention.ms",
+        ConfigType::Long,
+        "how long tombstones survive compaction",
+    ),
+    (
+        "flush.messages",
+        ConfigType::Long,
+        "1 means fsync before acknowledging (sync flush)",
+    ),
+    (
+        "flush.ms",
+        ConfigType::Long,
+        "background flush interval in async flush mode",
+    ),
+    (
+        "flush.policy",
+        ConfigType::String,
+        "Fjord: 'sync' (ack after fsync) or 'async'",
+    ),
+    (
+        "index.interval.bytes",
+        ConfigType::Int,
+        "bytes between sparse index entries",
+    ),
+    (
+        "max.message.bytes",
+        ConfigType::Int,
+        "largest record batch accepted",
+    ),
+    (
+        "message.timestamp.type",
+        ConfigType::String,
+        "CreateTime or LogAppendTime",
+    ),
+    (
+        "min.insync.replicas",
+        ConfigType::Int,
+        "replicas that must have a write for acks=all",
+    ),
+    (
+        "retention.bytes",
+        ConfigType::Long,
+        "partition size kept, -1 for unlimited",
+    ),
+    (
+        "retention.ms",
+        ConfigType::Long,
+        "age of data kept, -1 for unlimited",
+    ),
+    (
+        "segment.bytes",
+        ConfigType::Int,
+        "segment file size at which the log rolls",
+    ),
+    (
+        "segment.ms",
+        ConfigType::Long,
+        "segment age at which the log rolls",
+    ),
+];
+
+fn parse_long(key: &str, value: &str, min: i64) -> Result<i64, BrokerError> {
+    match value.trim().parse::<i64>() {
+        Ok(v) if v >= min => Ok(v),
+        Ok(v) => Err(BrokerError::InvalidConfig(format!(
+            "invalid value {v} for configuration {key}: value must be at least {min}"
+        ))),
+        Err(_) => Err(BrokerError::InvalidConfig(format!(
+            "invalid value '{value}' for configuration {key}: expected a number"
+        ))),
+    }
+}
+
+fn parse_int(key: &str, value: &str, min: i64) -> Result<i64, BrokerError> {
+    let v = parse_long(key, value, min)?;
+    if v > i32::MAX as i64 {
+        return Err(BrokerError::InvalidConfig(format!(
+            "invalid value {v} for configuration {key}: value must fit in 32 bits"
+        )));
+    }
+    Ok(v)
+}
+
+fn parse_cleanup_policy(value: &str) -> Result<CleanupPolicy, BrokerError> {
+    let mut policy = CleanupPolicy {
+        delete: false,
+        compact: false,
+    };
+    for part in value.split(',').map(str::trim) {
+        match part {
+            "delete" => policy.delete = true,
+            "compact" => policy.compact = true,
+            _ => {
+                return Err(BrokerError::InvalidConfig(format!(
+                    "invalid value '{value}' for configuration cleanup.policy: \
+                     expected 'delete', 'compact' or 'compact,delete'"
+                )))
+            }
+        }
+    }
+    Ok(policy)
+}
+
+fn parse_one_of<'a>(key: &str, value: &str, allowed: &[&'a str]) -> Result<&'a str, BrokerError> {
+    allowed
+        .iter()
+        .copied()
+        .find(|a| a.eq_ignore_ascii_case(value.trim()))
+        .ok_or_else(|| {
+            BrokerError::InvalidConfig(format!(
+                "invalid value '{value}' for configuration {key}: expected one of {allowed:?}"
+            ))
+        })
+}
+
+/// Checks one `key=value` and applies it to `log` (so validation and use cannot drift apart).
+fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError> {
+    match key {
+        "cleanup.policy" => log.cleanup_policy = parse_cleanup_policy(value)?,
+        "compression.type" => {
+            parse_one_of(key, value, &["producer"])?;
+        }
+        "delete.retention.ms" => log.delete_retention_ms = parse_long(key, value, 0)?,
+        "flush.messages" => {
+            if parse_long(key, value, 1)? == 1 {
+                log.flush = FlushPolicy::Sync;
+            }
+        }
+        "flush.ms" => log.flush_interval_ms = parse_long(key, value, 0)? as u64,
+        "flush.policy" => {
+            log.flush = match parse_one_of(key, value, &["sync", "async"])? {
+                "sync" => FlushPolicy::Sync,
+                _ => FlushPolicy::Async,
+            }
+        }
+        "index.interval.bytes" => log.index_interval_bytes = parse_int(key, value, 0)? as u32,
+        "max.message.bytes" => log.max_message_bytes = parse_int(key, value, 0)? as u32,
+        "message.timestamp.type" => {
+            log.timestamp_type = match parse_one_of(key, value, &["CreateTime", "LogAppendTime"])? {
+                "LogAppendTime" => TimestampType::LogAppendTime,
+                _ => TimestampType::CreateTime,
+            }
+        }
+        "min.insync.replicas" => {
+            parse_int(key, value, 1)?;
+        }
+        "retention.bytes" => log.retention_bytes = parse_long(key, value, -1)?,
+        "retention.ms" => log.retention_ms = parse_long(key, value, -1)?,
+        "segment.bytes" => log.segment_bytes = parse_int(key, value, 14)? as u64,
+        "segment.ms" => log.segment_ms = parse_long(key, value, 1)?,
+        _ => {
+            return Err(BrokerError::InvalidConfig(format!(
+                "unknown topic configuration '{key}'"
+            )))
+        }
+    }
+    Ok(())
+}
+
+impl BrokerConfig {
+    /// Validates a set of topic overrides; returns the storage config they produce.
+    pub fn resolve(&self, overrides: &TopicConfigs) -> Result<LogConfig, BrokerError> {
+        let mut log = self.default_log.clone();
+        // flush.policy wins over flush.messages whatever the map order.
+        for (key, value) in overrides.iter().filter(|(k, _)| *k != "flush.policy") {
+            apply(&mut log, key, value)?;
+        }
+        if let Some(value) = overrides.get("flush.policy") {
+            apply(&mut log, "flush.policy", value)?;
+        }
+        Ok(log)
+    }
+
+    /// The effective `min.insync.replicas` of a topic.
+    pub fn min_insync_replicas(&self, overrides: &TopicConfigs) -> i32 {
+        overrides
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(self.min_insync_replicas)
+    }
+
+    /// Every config of a topic with its effective value and where the value comes from.
+    pub fn describe(&self, overrides: &TopicConfigs) -> Vec<ConfigEntry> {
+        let builtin = BrokerConfig::default();
+        TOPIC_CONFIG_KEYS
+            .iter()
+            .map(|&(name, config_type, documentation)| {
+                let (value, source) = match overrides.get(name) {
+                    Some(v) => (v.clone(), ConfigSource::Topic),
+                    None => {
+                        let value = self.default_value(name);
+                        let source = if value == builtin.default_value(name) {
+                            ConfigSource::Default
+                        } else {
+                            ConfigSource::StaticBroker
+                        };
+                        (value, source)
+                    }
+                };
+                ConfigEntry {
+                    name,
+                    value,
+                    source,
+                    config_type,
+                    documentation,
+                }
+            })
+            .collect()
+    }
+
+    fn default_value(&self, key: &str) -> String {
+        let log = &self.default_log;
+        match key {
+            "cleanup.policy" => match (log.cleanup_policy.compact, log.cleanup_policy.delete) {
+                (true, true) => "compact,delete".into(),
+                (true, false) => "compact".into(),
+                _ => "delete".into(),
+            },
+            "compression.type" => "producer".into(),
+            "delete.retention.ms" => log.delete_retention_ms.to_string(),
+            "flush.messages" => match log.flush {
+                FlushPolicy::Sync => "1".into(),
+                FlushPolicy::Async => i64::MAX.to_string(),
+            },
+            "flush.ms" => log.flush_interval_ms.to_string(),
+            "flush.policy" => match log.flush {
+                FlushPolicy::Sync => "sync".into(),
+                FlushPolicy::Async => "async".into(),
+            },
+            "index.interval.bytes" => log.index_interval_bytes.to_string(),
+            "max.message.bytes" => log.max_message_bytes.to_string(),
+            "message.timestamp.type" => match log.timestamp_type {
+                TimestampType::CreateTime => "CreateTime".into(),
+                TimestampType::LogAppendTime => "LogAppendTime".into(),
+            },
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "retention.bytes" => log.retention_bytes.to_string(),
+            "retention.ms" => log.retention_ms.to_string(),
+            "segment.bytes" => log.segment_bytes.to_string(),
+            "segment.ms" => log.segment_ms.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> TopicConfigs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn resolves_overrides_on_top_of_defaults() {
+        let broker = BrokerConfig::default();
+        let log = broker
+            .resolve(&overrides(&[
+                ("retention.ms", "1000"),
+                ("cleanup.policy", "compact,delete"),
+                ("message.timestamp.type", "LogAppendTime"),
+                ("flush.messages", "1"),
+            ]))
+            .unwrap();
+        assert_eq!(log.retention_ms, 1000);
+        assert!(log.cleanup_policy.compact && log.cleanup_policy.delete);
+        assert_eq!(log.timestamp_type, TimestampType::LogAppendTime);
+        assert_eq!(log.flush, FlushPolicy::Sync);
+        assert_eq!(log.segment_bytes, broker.default_log.segment_bytes);
+    }
+
+    #[test]
+    fn flush_policy_wins_over_flush_messages() {
+        let log = BrokerConfig::default()
+            .resolve(&overrides(&[
+                ("flush.messages", "1"),
+                ("flush.policy", "async"),
+            ]))
+            .unwrap();
+        assert_eq!(log.flush, FlushPolicy::Async);
+    }
+
+    #[test]
+    fn rejects_bad_values_and_unknown_keys() {
+        let broker = BrokerConfig::default();
+        for (k, v) in [
+            ("retention.ms", "soon"),
+            ("retention.ms", "-2"),
+            ("segment.bytes", "3"),
+            ("segment.bytes", "99999999999"),
+            ("cleanup.policy", "forever"),
+            ("message.timestamp.type", "Now"),
+            ("compression.type", "gzip"),
+            ("min.insync.replicas", "0"),
+            ("no.such.config", "1"),
+        ] {
+            let err = broker.resolve(&overrides(&[(k, v)])).unwrap_err();
+            assert!(
+                matches!(err, BrokerError::InvalidConfig(_)),
+                "{k}={v}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn describe_reports_sources() {
+        let broker = BrokerConfig::default();
+        let entries = broker.describe(&overrides(&[("retention.ms", "5")]));
+        assert_eq!(entries.len(), TOPIC_CONFIG_KEYS.len());
+        let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!(
+            (retention.value.as_str(), retention.source),
+            ("5", ConfigSource::Topic)
+        );
+        let segment = entries.iter().find(|e| e.name == "segment.bytes").unwrap();
+        assert_eq!(segment.source, ConfigSource::Default);
+    }
+}

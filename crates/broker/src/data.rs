@@ -1,0 +1,193 @@
+//! The data path: produce, fetch, offsets.
+use crate::{Broker, BrokerError};
+use bytes::Bytes;
+use fjord_storage::FlushTicket;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How many replicas must have a write before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// Fire and forget (the client waits for nothing).
+    None,
+    /// The leader has it.
+    Leader,
+    /// Every in-sync replica has it; refused when fewer than `min.insync.replicas` are in sync.
+    All,
+}
+
+/// The result of a successful produce to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    pub base_offset: i64,
+    /// Broker time stamped on the records with LogAppendTime, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+}
+
+/// An append that may still be waiting for its fsync (sync flush policy).
+#[derive(Debug)]
+pub struct PendingProduce {
+    outcome: ProduceOutcome,
+    durable: Option<FlushTicket>,
+}
+
+impl PendingProduce {
+    /// Resolves when the appended records are as durable as the flush policy promises.
+    pub async fn wait(self) -> Result<ProduceOutcome, BrokerError> {
+        if let Some(ticket) = self.durable {
+            ticket.wait().await?;
+        }
+        Ok(self.outcome)
+    }
+}
+
+/// What a fetch read from one partition.
+#[derive(Debug, Clone)]
+pub struct FetchedPartition {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// Which offset ListOffsets asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+    /// The offset of the record with the largest timestamp.
+    MaxTimestamp,
+    /// The first offset whose timestamp is at least this.
+    Timestamp(i64),
+}
+
+/// A topic's row in a listing.
+#[derive(Debug, Clone)]
+pub struct TopicSummary {
+    pub name: String,
+    pub partitions: i32,
+    pub internal: bool,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Broker {
+    /// Appends a producer's record batches to a partition. The returned [`PendingProduce`]
+    /// resolves once the write has the durability the flush policy promises — appends of one
+    /// request to several partitions go first and are then awaited together, so they share one
+    /// group-commit round. On a single node the in-sync replica set is this broker alone, so
+    /// `acks=all` is refused with NOT_ENOUGH_REPLICAS when `min.insync.replicas` exceeds 1.
+    pub fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+        acks: Acks,
+    ) -> Result<PendingProduce, BrokerError> {
+        let topic = self
+            .topic(topic)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if topic.internal {
+            return Err(BrokerError::InvalidTopic(format!(
+                "internal topic '{}' cannot be written by clients",
+                topic.name
+            )));
+        }
+        let partition = topic
+            .partition(partition)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let min_isr = self.config.min_insync_replicas(&topic.configs);
+        if acks == Acks::All && min_isr > 1 {
+            return Err(BrokerError::NotEnoughReplicas(format!(
+                "min.insync.replicas={min_isr} but this single-node cluster has 1 in-sync replica"
+            )));
+        }
+        let appended = partition.log.append(records, now_ms())?;
+        self.appended.send_modify(|v| *v += 1);
+        let outcome = ProduceOutcome {
+            base_offset: appended.base_offset,
+            log_append_time: appended.log_append_time,
+            log_start_offset: appended.log_start_offset,
+        };
+        Ok(PendingProduce {
+            outcome,
+            durable: appended.durable,
+        })
+    }
+
+    /// Reads whole batches from `offset`, at most `max_bytes` unless the first batch alone is
+    /// larger (then that one batch, so a consumer can always make progress).
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<FetchedPartition, BrokerError> {
+        let partition = self.partition(topic, partition)?;
+        let read = partition.log.read(offset, max_bytes)?;
+        Ok(FetchedPartition {
+            records: read.records,
+            high_watermark: read.high_watermark,
+            last_stable_offset: read.last_stable_offset,
+            log_start_offset: read.log_start_offset,
+        })
+    }
+
+    /// (offset, timestamp) for a ListOffsets query; (-1, -1) when no record matches a timestamp.
+    pub fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        spec: OffsetSpec,
+    ) -> Result<(i64, i64), BrokerError> {
+        let log = &self.partition(topic, partition)?.log;
+        Ok(match spec {
+            OffsetSpec::Earliest => (log.log_start_offset(), -1),
+            OffsetSpec::Latest => (log.log_end_offset(), -1),
+            OffsetSpec::MaxTimestamp => match log.max_timestamp() {
+                Some((timestamp, offset)) => (offset, timestamp),
+                None => (-1, -1),
+            },
+            OffsetSpec::Timestamp(ts) => match log.offset_for_timestamp(ts)? {
+                Some((offset, timestamp)) => (offset, timestamp),
+                None => (-1, -1),
+            },
+        })
+    }
+
+    /// DeleteRecords: moves the log start to `offset` (-1 = the high watermark); returns the new
+    /// log start (Kafka's "low watermark").
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, BrokerError> {
+        let log = &self.partition(topic, partition)?.log;
+        let target = if offset == -1 {
+            log.log_end_offset()
+        } else {
+            offset
+        };
+        Ok(log.delete_records(target)?)
+    }
+
+    /// Topic names and sizes, for listings.
+    pub fn topic_summaries(&self, include_internal: bool) -> Vec<TopicSummary> {
+        self.topics()
+            .into_iter()
+            .filter(|t| include_internal || !t.internal)
+            .map(|t| TopicSummary {
+                name: t.name.clone(),
+                partitions: t.partitions.len() as i32,
+                internal: t.internal,
+            })
+            .collect()
+    }
+}

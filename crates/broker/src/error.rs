@@ -1,0 +1,68 @@
+use fjord_storage::StorageError;
+
+/// Why the core refused or failed an operation. Each variant corresponds to one protocol error
+/// (the Kafka front-end maps them one to one).
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("unknown topic id")]
+    UnknownTopicId,
+    #[error("invalid topic name: {0}")]
+    InvalidTopic(String),
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    CorruptMessage(String),
+    #[error("{0}")]
+    MessageTooLarge(String),
+    #[error("{0}")]
+    InvalidRecord(String),
+    #[error("{0}")]
+    InvalidTimestamp(String),
+    #[error("{0}")]
+    NotEnoughReplicas(String),
+    #[error("{0}")]
+    InvalidRequiredAcks(String),
+    #[error("offset {offset} out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    #[error("{0}")]
+    PolicyViolation(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("broker is shutting down")]
+    ShuttingDown,
+}
+
+impl From<StorageError> for BrokerError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::InvalidBatch(m) => BrokerError::CorruptMessage(m),
+            StorageError::CorruptBatch(m) => BrokerError::CorruptMessage(m),
+            StorageError::BatchTooLarge { size, limit } => BrokerError::MessageTooLarge(format!(
+                "record batch of {size} bytes exceeds max.message.bytes={limit}"
+            )),
+            StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            } => BrokerError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            },
+            StorageError::Closed => BrokerError::UnknownTopicOrPartition,
+            StorageError::Io(e) => BrokerError::Storage(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+use crate::TopicConfigs;
+use fjord_storage::Log;
+use std::sync::Arc;
+
+/// A topic as the broker serves it. Immutable: admin operations replace the whole `Arc<Topic>`,
+/// so a request sees one consistent version from start to finish.
+#[derive(Clone)]
+pub struct Topic {
+    pub name: String,
+    pub id: uuid::Uuid,
+    pub configs: TopicConfigs,
+    pub partitions: Vec<Arc<Partition>>,
+    /// Internal topics (`__consumer_offsets`, later retry/DLQ/schedule topics) are hidden from
+    /// plain listings and closed to client writes.
+    pub internal: bool,
+}
+
+/// One partition of a topic and its log.
+pub struct Partition {
+    pub index: i32,
+    pub log: Arc<Log>,
+}
+
+impl Topic {
+    pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+}

@@ -1,0 +1,304 @@
+//! `fjord serve` settings: built-in defaults, then a TOML file (`--config`), then `FJORD_*`
+//! environment variables, then flags — each later source wins. File keys are the flag names.
+use anyhow::{bail, Context};
+use clap::Args;
+use fjord_broker::BrokerConfig;
+use fjord_storage::{FlushPolicy, LogConfig, ManagerOptions};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every setting as a flag; each also reads `FJORD_<NAME>` (e.g. FJORD_DATA_DIR).
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys are the flag names, e.g. data-dir = "...").
+    #[arg(long, env = "FJORD_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Overrides,
+}
+
+/// The settings that may come from a flag, the environment or the file. All optional here;
+/// [`Settings`] holds the resolved values.
+#[derive(Args, Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Overrides {
+    /// Where partition logs and metadata live [default: ./fjord-data].
+    #[arg(long, env = "FJORD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka listener address [default: 127.0.0.1:9092].
+    #[arg(long, env = "FJORD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// HOST:PORT that Metadata tells clients to connect to [default: the listen address].
+    #[arg(long, env = "FJORD_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Node id used the first time the data directory is initialised [default: 1].
+    #[arg(long, env = "FJORD_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Partitions of auto-created topics (Kafka's num.partitions) [default: 1].
+    #[arg(long, env = "FJORD_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Create unknown topics on Metadata requests (auto.create.topics.enable) [default: true].
+    #[arg(long, env = "FJORD_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Flush policy: "async" (ack after write, background fsync) or "sync" (ack after fsync,
+    /// group commit) [default: async].
+    #[arg(long, env = "FJORD_LOG_FLUSH")]
+    pub log_flush: Option<String>,
+    /// Background flush interval in async mode (log.flush.interval.ms) [default: 1000].
+    #[arg(long, env = "FJORD_FLUSH_INTERVAL_MS")]
+    pub flush_interval_ms: Option<u64>,
+    /// Default retention.ms of topics [default: 604800000 = 7 days; -1 = unlimited].
+    #[arg(long, env = "FJORD_RETENTION_MS", allow_hyphen_values = true)]
+    pub retention_ms: Option<i64>,
+    /// Default retention.bytes of topics [default: -1 = unlimited].
+    #[arg(long, env = "FJORD_RETENTION_BYTES", allow_hyphen_values = true)]
+    pub retention_bytes: Option<i64>,
+    /// Default segment.bytes of topics [default: 1073741824].
+    #[arg(long, env = "FJORD_SEGMENT_BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Default segment.ms of topics [default: 604800000].
+    #[arg(long, env = "FJORD_SEGMENT_MS")]
+    pub segment_ms: Option<i64>,
+    /// Largest record batch accepted (message.max.bytes) [default: 1048588].
+    #[arg(long, env = "FJORD_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<u32>,
+    /// How often retention runs (log.retention.check.interval.ms) [default: 300000].
+    #[arg(long, env = "FJORD_RETENTION_CHECK_INTERVAL_MS")]
+    pub retention_check_interval_ms: Option<u64>,
+    /// Largest request frame accepted (socket.request.max.bytes) [default: 104857600].
+    #[arg(long, env = "FJORD_SOCKET_REQUEST_MAX_BYTES")]
+    pub socket_request_max_bytes: Option<usize>,
+    /// Idle connections are closed after this long (connections.max.idle.ms) [default: 600000].
+    #[arg(long, env = "FJORD_CONNECTIONS_MAX_IDLE_MS")]
+    pub connections_max_idle_ms: Option<u64>,
+    /// Log format: "text" or "json" [default: text]. Filter with RUST_LOG (default: info).
+    #[arg(long, env = "FJORD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The resolved settings, printed at startup.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub node_id: i32,
+    pub num_partitions: i32,
+    pub auto_create_topics: bool,
+    pub log_flush: String,
+    pub flush_interval_ms: u64,
+    pub retention_ms: i64,
+    pub retention_bytes: i64,
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub message_max_bytes: u32,
+    pub retention_check_interval_ms: u64,
+    pub socket_request_max_bytes: usize,
+    pub connections_max_idle_ms: u64,
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let log = LogConfig::default();
+        let listen: SocketAddr = ([127, 0, 0, 1], 9092).into();
+        Settings {
+            data_dir: PathBuf::from("./fjord-data"),
+            listen,
+            advertise: listen.to_string(),
+            node_id: 1,
+            num_partitions: 1,
+            auto_create_topics: true,
+            log_flush: "async".into(),
+            flush_interval_ms: log.flush_interval_ms,
+            retention_ms: log.retention_ms,
+            retention_bytes: log.retention_bytes,
+            segment_bytes: log.segment_bytes,
+            segment_ms: log.segment_ms,
+            message_max_bytes: log.max_message_bytes,
+            retention_check_interval_ms: ManagerOptions::default().retention_check_interval_ms,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            connections_max_idle_ms: 600_000,
+            log_format: "text".into(),
+        }
+    }
+}
+
+macro_rules! apply_overrides {
+    ($settings:ident, $overrides:ident, $($field:ident),*) => {
+        $( if let Some(v) = $overrides.$field { $settings.$field = v; } )*
+    };
+}
+
+impl Settings {
+    /// Defaults, then the file, then environment and flags (clap already merged those two).
+    pub fn load(args: ServeArgs) -> anyhow::Result<Settings> {
+        let mut settings = Settings::default();
+        let advertise_given = if let Some(path) = &args.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let file: Overrides = toml::from_str(&text)
+                .with_context(|| format!("parsing config file {}", path.display()))?;
+            let given = file.advertise.is_some();
+            settings.apply(file);
+            given
+        } else {
+            false
+        };
+        let advertise_given = advertise_given || args.settings.advertise.is_some();
+        settings.apply(args.settings);
+        if !advertise_given {
+            settings.advertise = settings.listen.to_string();
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply(&mut self, o: Overrides) {
+        apply_overrides!(
+            self,
+            o,
+            data_dir,
+            listen,
+            advertise,
+            node_id,
+            num_partitions,
+            auto_create_topics,
+            log_flush,
+            flush_interval_ms,
+            retention_ms,
+            retention_bytes,
+            segment_bytes,
+            segment_ms,
+            message_max_bytes,
+            retention_check_interval_ms,
+            socket_request_max_bytes,
+            connections_max_idle_ms,
+            log_format
+        );
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !matches!(self.log_flush.as_str(), "sync" | "async") {
+            bail!(
+                "log-flush must be 'sync' or 'async', not '{}'",
+                self.log_flush
+            );
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!(
+                "log-format must be 'text' or 'json', not '{}'",
+                self.log_format
+            );
+        }
+        if self.num_partitions < 1 {
+            bail!("num-partitions must be at least 1");
+        }
+        if self.segment_bytes < 14 {
+            bail!("segment-bytes must be at least 14");
+        }
+        self.advertised()?;
+        Ok(())
+    }
+
+    /// The advertised address split into host and port.
+    pub fn advertised(&self) -> anyhow::Result<(String, i32)> {
+        let (host, port) = self
+            .advertise
+            .rsplit_once(':')
+            .with_context(|| format!("advertise must be HOST:PORT, not '{}'", self.advertise))?;
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("bad port in advertise '{}'", self.advertise))?;
+        Ok((host.trim_matches(['[', ']']).to_string(), port as i32))
+    }
+
+    pub fn broker_config(&self) -> BrokerConfig {
+        let default_log = LogConfig {
+            segment_bytes: self.segment_bytes,
+            segment_ms: self.segment_ms,
+            retention_ms: self.retention_ms,
+            retention_bytes: self.retention_bytes,
+            flush: if self.log_flush == "sync" {
+                FlushPolicy::Sync
+            } else {
+                FlushPolicy::Async
+            },
+            flush_interval_ms: self.flush_interval_ms,
+            max_message_bytes: self.message_max_bytes,
+            ..LogConfig::default()
+        };
+        BrokerConfig {
+            node_id: self.node_id,
+            num_partitions: self.num_partitions,
+            auto_create_topics: self.auto_create_topics,
+            default_log,
+            min_insync_replicas: 1,
+        }
+    }
+
+    pub fn manager_options(&self) -> ManagerOptions {
+        ManagerOptions {
+            retention_check_interval_ms: self.retention_check_interval_ms,
+            ..ManagerOptions::default()
+        }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.connections_max_idle_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_advertise_follows_listen() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fjord.toml");
+        std::fs::write(
+            &file,
+            "data-dir = \"/from/file\"\nnum-partitions = 3\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            settings: Overrides {
+                listen: Some("127.0.0.1:7777".parse().unwrap()),
+                ..Overrides::default()
+            },
+        };
+        let settings = Settings::load(args).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(settings.num_partitions, 3);
+        assert_eq!(settings.listen.port(), 7777);
+        assert_eq!(
+            settings.advertised().unwrap(),
+            ("127.0.0.1".to_string(), 7777)
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_file_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fjord.toml");
+        std::fs::write(&file, "no-such-setting = 1\n").unwrap();
+        assert!(Settings::load(ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        })
+        .is_err());
+        let bad = Overrides {
+            log_flush: Some("sometimes".into()),
+            ..Overrides::default()
+        };
+        assert!(Settings::load(ServeArgs {
+            config: None,
+            settings: bad
+        })
+        .is_err());
+    }
+}

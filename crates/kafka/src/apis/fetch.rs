@@ -1,0 +1,152 @@
+//! Fetch with long polling. Stored bytes go out as they are (no decoding, no re-encoding).
+//! Incremental fetch sessions (KIP-227) are declined the way Kafka allows: every response carries
+//! session id 0, so clients keep sending full fetch requests.
+use crate::errors;
+use crate::server::Context;
+use bytes::Bytes;
+use fjord_broker::{BrokerError, FetchedPartition};
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// A client's `max_wait_ms` beyond this is cut (a fetch must not pin a connection forever).
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> FetchResponse {
+    if request.session_id != 0 {
+        // We never create sessions, so any session id is unknown.
+        return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
+    }
+    let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+    let min_bytes = request.min_bytes.max(0) as usize;
+    let mut appended = context.broker.subscribe_appends();
+    let mut shutdown = context.shutdown.clone();
+    loop {
+        appended.borrow_and_update();
+        let read = read_all(context, &request, version);
+        let done = read.bytes >= min_bytes
+            || read.any_error
+            || request.topics.is_empty()
+            || Instant::now() >= deadline;
+        let stopping = *shutdown.borrow();
+        if done || stopping {
+            return read.response;
+        }
+        tokio::select! {
+            _ = appended.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+struct Read {
+    response: FetchResponse,
+    bytes: usize,
+    any_error: bool,
+}
+
+fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
+    let mut budget = request.max_bytes.max(0) as usize;
+    let mut bytes = 0;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let name = if version >= 13 {
+            context
+                .broker
+                .topic_by_id(topic.topic_id)
+                .map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.as_str().to_string())
+        };
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let result = match &name {
+                None => Err(BrokerError::UnknownTopicId),
+                Some(name) => {
+                    let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+                    read_partition(
+                        context,
+                        name,
+                        p.partition,
+                        p.fetch_offset,
+                        limit,
+                        bytes == 0,
+                    )
+                }
+            };
+            let data = match result {
+                Ok(fetched) => {
+                    bytes += fetched.records.len();
+                    budget = budget.saturating_sub(fetched.records.len());
+                    partition_data(p.partition, fetched, request.isolation_level)
+                }
+                Err(e) => {
+                    any_error = true;
+                    error_data(p.partition, &e)
+                }
+            };
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions),
+        );
+    }
+    let response = FetchResponse::default()
+        .with_error_code(errors::NONE)
+        .with_session_id(0)
+        .with_responses(topics);
+    Read {
+        response,
+        bytes,
+        any_error,
+    }
+}
+
+/// Reads up to `limit` bytes. Only the first partition that returns data may exceed the limit
+/// (with one whole batch, so consumers always progress — KIP-74); later ones return nothing
+/// rather than overflow the response.
+fn read_partition(
+    context: &Context,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    limit: usize,
+    first: bool,
+) -> Result<FetchedPartition, BrokerError> {
+    let mut fetched = context.broker.fetch(topic, partition, offset, limit)?;
+    if !first && fetched.records.len() > limit {
+        fetched.records = Bytes::new();
+    }
+    Ok(fetched)
+}
+
+fn partition_data(partition: i32, fetched: FetchedPartition, isolation_level: i8) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(errors::NONE)
+        .with_high_watermark(fetched.high_watermark)
+        .with_last_stable_offset(fetched.last_stable_offset)
+        .with_log_start_offset(fetched.log_start_offset)
+        .with_aborted_transactions((isolation_level == 1).then(Vec::new))
+        .with_preferred_read_replica(BrokerId(-1))
+        .with_records(Some(fetched.records))
+}
+
+fn error_data(partition: i32, error: &BrokerError) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(errors::code(error))
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_preferred_read_replica(BrokerId(-1))
+        .with_records(Some(Bytes::new()))
+}

@@ -1,0 +1,119 @@
+//! Request routing and one module per group of Kafka APIs. Handlers take a decoded request and
+//! return the response to encode; they translate, the broker core decides.
+mod cluster;
+mod configs;
+mod fetch;
+mod metadata;
+mod offsets;
+mod produce;
+mod topics;
+pub mod versions;
+
+use crate::codec::{self, CodecError};
+use crate::server::Context;
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, TopicName};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// Handles one request frame; returns the response frame, or None when the client expects no
+/// response (Produce with acks=0). An error closes the connection.
+pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, CodecError> {
+    let pre = codec::preamble(&frame)?;
+    let api = ApiKey::try_from(pre.api_key).map_err(|_| CodecError::UnknownApiKey(pre.api_key))?;
+    let version = pre.api_version;
+    if !versions::is_supported(api, version) {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer with v0 and the versions we do support, so the client can retry.
+            return versions::unsupported_version_response(pre.correlation_id).map(Some);
+        }
+        return Err(CodecError::UnsupportedVersion { api, version });
+    }
+    codec::decode_header(api, version, &mut frame)?;
+    let correlation_id = pre.correlation_id;
+    let respond = |body: &dyn EncodeDyn| body.encode_frame(api, version, correlation_id).map(Some);
+    match api {
+        ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
+        ApiKey::Metadata => respond(&metadata::handle(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::Produce => {
+            match produce::handle(context, decode(&mut frame, version)?, version).await {
+                Some(response) => respond(&response),
+                None => Ok(None),
+            }
+        }
+        ApiKey::Fetch => {
+            respond(&fetch::handle(context, decode(&mut frame, version)?, version).await)
+        }
+        ApiKey::ListOffsets => respond(&offsets::list_offsets(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::DeleteRecords => respond(&offsets::delete_records(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::CreateTopics => respond(&topics::create_topics(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::DeleteTopics => respond(&topics::delete_topics(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::CreatePartitions => respond(&topics::create_partitions(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::DescribeConfigs => {
+            respond(&configs::describe(context, decode(&mut frame, version)?))
+        }
+        ApiKey::AlterConfigs => respond(&configs::alter(context, decode(&mut frame, version)?)),
+        ApiKey::IncrementalAlterConfigs => respond(&configs::incremental_alter(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
+        // versions::is_supported lists exactly the APIs above.
+        other => Err(CodecError::UnsupportedVersion {
+            api: other,
+            version,
+        }),
+    }
+}
+
+fn decode<T: Decodable>(frame: &mut Bytes, version: i16) -> Result<T, CodecError> {
+    codec::decode_body(frame, version)
+}
+
+/// Lets `dispatch` encode any response type through one closure.
+trait EncodeDyn {
+    fn encode_frame(
+        &self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<Bytes, CodecError>;
+}
+
+impl<T: Encodable> EncodeDyn for T {
+    fn encode_frame(
+        &self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> Result<Bytes, CodecError> {
+        codec::encode_response(api, version, correlation_id, self)
+    }
+}
+
+pub(crate) fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

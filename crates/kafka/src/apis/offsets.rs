@@ -1,0 +1,97 @@
+//! ListOffsets and DeleteRecords.
+use crate::errors;
+use crate::server::Context;
+use fjord_broker::OffsetSpec;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{
+    DeleteRecordsRequest, DeleteRecordsResponse, ListOffsetsRequest, ListOffsetsResponse,
+};
+
+/// Kafka's special timestamps in ListOffsets.
+fn offset_spec(timestamp: i64) -> OffsetSpec {
+    match timestamp {
+        -1 => OffsetSpec::Latest,
+        // -2 earliest, -4 earliest local (no tiered storage: the same).
+        -2 | -4 => OffsetSpec::Earliest,
+        -3 => OffsetSpec::MaxTimestamp,
+        // -5 latest tiered: nothing is tiered, so the answer is the log start's predecessor in
+        // Kafka; the latest offset is the closest meaningful answer here.
+        -5 => OffsetSpec::Latest,
+        ts => OffsetSpec::Timestamp(ts),
+    }
+}
+
+pub fn list_offsets(context: &Context, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    match context.broker.list_offset(
+                        topic.name.0.as_str(),
+                        p.partition_index,
+                        offset_spec(p.timestamp),
+                    ) {
+                        Ok((offset, timestamp)) => response
+                            .with_error_code(errors::NONE)
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(0),
+                        Err(e) => response
+                            .with_error_code(errors::code(&e))
+                            .with_offset(-1)
+                            .with_timestamp(-1)
+                            .with_leader_epoch(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+pub fn delete_records(context: &Context, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let response = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
+                    match context.broker.delete_records(
+                        topic.name.0.as_str(),
+                        p.partition_index,
+                        p.offset,
+                    ) {
+                        Ok(low_watermark) => response
+                            .with_error_code(errors::NONE)
+                            .with_low_watermark(low_watermark),
+                        Err(e) => response
+                            .with_error_code(errors::code(&e))
+                            .with_low_watermark(-1),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,75 @@
+//! ApiVersions: exactly the APIs and versions Fjord implements.
+use crate::codec::{self, CodecError};
+use crate::errors;
+use bytes::Bytes;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+
+/// (API, lowest, highest version) served. Lowest versions are the crate's (Kafka 4's) floors;
+/// Produce v3 and Fetch v4 are the first that carry v2 record batches, the only format stored.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+pub fn is_supported(api: ApiKey, version: i16) -> bool {
+    SUPPORTED
+        .iter()
+        .any(|&(key, min, max)| key == api && (min..=max).contains(&version))
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED
+        .iter()
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect()
+}
+
+pub fn handle(_request: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse::default()
+        .with_error_code(errors::NONE)
+        .with_api_keys(api_keys())
+}
+
+/// The KIP-511 answer to an ApiVersions version we do not know: v0 layout, UNSUPPORTED_VERSION,
+/// and our version table.
+pub fn unsupported_version_response(correlation_id: i32) -> Result<Bytes, CodecError> {
+    let response = ApiVersionsResponse::default()
+        .with_error_code(errors::UNSUPPORTED_VERSION)
+        .with_api_keys(api_keys());
+    codec::encode_response(ApiKey::ApiVersions, 0, correlation_id, &response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::protocol::Message;
+
+    #[test]
+    fn advertised_versions_are_within_what_the_codec_knows() {
+        for &(api, min, max) in SUPPORTED {
+            let known = api.valid_versions();
+            assert!(
+                min >= known.min && max <= known.max,
+                "{api:?} {min}..{max} vs {known:?}"
+            );
+        }
+        assert_eq!(ApiVersionsRequest::VERSIONS.max, 4);
+    }
+}

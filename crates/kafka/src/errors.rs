@@ -1,0 +1,58 @@
+//! Broker errors as Kafka error codes. Every code Fjord returns is chosen here, on purpose.
+use fjord_broker::BrokerError;
+
+pub const NONE: i16 = 0;
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+pub const CORRUPT_MESSAGE: i16 = 2;
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+pub const MESSAGE_TOO_LARGE: i16 = 10;
+pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+pub const INVALID_REQUIRED_ACKS: i16 = 21;
+pub const INVALID_TIMESTAMP: i16 = 32;
+pub const UNSUPPORTED_VERSION: i16 = 35;
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+pub const INVALID_PARTITIONS: i16 = 37;
+pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+pub const INVALID_REQUEST: i16 = 42;
+pub const INVALID_CONFIG: i16 = 40;
+pub const POLICY_VIOLATION: i16 = 44;
+pub const KAFKA_STORAGE_ERROR: i16 = 56;
+pub const INVALID_RECORD: i16 = 87;
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+
+/// The Kafka error code for a broker error.
+pub fn code(error: &BrokerError) -> i16 {
+    match error {
+        BrokerError::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
+        BrokerError::UnknownTopicId => UNKNOWN_TOPIC_ID,
+        BrokerError::InvalidTopic(_) => INVALID_TOPIC_EXCEPTION,
+        BrokerError::TopicAlreadyExists(_) => TOPIC_ALREADY_EXISTS,
+        BrokerError::InvalidReplicationFactor(_) => INVALID_REPLICATION_FACTOR,
+        BrokerError::InvalidPartitions(_) => INVALID_PARTITIONS,
+        BrokerError::InvalidConfig(_) => INVALID_CONFIG,
+        BrokerError::CorruptMessage(_) => CORRUPT_MESSAGE,
+        BrokerError::MessageTooLarge(_) => MESSAGE_TOO_LARGE,
+        BrokerError::InvalidRecord(_) => INVALID_RECORD,
+        BrokerError::InvalidTimestamp(_) => INVALID_TIMESTAMP,
+        BrokerError::NotEnoughReplicas(_) => NOT_ENOUGH_REPLICAS,
+        BrokerError::InvalidRequiredAcks(_) => INVALID_REQUIRED_ACKS,
+        BrokerError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+        BrokerError::PolicyViolation(_) => POLICY_VIOLATION,
+        BrokerError::Storage(_) => KAFKA_STORAGE_ERROR,
+        // Tells clients to refresh metadata and retry, which is right while a broker restarts.
+        BrokerError::ShuttingDown => NOT_LEADER_OR_FOLLOWER,
+    }
+}
+
+/// The error code and a message for the response's `error_message` field.
+pub fn code_and_message(error: &BrokerError) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    (
+        code(error),
+        Some(kafka_protocol::protocol::StrBytes::from_string(
+            error.to_string(),
+        )),
+    )
+}
