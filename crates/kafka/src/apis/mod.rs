@@ -50,6 +50,7 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
         ApiKey::ListOffsets => respond(&offsets::list_offsets(
             context,
             decode(&mut frame, version)?,
+            version,
         )),
         ApiKey::DeleteRecords => respond(&offsets::delete_records(
             context,
