@@ -17,6 +17,9 @@ pub struct BrokerConfig {
     /// Defaults for every topic config (Kafka's `log.*` broker settings).
     pub default_log: LogConfig,
     pub min_insync_replicas: i32,
+    /// Idle time after which an idempotent producer's state is forgotten
+    /// (`producer.id.expiration.ms`).
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -27,6 +30,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_log: LogConfig::default(),
             min_insync_replicas: 1,
+            producer_id_expiration_ms: 24 * 3600 * 1000,
         }
     }
 }

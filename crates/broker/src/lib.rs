@@ -10,6 +10,7 @@ mod data;
 mod error;
 mod meta;
 mod names;
+pub mod producers;
 mod topic;
 
 pub use admin::{ConfigOp, NewTopic};

@@ -236,6 +236,7 @@ impl Settings {
             auto_create_topics: self.auto_create_topics,
             default_log,
             min_insync_replicas: 1,
+            ..BrokerConfig::default()
         }
     }
 

@@ -6,6 +6,7 @@ mod fetch;
 mod metadata;
 mod offsets;
 mod produce;
+mod producer_id;
 mod topics;
 pub mod versions;
 
@@ -78,6 +79,10 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
             decode(&mut frame, version)?,
         )),
         ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
+        ApiKey::InitProducerId => respond(&producer_id::init_producer_id(
+            context,
+            decode(&mut frame, version)?,
+        )),
         // versions::is_supported lists exactly the APIs above.
         other => Err(CodecError::UnsupportedVersion {
             api: other,
