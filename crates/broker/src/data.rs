@@ -216,11 +216,11 @@ impl Broker {
         Ok(match spec {
             OffsetSpec::Earliest => (log.log_start_offset(), -1),
             OffsetSpec::Latest => (log.log_end_offset(), -1),
-            OffsetSpec::MaxTimestamp => match log.max_timestamp() {
+            OffsetSpec::MaxTimestamp => match log.record_max_timestamp()? {
                 Some((timestamp, offset)) => (offset, timestamp),
                 None => (-1, -1),
             },
-            OffsetSpec::Timestamp(ts) => match log.offset_for_timestamp(ts)? {
+            OffsetSpec::Timestamp(ts) => match log.record_offset_for_timestamp(ts)? {
                 Some((offset, timestamp)) => (offset, timestamp),
                 None => (-1, -1),
             },
