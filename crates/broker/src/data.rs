@@ -1,5 +1,6 @@
 //! The data path: produce, fetch, offsets.
 use crate::producers::{last_seq, BatchMeta, SeqCheck};
+use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use fjord_storage::{batch, BatchHeader, FlushTicket};
@@ -131,6 +132,9 @@ impl Broker {
             )));
         }
         let now = now_ms();
+        let log_config = partition.log.config();
+        let bounds = self.config.timestamp_bounds(&topic.configs);
+        validate_records(&log_config, bounds, &records, now)?;
         let producer = idempotent_batch(&records)?;
         let appended = match producer {
             None => partition.log.append(records, now)?,

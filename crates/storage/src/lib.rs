@@ -15,7 +15,7 @@ mod index;
 pub mod log;
 mod log_open;
 pub mod manager;
-mod record_time;
+pub mod records;
 mod recovery;
 mod retention;
 mod segment;

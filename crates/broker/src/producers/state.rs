@@ -216,8 +216,8 @@ mod tests {
         assert!(s.is_empty());
     }
 
-    /// A model of an idempotent producer's retries: every batch is sent, possibly several times
-    /// (retries), in order; the state must accept each batch exactly once.
+    // A model of an idempotent producer's retries: every batch is sent, possibly several times
+    // (retries), in order; the state must accept each batch exactly once.
     proptest! {
         #[test]
         fn every_batch_is_appended_exactly_once(sizes in prop::collection::vec(1i32..20, 1..40),

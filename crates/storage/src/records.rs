@@ -1,26 +1,34 @@
-//! Record-level timestamp lookups. The time index and segment metadata work per batch; Kafka's
-//! ListOffsets answers per record (the first record with a timestamp at or after the target, the
-//! record holding the largest timestamp), so the batch found is decoded to pick the record.
+//! Record-level access to stored batches: iterate the records of a batch (decompressing it), and
+//! the record-level timestamp lookups built on that. The time index and segment metadata work per
+//! batch; Kafka's ListOffsets answers per record (the first record with a timestamp at or after
+//! the target, the record holding the largest timestamp), so the batch found is decoded.
 use crate::batch::{self, ATTR_COMPRESSION_MASK, ATTR_TIMESTAMP_TYPE, HEADER_LEN};
 use crate::codec::Codec;
 use crate::{Log, StorageError};
 
-/// (offset, timestamp) of every record of one stored batch.
-pub fn record_timestamps(stored: &[u8]) -> Result<Vec<(i64, i64)>, StorageError> {
-    if stored.len() < HEADER_LEN {
+/// One record of a batch with its absolute offset and timestamp.
+pub struct Record<'a> {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+}
+
+/// Calls `f` for every record of one batch (as stored or as a producer sent it), in order.
+pub fn for_each_record(
+    batch_bytes: &[u8],
+    f: &mut dyn FnMut(Record<'_>),
+) -> Result<(), StorageError> {
+    if batch_bytes.len() < HEADER_LEN {
         return Err(StorageError::InvalidBatch(
             "batch shorter than its header".into(),
         ));
     }
-    let header = batch::parse_header(stored);
-    if header.attributes & ATTR_TIMESTAMP_TYPE != 0 {
-        // LogAppendTime: every record carries the broker's time, stored as the max timestamp.
-        return Ok((header.base_offset..=header.last_offset)
-            .map(|o| (o, header.max_timestamp))
-            .collect());
-    }
+    let header = batch::parse_header(batch_bytes);
+    // LogAppendTime: every record carries the broker's time, stored as the max timestamp.
+    let log_append_time = header.attributes & ATTR_TIMESTAMP_TYPE != 0;
     let codec = Codec::from_attributes(header.attributes & ATTR_COMPRESSION_MASK)?;
-    let body = &stored[HEADER_LEN..];
+    let body = &batch_bytes[HEADER_LEN..];
     let decompressed;
     let mut rest: &[u8] = if codec == Codec::None {
         body
@@ -28,14 +36,26 @@ pub fn record_timestamps(stored: &[u8]) -> Result<Vec<(i64, i64)>, StorageError>
         decompressed = codec.decompress(body)?;
         &decompressed
     };
-    let mut out = Vec::with_capacity(header.record_count.clamp(0, 4096) as usize);
     while !rest.is_empty() {
         let record = batch::next_record(&mut rest)?;
-        out.push((
-            header.base_offset + i64::from(record.offset_delta),
-            header.first_timestamp + record.timestamp_delta,
-        ));
+        f(Record {
+            offset: header.base_offset + i64::from(record.offset_delta),
+            timestamp: if log_append_time {
+                header.max_timestamp
+            } else {
+                header.first_timestamp + record.timestamp_delta
+            },
+            key: record.key,
+            value: record.value,
+        });
     }
+    Ok(())
+}
+
+/// (offset, timestamp) of every record of one stored batch.
+pub fn record_timestamps(stored: &[u8]) -> Result<Vec<(i64, i64)>, StorageError> {
+    let mut out = Vec::new();
+    for_each_record(stored, &mut |r| out.push((r.offset, r.timestamp)))?;
     Ok(out)
 }
 
