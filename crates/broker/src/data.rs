@@ -29,8 +29,7 @@ pub struct ProduceOutcome {
 /// The header of the request's batch if it comes from an idempotent producer. Clients send one
 /// batch per partition per request; several batches with producer ids are refused rather than
 /// half-deduplicated.
-fn idempotent_batch(records: &Bytes) -> Result<Option<BatchHeader>, BrokerError> {
-    let headers: Vec<BatchHeader> = batch::batches(records).map(batch::parse_header).collect();
+fn idempotent_batch(headers: &[BatchHeader]) -> Result<Option<BatchHeader>, BrokerError> {
     let with_id: Vec<&BatchHeader> = headers.iter().filter(|h| h.producer_id >= 0).collect();
     match with_id.as_slice() {
         [] => Ok(None),
@@ -135,7 +134,15 @@ impl Broker {
         let log_config = partition.log.config();
         let bounds = self.config.timestamp_bounds(&topic.configs);
         validate_records(&log_config, bounds, &records, now)?;
-        let producer = idempotent_batch(&records)?;
+        let headers: Vec<BatchHeader> = batch::batches(&records).map(batch::parse_header).collect();
+        let producer = idempotent_batch(&headers)?;
+        let (bytes_in, records_in) = (
+            records.len() as u64,
+            headers
+                .iter()
+                .map(|h| h.record_count.max(0) as u64)
+                .sum::<u64>(),
+        );
         let appended = match producer {
             None => partition.log.append(records, now)?,
             Some(batch) => {
@@ -179,6 +186,10 @@ impl Broker {
             }
         };
         self.appended.send_modify(|v| *v += 1);
+        metrics::counter!("fjord_topic_bytes_in_total", "topic" => topic.name.clone())
+            .increment(bytes_in);
+        metrics::counter!("fjord_topic_records_in_total", "topic" => topic.name.clone())
+            .increment(records_in);
         let outcome = ProduceOutcome {
             base_offset: appended.base_offset,
             log_append_time: appended.log_append_time,
@@ -201,6 +212,10 @@ impl Broker {
     ) -> Result<FetchedPartition, BrokerError> {
         let partition = self.partition(topic, partition)?;
         let read = partition.log.read(offset, max_bytes)?;
+        if !read.records.is_empty() {
+            metrics::counter!("fjord_topic_bytes_out_total", "topic" => topic.to_string())
+                .increment(read.records.len() as u64);
+        }
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,

@@ -30,7 +30,23 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
         return Err(CodecError::UnsupportedVersion { api, version });
     }
     codec::decode_header(api, version, &mut frame)?;
-    let correlation_id = pre.correlation_id;
+    let started = std::time::Instant::now();
+    let result = handle(context, api, version, pre.correlation_id, frame).await;
+    let label = format!("{api:?}");
+    metrics::counter!("fjord_requests_total", "api" => label.clone()).increment(1);
+    metrics::histogram!("fjord_request_duration_seconds", "api" => label)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Decodes the body of a supported request, runs its handler, encodes the response.
+async fn handle(
+    context: &Context,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, CodecError> {
     let respond = |body: &dyn EncodeDyn| body.encode_frame(api, version, correlation_id).map(Some);
     match api {
         ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
