@@ -175,11 +175,6 @@ impl Segment {
         Ok(f)
     }
 
-    /// Keeps the current handle (if any) for the lifetime of a swapped-out segment's readers.
-    pub(crate) fn pin_handle(&self, f: Arc<File>) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
-    }
-
     pub(crate) fn read_at(
         self: &Arc<Self>,
         cache: &FileCache,
