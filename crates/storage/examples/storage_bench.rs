@@ -54,12 +54,23 @@ fn dd(dir: &Path, mib: u64) -> f64 {
     let out = std::process::Command::new("dd")
         .arg("if=/dev/zero")
         .arg(format!("of={}", of.display()))
-        .args(["bs=1M", &format!("count={mib}"), "oflag=direct", "conv=fdatasync"])
+        .args([
+            "bs=1M",
+            &format!("count={mib}"),
+            "oflag=direct",
+            "conv=fdatasync",
+        ])
         .output()
         .expect("run dd");
     let secs = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&of);
-    println!("dd: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+    println!(
+        "dd: {}",
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+    );
     mib as f64 / secs
 }
 
@@ -80,7 +91,10 @@ fn async_appends(m: &LogManager, topic: &str, size: usize, total: u64) -> f64 {
     let appended = t.elapsed().as_secs_f64();
     log.flush().unwrap();
     let total = t.elapsed().as_secs_f64();
-    println!("  {topic}: appends {appended:.2} s + final fdatasync {:.2} s", total - appended);
+    println!(
+        "  {topic}: appends {appended:.2} s + final fdatasync {:.2} s",
+        total - appended
+    );
     (n * b.len() as u64) as f64 / MIB / total
 }
 
@@ -95,7 +109,9 @@ fn sync_appends(m: &LogManager, k: usize, secs: u64) -> (f64, f64) {
     let count = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..k)
         .map(|p| {
-            let log = m.open_log(&format!("sync{k}"), p as i32, cfg.clone()).unwrap();
+            let log = m
+                .open_log(&format!("sync{k}"), p as i32, cfg.clone())
+                .unwrap();
             let (b, stop, count) = (b.clone(), stop.clone(), count.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -129,16 +145,27 @@ fn read_all(log: &Log) -> f64 {
 fn main() {
     let a = args();
     std::fs::create_dir_all(&a.dir).unwrap();
-    println!("dir {} ({} MiB per write phase, {} s per sync phase)", a.dir.display(), a.mib, a.sync_secs);
+    println!(
+        "dir {} ({} MiB per write phase, {} s per sync phase)",
+        a.dir.display(),
+        a.mib,
+        a.sync_secs
+    );
     let dd_mbs = dd(&a.dir, a.mib);
     println!("dd sequential write (O_DIRECT + fdatasync): {dd_mbs:.0} MiB/s");
 
     let data = a.dir.join("data");
     let m = manager(&data);
     let a16 = async_appends(&m, "async16k", 16 * 1024, a.mib << 20);
-    println!("async 16 KiB batches: {a16:.0} MiB/s ({:.0}% of dd)", 100.0 * a16 / dd_mbs);
+    println!(
+        "async 16 KiB batches: {a16:.0} MiB/s ({:.0}% of dd)",
+        100.0 * a16 / dd_mbs
+    );
     let a1 = async_appends(&m, "async1k", 1024, (a.mib / 4).max(1) << 20);
-    println!("async 1 KiB batches: {a1:.0} MiB/s ({:.0}% of dd)", 100.0 * a1 / dd_mbs);
+    println!(
+        "async 1 KiB batches: {a1:.0} MiB/s ({:.0}% of dd)",
+        100.0 * a1 / dd_mbs
+    );
 
     let mut single = 0.0;
     for k in [1, 8, 64] {

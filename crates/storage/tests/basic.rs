@@ -187,7 +187,9 @@ fn open_files_are_bounded_across_many_logs() {
     let m = LogManager::open(dir.path(), opts).unwrap();
     let mut c = small();
     c.segment_bytes = 300;
-    let logs: Vec<_> = (0..4).map(|p| m.open_log("many", p, c.clone()).unwrap()).collect();
+    let logs: Vec<_> = (0..4)
+        .map(|p| m.open_log("many", p, c.clone()).unwrap())
+        .collect();
     for i in 0..20 {
         for log in &logs {
             log.append(batch(1, 100, NOW + i), NOW).unwrap();
@@ -195,7 +197,10 @@ fn open_files_are_bounded_across_many_logs() {
     }
     for log in &logs {
         for off in 0..20 {
-            assert_eq!(decode(&log.read(off, 1).unwrap().records).unwrap()[0].offset, off);
+            assert_eq!(
+                decode(&log.read(off, 1).unwrap().records).unwrap()[0].offset,
+                off
+            );
         }
     }
     // Active segments stay open (4); closed ones are evicted beyond the bound.
@@ -211,7 +216,8 @@ fn readers_never_see_partial_batches_during_appends() {
         let log = log.clone();
         std::thread::spawn(move || {
             for i in 0..500 {
-                log.append(batch(1 + (i % 4) as usize, 200, NOW), NOW).unwrap();
+                log.append(batch(1 + (i % 4) as usize, 200, NOW), NOW)
+                    .unwrap();
             }
         })
     };

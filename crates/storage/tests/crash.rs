@@ -44,8 +44,14 @@ fn crash_child() {
 
 fn append_loop(log: &Arc<Log>, p: i32, t: usize) {
     for seq in 0.. {
-        let rec = TestRecord::kv(format!("{t}").as_bytes(), &value(p, t, seq), 1_700_000_000_000);
-        let r = log.append(batch_with(&[rec], Codec::None), 1_700_000_000_000).unwrap();
+        let rec = TestRecord::kv(
+            format!("{t}").as_bytes(),
+            &value(p, t, seq),
+            1_700_000_000_000,
+        );
+        let r = log
+            .append(batch_with(&[rec], Codec::None), 1_700_000_000_000)
+            .unwrap();
         r.durable.unwrap().wait_blocking().unwrap();
         // One line per acknowledgement; println! takes the stdout lock so lines never interleave.
         println!("ACK {p} {t} {seq} {}", r.base_offset);
@@ -75,7 +81,7 @@ fn acknowledged_sync_appends_survive_sigkill() {
         }
     }
     child.kill().unwrap(); // SIGKILL
-    // Lines printed before the kill are still in the pipe: they were acknowledged too.
+                           // Lines printed before the kill are still in the pipe: they were acknowledged too.
     for line in lines.map_while(Result::ok) {
         if let Some(rest) = line.strip_prefix("ACK ") {
             acks.push(rest.to_string());
@@ -85,14 +91,27 @@ fn acknowledged_sync_appends_survive_sigkill() {
     assert!(acks.len() >= 600, "child produced only {} acks", acks.len());
 
     let m = LogManager::open(dir.path(), ManagerOptions::default()).unwrap();
-    let logs: Vec<_> = (0..PARTITIONS).map(|p| m.open_log("crash", p, cfg()).unwrap()).collect();
+    let logs: Vec<_> = (0..PARTITIONS)
+        .map(|p| m.open_log("crash", p, cfg()).unwrap())
+        .collect();
     for ack in &acks {
         let f: Vec<&str> = ack.split(' ').collect();
-        let (p, t, seq, off): (i32, usize, u64, i64) =
-            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap());
+        let (p, t, seq, off): (i32, usize, u64, i64) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        );
         let recs = decode(&logs[p as usize].read(off, 1).unwrap().records).unwrap();
-        let rec = recs.iter().find(|r| r.offset == off).expect("acknowledged offset readable");
-        assert_eq!(rec.value.as_deref(), Some(&value(p, t, seq)[..]), "partition {p} offset {off}");
+        let rec = recs
+            .iter()
+            .find(|r| r.offset == off)
+            .expect("acknowledged offset readable");
+        assert_eq!(
+            rec.value.as_deref(),
+            Some(&value(p, t, seq)[..]),
+            "partition {p} offset {off}"
+        );
     }
     m.shutdown().unwrap();
 }
