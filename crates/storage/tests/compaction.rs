@@ -112,7 +112,7 @@ fn check_compacted(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn compaction_matches_model(ops in prop::collection::vec(cop(), 1..30), expire in any::<bool>()) {
