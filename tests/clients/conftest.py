@@ -77,6 +77,7 @@ class Broker:
         self.log_path = os.path.join(self._tmp.name, "fjord.log")
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self.http_port = free_port()
         self.proc = None
         self._log_fh = None
         self.starts = 0
@@ -98,6 +99,8 @@ class Broker:
             self.data_dir,
             "--listen",
             self.bootstrap,
+            "--http-listen",
+            f"{self.host}:{self.http_port}",
             *self.extra_flags,
         ]
 

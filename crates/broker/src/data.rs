@@ -3,7 +3,8 @@ use crate::producers::{last_seq, BatchMeta, SeqCheck};
 use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
-use fjord_storage::{batch, BatchHeader, FlushTicket};
+use fjord_storage::{batch, BatchHeader, FlushPolicy, FlushTicket, Log};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many replicas must have a write before it is acknowledged.
@@ -48,10 +49,11 @@ fn idempotent_batch(headers: &[BatchHeader]) -> Result<Option<BatchHeader>, Brok
 }
 
 /// An append that may still be waiting for its fsync (sync flush policy).
-#[derive(Debug)]
 pub struct PendingProduce {
     outcome: ProduceOutcome,
     durable: Option<FlushTicket>,
+    /// A duplicate whose original may not be durable yet: flush this log before answering.
+    flush_first: Option<Arc<Log>>,
 }
 
 impl PendingProduce {
@@ -59,6 +61,11 @@ impl PendingProduce {
     pub async fn wait(self) -> Result<ProduceOutcome, BrokerError> {
         if let Some(ticket) = self.durable {
             ticket.wait().await?;
+        }
+        if let Some(log) = self.flush_first {
+            tokio::task::spawn_blocking(move || log.flush())
+                .await
+                .map_err(|e| BrokerError::Storage(e.to_string()))??;
         }
         Ok(self.outcome)
     }
@@ -161,15 +168,24 @@ impl Broker {
                     batch.base_sequence,
                     last,
                 )? {
-                    SeqCheck::Duplicate { base_offset } => {
+                    SeqCheck::Duplicate {
+                        base_offset,
+                        last_offset,
+                    } => {
                         let outcome = ProduceOutcome {
                             base_offset,
                             log_append_time: -1,
                             log_start_offset: partition.log.log_start_offset(),
                         };
+                        // The original append may still be waiting for its fsync (its client
+                        // gave up on it): the retry is acknowledged only once that is durable.
+                        let unsynced = log_config.flush == FlushPolicy::Sync
+                            && partition.log.recovery_point() <= last_offset;
+                        let flush_first = unsynced.then(|| partition.log.clone());
                         return Ok(PendingProduce {
                             outcome,
                             durable: None,
+                            flush_first,
                         });
                     }
                     SeqCheck::Append => {}
@@ -198,6 +214,7 @@ impl Broker {
         Ok(PendingProduce {
             outcome,
             durable: appended.durable,
+            flush_first: None,
         })
     }
 

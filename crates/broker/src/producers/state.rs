@@ -30,6 +30,7 @@ pub enum SeqCheck {
     /// A retry of a stored batch: answer with its offset.
     Duplicate {
         base_offset: i64,
+        last_offset: i64,
     },
 }
 
@@ -104,6 +105,7 @@ impl ProducerStates {
         {
             return Ok(SeqCheck::Duplicate {
                 base_offset: stored.base_offset,
+                last_offset: stored.last_offset,
             });
         }
         let expected = entry.batches.back().map_or(0, |b| next_seq(b.last_seq));
@@ -183,7 +185,10 @@ mod tests {
         s.record(7, 0, meta(0, 4, 100), 0);
         assert_eq!(
             s.check(7, 0, 0, 4),
-            Ok(SeqCheck::Duplicate { base_offset: 100 })
+            Ok(SeqCheck::Duplicate {
+                base_offset: 100,
+                last_offset: 104
+            })
         );
         assert_eq!(s.check(7, 0, 5, 9), Ok(SeqCheck::Append));
         assert_eq!(

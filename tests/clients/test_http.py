@@ -1,0 +1,40 @@
+"""The operator HTTP surface of `fjord serve`: /health and Prometheus /metrics."""
+import urllib.request
+
+import kutil
+
+
+def get(broker, path):
+    with urllib.request.urlopen(f"http://{broker.host}:{broker.http_port}{path}", timeout=10) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+
+
+def metric(text, name, **labels):
+    """The value of one sample, or None."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return None
+
+
+def test_health_and_metrics_follow_traffic(broker, topic_name):
+    status, _, body = get(broker, "/health")
+    assert (status, body.strip()) == (200, "ok")
+
+    kutil.create_topic(broker.bootstrap, topic_name, partitions=2)
+    kutil.produce_all(broker.bootstrap, topic_name, [{"value": b"x" * 100, "partition": 1} for _ in range(10)])
+    got = kutil.consume(broker.bootstrap, topic_name, 10, partition=1)
+    assert len(got) == 10
+
+    status, content_type, text = get(broker, "/metrics")
+    assert status == 200 and content_type.startswith("text/plain")
+    assert metric(text, "fjord_partition_log_end_offset", topic=topic_name, partition=1) == 10
+    assert metric(text, "fjord_partition_log_end_offset", topic=topic_name, partition=0) == 0
+    assert metric(text, "fjord_partition_size_bytes", topic=topic_name, partition=1) > 1000
+    assert metric(text, "fjord_topic_records_in_total", topic=topic_name) == 10
+    assert metric(text, "fjord_topic_bytes_out_total", topic=topic_name) > 1000
+    assert metric(text, "fjord_requests_total", api="Produce") >= 1
+    assert metric(text, "fjord_request_duration_seconds_count", api="Fetch") >= 1
+    assert metric(text, "fjord_connections_active") >= 0
