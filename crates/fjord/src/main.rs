@@ -33,13 +33,7 @@ enum Command {
     ///
     /// Example: fjord topic create orders --partitions 3
     Topic(cli::topic::TopicArgs),
-    /// Produce records from stdin, one per line.
-    ///
-    /// Example: printf 'a\nb\n' | fjord produce orders
     Produce(cli::produce::ProduceArgs),
-    /// Print records of a topic.
-    ///
-    /// Example: fjord consume orders --from-beginning --format json
     Consume(cli::consume::ConsumeArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///

@@ -148,10 +148,15 @@ impl Worker {
                 .iter()
                 .find(|x| x.partition == p)
                 .map_or(-1, |x| x.leader);
-            if !by_leader.contains_key(&leader) {
-                by_leader.insert(leader, self.client.dedicated(leader).await?);
-            }
-            out.insert(p, by_leader[&leader].clone());
+            let conn = match by_leader.get(&leader) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.client.dedicated(leader).await?;
+                    by_leader.insert(leader, c.clone());
+                    c
+                }
+            };
+            out.insert(p, conn);
         }
         Ok(out)
     }
