@@ -1,9 +1,7 @@
 //! Topic administration: create, delete, add partitions, configs.
-use crate::broker::open_topic;
+use crate::broker::{open_partition, open_topic};
 use crate::meta::TopicRecord;
-use crate::{
-    validate_topic_name, Broker, BrokerError, ConfigEntry, Partition, Topic, TopicConfigs,
-};
+use crate::{validate_topic_name, Broker, BrokerError, ConfigEntry, Topic, TopicConfigs};
 use std::sync::Arc;
 
 /// Most partitions one topic may have (a guard against absurd requests, as Kafka has none but
@@ -78,7 +76,12 @@ impl Broker {
                 internal: false,
             }));
         }
-        let topic = Arc::new(open_topic(&self.config, &self.storage, &record)?);
+        let topic = Arc::new(open_topic(
+            &self.config,
+            &self.storage,
+            &self.meta,
+            &record,
+        )?);
         self.write_topics()
             .insert(topic.name.clone(), topic.clone());
         if let Err(e) = self.save_catalogue() {
@@ -141,6 +144,10 @@ impl Broker {
         }
         for partition in &topic.partitions {
             self.storage.delete_log(&topic.name, partition.index)?;
+            self.meta.remove_file(&format!(
+                "producer-state/{}-{}.json",
+                topic.name, partition.index
+            ))?;
         }
         self.appended.send_modify(|v| *v += 1);
         tracing::info!(topic = %name, "deleted topic");
@@ -175,8 +182,13 @@ impl Broker {
         let log_config = self.config.resolve(&topic.configs)?;
         let mut grown = (*topic).clone();
         for index in current..count {
-            let log = self.storage.open_log(name, index, log_config.clone())?;
-            grown.partitions.push(Arc::new(Partition { index, log }));
+            grown.partitions.push(open_partition(
+                &self.storage,
+                &self.meta,
+                name,
+                index,
+                &log_config,
+            )?);
         }
         self.replace_topic(topic, grown)
     }

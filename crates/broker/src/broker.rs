@@ -1,7 +1,10 @@
 //! The [`Broker`]: owns the topic catalogue and the storage, and is the one entry point the
 //! protocol front-ends call.
+use crate::data::now_ms;
 use crate::meta::{Identity, MetaStore, TopicRecord};
+use crate::producers::{load_state, save_state, ProducerIds};
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
+use fjord_storage::LogConfig;
 use fjord_storage::LogManager;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +16,7 @@ pub struct Broker {
     pub(crate) storage: Arc<LogManager>,
     pub(crate) meta: MetaStore,
     identity: Identity,
+    pub(crate) producer_ids: ProducerIds,
     pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serialises admin operations (create, delete, alter) and their catalogue writes.
     pub(crate) admin: Mutex<()>,
@@ -31,9 +35,10 @@ impl Broker {
         let meta = MetaStore::new(data_dir);
         let identity = meta.load_or_create_identity(config.node_id)?;
         let records = meta.load_topics()?;
+        let producer_ids = ProducerIds::open(&meta)?;
         let mut topics = BTreeMap::new();
         for record in &records {
-            let topic = open_topic(&config, &storage, record)?;
+            let topic = open_topic(&config, &storage, &meta, record)?;
             topics.insert(record.name.clone(), Arc::new(topic));
         }
         for (name, partition) in storage.partitions_on_disk()? {
@@ -51,6 +56,7 @@ impl Broker {
             storage,
             meta,
             identity,
+            producer_ids,
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             appended,
@@ -125,11 +131,30 @@ impl Broker {
         self.appended.subscribe()
     }
 
-    /// Flushes every log and writes the clean-shutdown marker.
+    /// Snapshots producer state, flushes every log and writes the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), BrokerError> {
         self.appended.send_modify(|v| *v += 1);
+        for topic in self.topics() {
+            for p in &topic.partitions {
+                let states = p.lock_producers();
+                save_state(&self.meta, &topic.name, p.index, &p.log, &states)?;
+            }
+        }
         Ok(self.storage.shutdown()?)
     }
+}
+
+/// Opens one partition's log and rebuilds its producer state.
+pub(crate) fn open_partition(
+    storage: &LogManager,
+    meta: &MetaStore,
+    topic: &str,
+    index: i32,
+    log_config: &LogConfig,
+) -> Result<Arc<Partition>, BrokerError> {
+    let log = storage.open_log(topic, index, log_config.clone())?;
+    let producers = load_state(meta, topic, index, &log, now_ms())?;
+    Ok(Arc::new(Partition::new(index, log, producers)))
 }
 
 pub(crate) fn record_of(topic: &Topic) -> TopicRecord {
@@ -144,14 +169,12 @@ pub(crate) fn record_of(topic: &Topic) -> TopicRecord {
 pub(crate) fn open_topic(
     config: &BrokerConfig,
     storage: &LogManager,
+    meta: &MetaStore,
     record: &TopicRecord,
 ) -> Result<Topic, BrokerError> {
     let log_config = config.resolve(&record.configs)?;
     let partitions = (0..record.partitions)
-        .map(|index| {
-            let log = storage.open_log(&record.name, index, log_config.clone())?;
-            Ok(Arc::new(Partition { index, log }))
-        })
+        .map(|index| open_partition(storage, meta, &record.name, index, &log_config))
         .collect::<Result<Vec<_>, BrokerError>>()?;
     Ok(Topic {
         name: record.name.clone(),

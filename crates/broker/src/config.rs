@@ -17,6 +17,9 @@ pub struct BrokerConfig {
     /// Defaults for every topic config (Kafka's `log.*` broker settings).
     pub default_log: LogConfig,
     pub min_insync_replicas: i32,
+    /// Idle time after which an idempotent producer's state is forgotten
+    /// (`producer.id.expiration.ms`).
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -27,7 +30,26 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_log: LogConfig::default(),
             min_insync_replicas: 1,
+            producer_id_expiration_ms: 24 * 3600 * 1000,
         }
+    }
+}
+
+/// How far a record's CreateTime may lie before or after the broker's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampBounds {
+    pub before_ms: i64,
+    pub after_ms: i64,
+}
+
+impl TimestampBounds {
+    pub fn is_unbounded(&self) -> bool {
+        self.before_ms == i64::MAX && self.after_ms == i64::MAX
+    }
+
+    pub fn allows(&self, timestamp: i64, now_ms: i64) -> bool {
+        now_ms.saturating_sub(timestamp) <= self.before_ms
+            && timestamp.saturating_sub(now_ms) <= self.after_ms
     }
 }
 
@@ -220,6 +242,9 @@ fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError>
         "min.insync.replicas" => {
             parse_int(key, value, 1)?;
         }
+        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
+            parse_long(key, value, 0)?;
+        }
         "retention.bytes" => log.retention_bytes = parse_long(key, value, -1)?,
         "retention.ms" => log.retention_ms = parse_long(key, value, -1)?,
         "segment.bytes" => log.segment_bytes = parse_int(key, value, 14)? as u64,
@@ -253,6 +278,20 @@ impl BrokerConfig {
             .get("min.insync.replicas")
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(self.min_insync_replicas)
+    }
+
+    /// The topic's accepted CreateTime window (`message.timestamp.{before,after}.max.ms`).
+    pub fn timestamp_bounds(&self, overrides: &TopicConfigs) -> TimestampBounds {
+        let get = |key: &str| {
+            overrides
+                .get(key)
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(i64::MAX)
+        };
+        TimestampBounds {
+            before_ms: get("message.timestamp.before.max.ms"),
+            after_ms: get("message.timestamp.after.max.ms"),
+        }
     }
 
     /// Every config of a topic with its effective value and where the value comes from.
@@ -310,6 +349,9 @@ impl BrokerConfig {
                 TimestampType::LogAppendTime => "LogAppendTime".into(),
             },
             "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
+                i64::MAX.to_string()
+            }
             "retention.bytes" => log.retention_bytes.to_string(),
             "retention.ms" => log.retention_ms.to_string(),
             "segment.bytes" => log.segment_bytes.to_string(),

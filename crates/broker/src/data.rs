@@ -1,7 +1,9 @@
 //! The data path: produce, fetch, offsets.
+use crate::producers::{last_seq, BatchMeta, SeqCheck};
+use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
-use fjord_storage::FlushTicket;
+use fjord_storage::{batch, BatchHeader, FlushTicket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many replicas must have a write before it is acknowledged.
@@ -22,6 +24,27 @@ pub struct ProduceOutcome {
     /// Broker time stamped on the records with LogAppendTime, else -1.
     pub log_append_time: i64,
     pub log_start_offset: i64,
+}
+
+/// The header of the request's batch if it comes from an idempotent producer. Clients send one
+/// batch per partition per request; several batches with producer ids are refused rather than
+/// half-deduplicated.
+fn idempotent_batch(headers: &[BatchHeader]) -> Result<Option<BatchHeader>, BrokerError> {
+    let with_id: Vec<&BatchHeader> = headers.iter().filter(|h| h.producer_id >= 0).collect();
+    match with_id.as_slice() {
+        [] => Ok(None),
+        [one] if headers.len() == 1 => {
+            if one.attributes & batch::ATTR_TRANSACTIONAL != 0 {
+                return Err(BrokerError::TransactionsUnsupported(
+                    "transactional batches are not supported yet".into(),
+                ));
+            }
+            Ok(Some(**one))
+        }
+        _ => Err(BrokerError::InvalidRecord(
+            "an idempotent produce request must carry exactly one batch per partition".into(),
+        )),
+    }
 }
 
 /// An append that may still be waiting for its fsync (sync flush policy).
@@ -107,8 +130,66 @@ impl Broker {
                 "min.insync.replicas={min_isr} but this single-node cluster has 1 in-sync replica"
             )));
         }
-        let appended = partition.log.append(records, now_ms())?;
+        let now = now_ms();
+        let log_config = partition.log.config();
+        let bounds = self.config.timestamp_bounds(&topic.configs);
+        validate_records(&log_config, bounds, &records, now)?;
+        let headers: Vec<BatchHeader> = batch::batches(&records).map(batch::parse_header).collect();
+        let producer = idempotent_batch(&headers)?;
+        let (bytes_in, records_in) = (
+            records.len() as u64,
+            headers
+                .iter()
+                .map(|h| h.record_count.max(0) as u64)
+                .sum::<u64>(),
+        );
+        let appended = match producer {
+            None => partition.log.append(records, now)?,
+            Some(batch) => {
+                // Check, append and record under one lock: a retry racing its original must see
+                // the original's state.
+                let mut states = partition.lock_producers();
+                states.expire_producer(
+                    batch.producer_id,
+                    now,
+                    self.config.producer_id_expiration_ms,
+                );
+                let last = last_seq(batch.base_sequence, batch.record_count);
+                match states.check(
+                    batch.producer_id,
+                    batch.producer_epoch,
+                    batch.base_sequence,
+                    last,
+                )? {
+                    SeqCheck::Duplicate { base_offset } => {
+                        let outcome = ProduceOutcome {
+                            base_offset,
+                            log_append_time: -1,
+                            log_start_offset: partition.log.log_start_offset(),
+                        };
+                        return Ok(PendingProduce {
+                            outcome,
+                            durable: None,
+                        });
+                    }
+                    SeqCheck::Append => {}
+                }
+                let appended = partition.log.append(records, now)?;
+                let meta = BatchMeta {
+                    first_seq: batch.base_sequence,
+                    last_seq: last,
+                    base_offset: appended.base_offset,
+                    last_offset: appended.last_offset,
+                };
+                states.record(batch.producer_id, batch.producer_epoch, meta, now);
+                appended
+            }
+        };
         self.appended.send_modify(|v| *v += 1);
+        metrics::counter!("fjord_topic_bytes_in_total", "topic" => topic.name.clone())
+            .increment(bytes_in);
+        metrics::counter!("fjord_topic_records_in_total", "topic" => topic.name.clone())
+            .increment(records_in);
         let outcome = ProduceOutcome {
             base_offset: appended.base_offset,
             log_append_time: appended.log_append_time,
@@ -131,6 +212,10 @@ impl Broker {
     ) -> Result<FetchedPartition, BrokerError> {
         let partition = self.partition(topic, partition)?;
         let read = partition.log.read(offset, max_bytes)?;
+        if !read.records.is_empty() {
+            metrics::counter!("fjord_topic_bytes_out_total", "topic" => topic.to_string())
+                .increment(read.records.len() as u64);
+        }
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,
@@ -150,11 +235,11 @@ impl Broker {
         Ok(match spec {
             OffsetSpec::Earliest => (log.log_start_offset(), -1),
             OffsetSpec::Latest => (log.log_end_offset(), -1),
-            OffsetSpec::MaxTimestamp => match log.max_timestamp() {
+            OffsetSpec::MaxTimestamp => match log.record_max_timestamp()? {
                 Some((timestamp, offset)) => (offset, timestamp),
                 None => (-1, -1),
             },
-            OffsetSpec::Timestamp(ts) => match log.offset_for_timestamp(ts)? {
+            OffsetSpec::Timestamp(ts) => match log.record_offset_for_timestamp(ts)? {
                 Some((offset, timestamp)) => (offset, timestamp),
                 None => (-1, -1),
             },
@@ -176,6 +261,21 @@ impl Broker {
             offset
         };
         Ok(log.delete_records(target)?)
+    }
+
+    /// InitProducerId for an idempotent producer: a fresh producer id with epoch 0 (what Kafka
+    /// does when no transactional id is given). Transactional ids are refused until transactions
+    /// exist.
+    pub fn init_producer_id(
+        &self,
+        transactional_id: Option<&str>,
+    ) -> Result<(i64, i16), BrokerError> {
+        if let Some(id) = transactional_id {
+            return Err(BrokerError::TransactionsUnsupported(format!(
+                "transactional.id '{id}': transactions are not supported by this Fjord version yet"
+            )));
+        }
+        Ok((self.producer_ids.allocate(&self.meta)?, 0))
     }
 
     /// Topic names and sizes, for listings.

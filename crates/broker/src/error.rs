@@ -38,6 +38,15 @@ pub enum BrokerError {
     },
     #[error("{0}")]
     PolicyViolation(String),
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
+    #[error("{0}")]
+    UnknownProducerId(String),
+    /// Transactions (KIP-98 transactional ids) are not implemented yet.
+    #[error("{0}")]
+    TransactionsUnsupported(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("broker is shutting down")]
@@ -63,6 +72,17 @@ impl From<StorageError> for BrokerError {
             },
             StorageError::Closed => BrokerError::UnknownTopicOrPartition,
             StorageError::Io(e) => BrokerError::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::producers::SeqError> for BrokerError {
+    fn from(e: crate::producers::SeqError) -> Self {
+        use crate::producers::SeqError;
+        match e {
+            SeqError::StaleEpoch { .. } => BrokerError::InvalidProducerEpoch(e.to_string()),
+            SeqError::OutOfOrder { .. } => BrokerError::OutOfOrderSequence(e.to_string()),
+            SeqError::UnknownProducer(_) => BrokerError::UnknownProducerId(e.to_string()),
         }
     }
 }

@@ -10,12 +10,15 @@ mod data;
 mod error;
 mod meta;
 mod names;
+pub mod producers;
 mod topic;
+mod validate;
 
 pub use admin::{ConfigOp, NewTopic};
 pub use broker::Broker;
 pub use config::{
-    BrokerConfig, ConfigEntry, ConfigSource, ConfigType, TopicConfigs, TOPIC_CONFIG_KEYS,
+    BrokerConfig, ConfigEntry, ConfigSource, ConfigType, TimestampBounds, TopicConfigs,
+    TOPIC_CONFIG_KEYS,
 };
 pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
 pub use error::BrokerError;

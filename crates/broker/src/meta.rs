@@ -44,47 +44,72 @@ impl MetaStore {
 
     /// Reads the identity, creating it (with a fresh cluster id) on first start.
     pub fn load_or_create_identity(&self, node_id: i32) -> Result<Identity, BrokerError> {
-        let path = self.dir.join("meta.json");
-        if path.exists() {
-            let text = fs::read_to_string(&path).map_err(|e| storage_error("reading", &path, e))?;
-            return serde_json::from_str(&text).map_err(|e| storage_error("parsing", &path, e));
+        if let Some(identity) = self.read_json("meta.json")? {
+            return Ok(identity);
         }
         let identity = Identity {
             cluster_id: new_cluster_id(),
             node_id,
         };
-        self.write_json(&path, &identity)?;
+        self.write_json_file("meta.json", &identity)?;
         Ok(identity)
     }
 
     pub fn load_topics(&self) -> Result<Vec<TopicRecord>, BrokerError> {
-        let path = self.dir.join("topics.json");
-        if !path.exists() {
-            return Ok(Vec::new());
-        }
-        let text = fs::read_to_string(&path).map_err(|e| storage_error("reading", &path, e))?;
-        let catalogue: Catalogue =
-            serde_json::from_str(&text).map_err(|e| storage_error("parsing", &path, e))?;
-        Ok(catalogue.topics)
+        let catalogue: Option<Catalogue> = self.read_json("topics.json")?;
+        Ok(catalogue.unwrap_or_default().topics)
     }
 
     pub fn save_topics(&self, topics: Vec<TopicRecord>) -> Result<(), BrokerError> {
-        self.write_json(&self.dir.join("topics.json"), &Catalogue { topics })
+        self.write_json_file("topics.json", &Catalogue { topics })
     }
 
-    fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), BrokerError> {
-        let tmp = path.with_extension("json.tmp");
-        let text =
-            serde_json::to_vec_pretty(value).map_err(|e| storage_error("encoding", path, e))?;
-        let write = || -> std::io::Result<()> {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)?;
-            fs::File::open(&self.dir)?.sync_all()
+    /// Reads `name` (relative to the data directory); None if it does not exist.
+    pub fn read_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, BrokerError> {
+        let path = self.dir.join(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(storage_error("reading", &path, e)),
         };
-        write().map_err(|e| storage_error("writing", path, e))
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| storage_error("parsing", &path, e))
     }
+
+    /// Removes `name` if it exists.
+    pub fn remove_file(&self, name: &str) -> Result<(), BrokerError> {
+        let path = self.dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(storage_error("removing", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Atomically replaces `name` (relative to the data directory), creating its folder.
+    pub fn write_json_file<T: Serialize>(&self, name: &str, value: &T) -> Result<(), BrokerError> {
+        let path = self.dir.join(name);
+        let text =
+            serde_json::to_vec_pretty(value).map_err(|e| storage_error("encoding", &path, e))?;
+        write_atomically(&path, &text).map_err(|e| storage_error("writing", &path, e))
+    }
+}
+
+/// Temp file, fsync, rename, fsync of the folder: a crash leaves the old or the new version.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("json.tmp");
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).

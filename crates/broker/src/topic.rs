@@ -1,6 +1,7 @@
+use crate::producers::ProducerStates;
 use crate::TopicConfigs;
 use fjord_storage::Log;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A topic as the broker serves it. Immutable: admin operations replace the whole `Arc<Topic>`,
 /// so a request sees one consistent version from start to finish.
@@ -19,6 +20,25 @@ pub struct Topic {
 pub struct Partition {
     pub index: i32,
     pub log: Arc<Log>,
+    /// Idempotent-producer state; its lock is held across check, append and record so the three
+    /// are atomic for a partition.
+    pub(crate) producers: Mutex<ProducerStates>,
+}
+
+impl Partition {
+    pub(crate) fn new(index: i32, log: Arc<Log>, producers: ProducerStates) -> Partition {
+        Partition {
+            index,
+            log,
+            producers: Mutex::new(producers),
+        }
+    }
+
+    pub(crate) fn lock_producers(&self) -> MutexGuard<'_, ProducerStates> {
+        self.producers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Topic {

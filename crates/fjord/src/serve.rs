@@ -7,6 +7,7 @@ use fjord_kafka::KafkaOptions;
 use fjord_storage::LogManager;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::sync::watch;
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -75,6 +76,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     tracing::info!(config = %serde_json::to_string(&settings).unwrap_or_default(), "configuration in effect");
     let (stop, stopped) = watch::channel(false);
+    start_http(&settings, broker.clone(), stopped.clone()).await;
     let server = tokio::spawn(fjord_kafka::serve(
         listener,
         broker.clone(),
@@ -88,6 +90,35 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     broker.shutdown().context("flushing logs at shutdown")?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The operator HTTP listener. It is secondary to the Kafka listener: if it cannot start, the
+/// broker still serves clients and says why in the log.
+async fn start_http(settings: &Settings, broker: Arc<Broker>, stopped: watch::Receiver<bool>) {
+    let prometheus = match fjord_http::install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics disabled: could not install the recorder");
+            return;
+        }
+    };
+    match tokio::net::TcpListener::bind(settings.http_listen).await {
+        Ok(listener) => {
+            let address = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            tracing::info!(http = %address, "serving /metrics and /health");
+            tokio::spawn(async move {
+                if let Err(e) = fjord_http::serve(listener, broker, prometheus, stopped).await {
+                    tracing::warn!(error = %e, "HTTP listener failed");
+                }
+            });
+        }
+        Err(e) => {
+            tracing::warn!(http = %settings.http_listen, error = %e, "HTTP listener disabled")
+        }
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

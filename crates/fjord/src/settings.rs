@@ -30,6 +30,9 @@ pub struct Overrides {
     /// Kafka listener address [default: 127.0.0.1:9092].
     #[arg(long, env = "FJORD_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// HTTP listener for /metrics (Prometheus) and /health [default: 127.0.0.1:9644].
+    #[arg(long, env = "FJORD_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
     /// HOST:PORT that Metadata tells clients to connect to [default: the listen address].
     #[arg(long, env = "FJORD_ADVERTISE")]
     pub advertise: Option<String>,
@@ -83,6 +86,7 @@ pub struct Overrides {
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub http_listen: SocketAddr,
     pub advertise: String,
     pub node_id: i32,
     pub num_partitions: i32,
@@ -107,6 +111,7 @@ impl Default for Settings {
         Settings {
             data_dir: PathBuf::from("./fjord-data"),
             listen,
+            http_listen: ([127, 0, 0, 1], 9644).into(),
             advertise: listen.to_string(),
             node_id: 1,
             num_partitions: 1,
@@ -162,6 +167,7 @@ impl Settings {
             o,
             data_dir,
             listen,
+            http_listen,
             advertise,
             node_id,
             num_partitions,
@@ -236,6 +242,7 @@ impl Settings {
             auto_create_topics: self.auto_create_topics,
             default_log,
             min_insync_replicas: 1,
+            ..BrokerConfig::default()
         }
     }
 

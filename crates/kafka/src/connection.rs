@@ -47,12 +47,19 @@ impl Connection {
 
     pub async fn run(mut self) {
         tracing::debug!(peer = %self.peer, "connection opened");
-        match self.serve().await {
+        metrics::gauge!("fjord_connections_active").increment(1.0);
+        metrics::counter!("fjord_connections_total").increment(1);
+        let outcome = self.serve().await;
+        metrics::gauge!("fjord_connections_active").decrement(1.0);
+        match outcome {
             Err(Close::Eof | Close::Shutdown) => {
                 tracing::debug!(peer = %self.peer, "connection closed")
             }
             Err(Close::Io(e)) => tracing::debug!(peer = %self.peer, error = %e, "connection lost"),
-            Err(reason) => tracing::warn!(peer = %self.peer, %reason, "closing connection"),
+            Err(reason) => {
+                metrics::counter!("fjord_connections_refused_requests_total").increment(1);
+                tracing::warn!(peer = %self.peer, %reason, "closing connection")
+            }
             Ok(()) => {}
         }
         let _ = self.writer.shutdown().await;

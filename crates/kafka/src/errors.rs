@@ -20,6 +20,9 @@ pub const INVALID_CONFIG: i16 = 40;
 pub const POLICY_VIOLATION: i16 = 44;
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
 pub const INVALID_RECORD: i16 = 87;
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
@@ -41,6 +44,11 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::InvalidRequiredAcks(_) => INVALID_REQUIRED_ACKS,
         BrokerError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
         BrokerError::PolicyViolation(_) => POLICY_VIOLATION,
+        BrokerError::OutOfOrderSequence(_) => OUT_OF_ORDER_SEQUENCE_NUMBER,
+        BrokerError::InvalidProducerEpoch(_) => INVALID_PRODUCER_EPOCH,
+        BrokerError::UnknownProducerId(_) => UNKNOWN_PRODUCER_ID,
+        // Fatal for the client, with a message saying why: better than retrying forever.
+        BrokerError::TransactionsUnsupported(_) => TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
         BrokerError::Storage(_) => KAFKA_STORAGE_ERROR,
         // Tells clients to refresh metadata and retry, which is right while a broker restarts.
         BrokerError::ShuttingDown => NOT_LEADER_OR_FOLLOWER,

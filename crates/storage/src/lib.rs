@@ -15,6 +15,7 @@ mod index;
 pub mod log;
 mod log_open;
 pub mod manager;
+pub mod records;
 mod recovery;
 mod retention;
 mod segment;

@@ -6,6 +6,7 @@ mod fetch;
 mod metadata;
 mod offsets;
 mod produce;
+mod producer_id;
 mod topics;
 pub mod versions;
 
@@ -29,7 +30,23 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
         return Err(CodecError::UnsupportedVersion { api, version });
     }
     codec::decode_header(api, version, &mut frame)?;
-    let correlation_id = pre.correlation_id;
+    let started = std::time::Instant::now();
+    let result = handle(context, api, version, pre.correlation_id, frame).await;
+    let label = format!("{api:?}");
+    metrics::counter!("fjord_requests_total", "api" => label.clone()).increment(1);
+    metrics::histogram!("fjord_request_duration_seconds", "api" => label)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+/// Decodes the body of a supported request, runs its handler, encodes the response.
+async fn handle(
+    context: &Context,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, CodecError> {
     let respond = |body: &dyn EncodeDyn| body.encode_frame(api, version, correlation_id).map(Some);
     match api {
         ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
@@ -50,6 +67,7 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
         ApiKey::ListOffsets => respond(&offsets::list_offsets(
             context,
             decode(&mut frame, version)?,
+            version,
         )),
         ApiKey::DeleteRecords => respond(&offsets::delete_records(
             context,
@@ -77,6 +95,10 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
             decode(&mut frame, version)?,
         )),
         ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
+        ApiKey::InitProducerId => respond(&producer_id::init_producer_id(
+            context,
+            decode(&mut frame, version)?,
+        )),
         // versions::is_supported lists exactly the APIs above.
         other => Err(CodecError::UnsupportedVersion {
             api: other,

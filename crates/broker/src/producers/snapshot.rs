@@ -1,0 +1,63 @@
+//! Producer state survives restarts: a snapshot per partition is written at clean shutdown, and
+//! at startup the state is the snapshot plus every batch header in the log after it (or, with no
+//! usable snapshot, every batch header in the log).
+use super::{last_seq, BatchMeta, ProducerStates};
+use crate::meta::MetaStore;
+use crate::BrokerError;
+use fjord_storage::Log;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    /// Log end offset when the snapshot was taken: it covers every batch below.
+    end_offset: i64,
+    states: ProducerStates,
+}
+
+fn file_name(topic: &str, partition: i32) -> String {
+    format!("producer-state/{topic}-{partition}.json")
+}
+
+pub(crate) fn save_state(
+    meta: &MetaStore,
+    topic: &str,
+    partition: i32,
+    log: &Log,
+    states: &ProducerStates,
+) -> Result<(), BrokerError> {
+    let snapshot = Snapshot {
+        end_offset: log.log_end_offset(),
+        states: states.clone(),
+    };
+    meta.write_json_file(&file_name(topic, partition), &snapshot)
+}
+
+pub(crate) fn load_state(
+    meta: &MetaStore,
+    topic: &str,
+    partition: i32,
+    log: &Log,
+    now_ms: i64,
+) -> Result<ProducerStates, BrokerError> {
+    let snapshot: Option<Snapshot> = meta.read_json(&file_name(topic, partition)).unwrap_or_else(|e| {
+        tracing::warn!(topic, partition, error = %e, "ignoring unreadable producer state snapshot");
+        None
+    });
+    // A snapshot beyond the log end describes batches recovery truncated away: not usable.
+    let (mut states, from) = match snapshot {
+        Some(s) if s.end_offset <= log.log_end_offset() => (s.states, s.end_offset),
+        _ => (ProducerStates::default(), 0),
+    };
+    log.for_each_batch_header(from, &mut |h| {
+        if h.producer_id >= 0 && h.base_offset >= from {
+            let batch = BatchMeta {
+                first_seq: h.base_sequence,
+                last_seq: last_seq(h.base_sequence, h.record_count),
+                base_offset: h.base_offset,
+                last_offset: h.last_offset,
+            };
+            states.record(h.producer_id, h.producer_epoch, batch, now_ms);
+        }
+    })?;
+    Ok(states)
+}

@@ -1,0 +1,248 @@
+//! Idempotent-producer state of one partition: per producer id, its epoch and the metadata of
+//! its last five batches. Decides whether an incoming batch is new, a retry of one already
+//! stored (answered with the stored offset, not appended again), or out of order.
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// Batches remembered per producer: clients keep at most 5 requests in flight per connection.
+pub const BATCHES_KEPT: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchMeta {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerEntry {
+    pub epoch: i16,
+    pub batches: VecDeque<BatchMeta>,
+    /// Broker time of the last append, for `producer.id.expiration.ms`.
+    pub last_update_ms: i64,
+}
+
+/// What to do with an incoming batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqCheck {
+    Append,
+    /// A retry of a stored batch: answer with its offset.
+    Duplicate {
+        base_offset: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeqError {
+    #[error("producer epoch {got} is older than the current epoch {current}")]
+    StaleEpoch { got: i16, current: i16 },
+    #[error("out of order sequence number: expected {expected}, got {got}")]
+    OutOfOrder { expected: i32, got: i32 },
+    #[error(
+        "no state for producer id {0} (expired or never seen) and its sequence does not start at 0"
+    )]
+    UnknownProducer(i64),
+}
+
+/// The sequence number after `seq` (sequences wrap from i32::MAX to 0, as in Kafka).
+pub fn next_seq(seq: i32) -> i32 {
+    if seq == i32::MAX {
+        0
+    } else {
+        seq + 1
+    }
+}
+
+/// The last sequence number of a batch of `record_count` records starting at `first_seq`.
+pub fn last_seq(first_seq: i32, record_count: i32) -> i32 {
+    let span = i64::from(record_count.max(1)) - 1;
+    ((i64::from(first_seq) + span) % (i64::from(i32::MAX) + 1)) as i32
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerStates {
+    entries: HashMap<i64, ProducerEntry>,
+}
+
+impl ProducerStates {
+    pub fn check(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        first_seq: i32,
+        last_seq: i32,
+    ) -> Result<SeqCheck, SeqError> {
+        let Some(entry) = self.entries.get(&producer_id) else {
+            return if first_seq == 0 {
+                Ok(SeqCheck::Append)
+            } else {
+                Err(SeqError::UnknownProducer(producer_id))
+            };
+        };
+        if epoch < entry.epoch {
+            return Err(SeqError::StaleEpoch {
+                got: epoch,
+                current: entry.epoch,
+            });
+        }
+        if epoch > entry.epoch {
+            // A new epoch restarts the sequence.
+            return if first_seq == 0 {
+                Ok(SeqCheck::Append)
+            } else {
+                Err(SeqError::OutOfOrder {
+                    expected: 0,
+                    got: first_seq,
+                })
+            };
+        }
+        if let Some(stored) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+        {
+            return Ok(SeqCheck::Duplicate {
+                base_offset: stored.base_offset,
+            });
+        }
+        let expected = entry.batches.back().map_or(0, |b| next_seq(b.last_seq));
+        if first_seq == expected {
+            Ok(SeqCheck::Append)
+        } else {
+            Err(SeqError::OutOfOrder {
+                expected,
+                got: first_seq,
+            })
+        }
+    }
+
+    /// Remembers an appended batch (a new epoch forgets the old epoch's batches).
+    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchMeta, now_ms: i64) {
+        let entry = self
+            .entries
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_update_ms: now_ms,
+            });
+        if epoch != entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        if entry.batches.len() == BATCHES_KEPT {
+            entry.batches.pop_front();
+        }
+        entry.batches.push_back(batch);
+        entry.last_update_ms = now_ms;
+    }
+
+    /// Forgets one producer if it has been idle for longer than `expiration_ms` (checked on its
+    /// next write, so expiry costs nothing per append for other producers).
+    pub fn expire_producer(&mut self, producer_id: i64, now_ms: i64, expiration_ms: i64) {
+        let idle = |e: &ProducerEntry| now_ms.saturating_sub(e.last_update_ms) > expiration_ms;
+        if self.entries.get(&producer_id).is_some_and(idle) {
+            self.entries.remove(&producer_id);
+        }
+    }
+
+    /// Forgets producers idle for longer than `expiration_ms`.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.entries
+            .retain(|_, e| now_ms.saturating_sub(e.last_update_ms) <= expiration_ms);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn meta(first: i32, last: i32, base: i64) -> BatchMeta {
+        BatchMeta {
+            first_seq: first,
+            last_seq: last,
+            base_offset: base,
+            last_offset: base + i64::from(last - first),
+        }
+    }
+
+    #[test]
+    fn retries_are_duplicates_and_gaps_are_refused() {
+        let mut s = ProducerStates::default();
+        assert_eq!(s.check(7, 0, 0, 4), Ok(SeqCheck::Append));
+        s.record(7, 0, meta(0, 4, 100), 0);
+        assert_eq!(
+            s.check(7, 0, 0, 4),
+            Ok(SeqCheck::Duplicate { base_offset: 100 })
+        );
+        assert_eq!(s.check(7, 0, 5, 9), Ok(SeqCheck::Append));
+        assert_eq!(
+            s.check(7, 0, 6, 9),
+            Err(SeqError::OutOfOrder {
+                expected: 5,
+                got: 6
+            })
+        );
+        assert_eq!(
+            s.check(7, 1, 0, 0),
+            Ok(SeqCheck::Append),
+            "a new epoch starts at 0"
+        );
+        s.record(7, 1, meta(0, 0, 200), 0);
+        assert!(matches!(
+            s.check(7, 0, 5, 9),
+            Err(SeqError::StaleEpoch { .. })
+        ));
+        assert_eq!(s.check(8, 0, 3, 3), Err(SeqError::UnknownProducer(8)));
+    }
+
+    #[test]
+    fn sequences_wrap_and_producers_expire() {
+        assert_eq!(last_seq(i32::MAX, 2), 0);
+        assert_eq!(next_seq(i32::MAX), 0);
+        let mut s = ProducerStates::default();
+        s.record(1, 0, meta(0, 0, 0), 1_000);
+        s.expire(1_000 + 10, 5);
+        assert!(s.is_empty());
+    }
+
+    // A model of an idempotent producer's retries: every batch is sent, possibly several times
+    // (retries), in order; the state must accept each batch exactly once.
+    proptest! {
+        #[test]
+        fn every_batch_is_appended_exactly_once(sizes in prop::collection::vec(1i32..20, 1..40),
+                                                 retries in prop::collection::vec(0usize..3, 40)) {
+            let mut s = ProducerStates::default();
+            let mut log: Vec<(i32, i32)> = Vec::new();
+            let mut next = 0i32;
+            let mut offset = 0i64;
+            for (i, size) in sizes.iter().enumerate() {
+                let (first, last) = (next, last_seq(next, *size));
+                for _ in 0..=retries[i] {
+                    match s.check(42, 0, first, last).unwrap() {
+                        SeqCheck::Append => {
+                            s.record(42, 0, meta(first, last, offset), 0);
+                            log.push((first, last));
+                            offset += i64::from(*size);
+                        }
+                        SeqCheck::Duplicate { .. } => {}
+                    }
+                }
+                next = next_seq(last);
+            }
+            prop_assert_eq!(log.len(), sizes.len());
+            // A batch that skips ahead is refused.
+            prop_assert!(s.check(42, 0, next_seq(next), next_seq(next)).is_err());
+        }
+    }
+}

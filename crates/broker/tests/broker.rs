@@ -1,0 +1,291 @@
+//! The broker core over real storage in a temporary directory.
+use bytes::Bytes;
+use fjord_broker::{Acks, Broker, BrokerConfig, BrokerError, NewTopic, OffsetSpec, TopicConfigs};
+use fjord_storage::testing::{batch_with, build, BatchOpts, Codec, TestRecord};
+use fjord_storage::{LogManager, ManagerOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+fn open(dir: &Path) -> Arc<Broker> {
+    let storage = LogManager::open(dir, ManagerOptions::default()).unwrap();
+    Broker::open(dir, BrokerConfig::default(), storage).unwrap()
+}
+
+fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> NewTopic {
+    NewTopic {
+        name: name.into(),
+        partitions,
+        replication_factor: 1,
+        configs: configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<TopicConfigs>(),
+    }
+}
+
+/// Record timestamps near "now", so that `segment.ms` (measured from the first record's timestamp,
+/// as in Kafka) does not roll a segment per append.
+const T0: i64 = 1_800_000_000_000;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn values(n: usize) -> Bytes {
+    let records: Vec<TestRecord> = (0..n)
+        .map(|i| TestRecord::value(format!("v{i}").as_bytes(), T0 + i as i64))
+        .collect();
+    batch_with(&records, Codec::None)
+}
+
+fn idempotent(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
+    let records: Vec<TestRecord> = (0..n)
+        .map(|i| TestRecord::value(b"x", 1_000 + i as i64))
+        .collect();
+    build(
+        &records,
+        BatchOpts {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            ..BatchOpts::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn produce_fetch_and_offsets_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    broker.create_topic(topic("t", 2, &[]), false).unwrap();
+    let first = broker
+        .produce("t", 1, values(3), Acks::Leader)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    let second = broker
+        .produce("t", 1, values(2), Acks::All)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!((first.base_offset, second.base_offset), (0, 3));
+    let fetched = broker.fetch("t", 1, 0, 1 << 20).unwrap();
+    assert_eq!(fetched.high_watermark, 5);
+    assert_eq!(fetched.records.len(), values(3).len() + values(2).len());
+    assert_eq!(broker.list_offset("t", 1, OffsetSpec::Latest).unwrap().0, 5);
+    assert_eq!(
+        broker
+            .list_offset("t", 1, OffsetSpec::Timestamp(T0 + 1))
+            .unwrap(),
+        (1, T0 + 1)
+    );
+    assert!(matches!(
+        broker.produce("t", 7, values(1), Acks::Leader),
+        Err(BrokerError::UnknownTopicOrPartition)
+    ));
+    assert!(matches!(
+        broker.fetch("t", 1, 6, 100),
+        Err(BrokerError::OffsetOutOfRange { .. })
+    ));
+}
+
+#[tokio::test]
+async fn topics_and_data_survive_restart_and_deletes_are_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let broker = open(dir.path());
+        broker
+            .create_topic(topic("keep", 1, &[("retention.ms", "1234")]), false)
+            .unwrap();
+        broker.create_topic(topic("gone", 1, &[]), false).unwrap();
+        broker
+            .produce("keep", 0, values(4), Acks::All)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        broker.delete_topic("gone").unwrap();
+        broker.shutdown().unwrap();
+    }
+    let broker = open(dir.path());
+    assert!(broker.topic("gone").is_none());
+    assert!(!dir.path().join("gone-0").exists());
+    let keep = broker.topic("keep").unwrap();
+    assert_eq!(
+        keep.configs.get("retention.ms").map(String::as_str),
+        Some("1234")
+    );
+    assert_eq!(
+        broker.list_offset("keep", 0, OffsetSpec::Latest).unwrap().0,
+        4
+    );
+}
+
+#[tokio::test]
+async fn idempotent_retries_are_not_appended_twice_even_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid;
+    {
+        let broker = open(dir.path());
+        broker.create_topic(topic("i", 1, &[]), false).unwrap();
+        pid = broker.init_producer_id(None).unwrap().0;
+        let a = broker
+            .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        let retry = broker
+            .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        assert_eq!(a.base_offset, retry.base_offset);
+        let gap = broker.produce("i", 0, idempotent(pid, 0, 9, 1), Acks::All);
+        assert!(matches!(gap, Err(BrokerError::OutOfOrderSequence(_))));
+        // No clean shutdown: the state must be rebuilt from the log.
+    }
+    let broker = open(dir.path());
+    let retry = broker
+        .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(retry.base_offset, 0);
+    let next = broker
+        .produce("i", 0, idempotent(pid, 0, 3, 2), Acks::All)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(next.base_offset, 3);
+    assert_eq!(broker.list_offset("i", 0, OffsetSpec::Latest).unwrap().0, 5);
+    let stale = broker.produce("i", 0, idempotent(pid, -1, 5, 1), Acks::All);
+    assert!(stale.is_err());
+    assert!(
+        broker.init_producer_id(None).unwrap().0 > pid,
+        "ids are not reused"
+    );
+    assert!(matches!(
+        broker.init_producer_id(Some("tx")),
+        Err(BrokerError::TransactionsUnsupported(_))
+    ));
+}
+
+#[tokio::test]
+async fn topic_rules_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    assert!(matches!(
+        broker.create_topic(topic("bad name", 1, &[]), false),
+        Err(BrokerError::InvalidTopic(_))
+    ));
+    let mut rf3 = topic("rf", 1, &[]);
+    rf3.replication_factor = 3;
+    assert!(matches!(
+        broker.create_topic(rf3, false),
+        Err(BrokerError::InvalidReplicationFactor(_))
+    ));
+    assert!(matches!(
+        broker.create_topic(topic("c", 0, &[]), false),
+        Err(BrokerError::InvalidPartitions(_))
+    ));
+    assert!(matches!(
+        broker.create_topic(topic("c", 1, &[("retention.ms", "x")]), false),
+        Err(BrokerError::InvalidConfig(_))
+    ));
+    broker.create_topic(topic("a.b", 1, &[]), false).unwrap();
+    assert!(matches!(
+        broker.create_topic(topic("a.b", 1, &[]), false),
+        Err(BrokerError::TopicAlreadyExists(_))
+    ));
+    assert!(matches!(
+        broker.create_topic(topic("a_b", 1, &[]), false),
+        Err(BrokerError::InvalidTopic(_))
+    ));
+    broker.create_topic(topic("v", 1, &[]), true).unwrap();
+    assert!(broker.topic("v").is_none(), "validate_only creates nothing");
+
+    broker
+        .create_topic(
+            topic("compacted", 1, &[("cleanup.policy", "compact")]),
+            false,
+        )
+        .unwrap();
+    let keyless = broker.produce("compacted", 0, values(1), Acks::Leader);
+    assert!(matches!(keyless, Err(BrokerError::InvalidRecord(_))));
+    let keyed = batch_with(&[TestRecord::kv(b"k", b"v", 5)], Codec::Gzip);
+    broker
+        .produce("compacted", 0, keyed, Acks::Leader)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+
+    broker
+        .create_topic(topic("isr", 1, &[("min.insync.replicas", "2")]), false)
+        .unwrap();
+    assert!(matches!(
+        broker.produce("isr", 0, values(1), Acks::All),
+        Err(BrokerError::NotEnoughReplicas(_))
+    ));
+    broker
+        .produce("isr", 0, values(1), Acks::Leader)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+
+    broker
+        .create_topic(
+            topic("time", 1, &[("message.timestamp.after.max.ms", "1000")]),
+            false,
+        )
+        .unwrap();
+    let future = batch_with(&[TestRecord::value(b"v", now() + 60_000)], Codec::None);
+    assert!(matches!(
+        broker.produce("time", 0, future, Acks::Leader),
+        Err(BrokerError::InvalidTimestamp(_))
+    ));
+}
+
+#[tokio::test]
+async fn partitions_grow_and_configs_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    broker.create_topic(topic("g", 1, &[]), false).unwrap();
+    broker.create_partitions("g", 3, false).unwrap();
+    assert_eq!(broker.topic("g").unwrap().partitions.len(), 3);
+    assert!(matches!(
+        broker.create_partitions("g", 2, false),
+        Err(BrokerError::InvalidPartitions(_))
+    ));
+    broker
+        .alter_topic_configs(
+            "g",
+            vec![fjord_broker::ConfigOp::Set(
+                "retention.ms".into(),
+                "99".into(),
+            )],
+            false,
+        )
+        .unwrap();
+    let rows = broker.describe_topic_configs("g").unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r.name == "retention.ms" && r.value == "99"));
+    assert_eq!(
+        broker.topic("g").unwrap().partitions[0]
+            .log
+            .config()
+            .retention_ms,
+        99
+    );
+}

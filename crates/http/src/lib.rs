@@ -1,0 +1,94 @@
+//! Fjord's HTTP operator surface: `GET /metrics` (Prometheus text format) and `GET /health`.
+//!
+//! Counters and histograms are recorded where things happen (the Kafka front-end and the broker
+//! core use the `metrics` facade); gauges that describe state — partition offsets and sizes —
+//! are read from the broker when Prometheus scrapes, so they cost nothing between scrapes.
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use fjord_broker::Broker;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Clone)]
+struct AppState {
+    broker: Arc<Broker>,
+    prometheus: PrometheusHandle,
+}
+
+/// Installs the process-wide metrics recorder. Call once, before anything records metrics.
+pub fn install_recorder() -> Result<PrometheusHandle, String> {
+    let buckets = [
+        0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+    ];
+    PrometheusBuilder::new()
+        .set_buckets(&buckets)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())
+}
+
+/// The router, for tests and for [`serve`].
+pub fn router(broker: Arc<Broker>, prometheus: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/health", get(health))
+        .with_state(AppState { broker, prometheus })
+}
+
+/// Serves HTTP on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    prometheus: PrometheusHandle,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(broker, prometheus))
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await
+}
+
+/// 200 once the broker serves (this listener starts after the broker has opened its logs).
+async fn health() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
+    record_state_gauges(&state.broker);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.prometheus.render(),
+    )
+}
+
+/// Per-partition offsets and sizes, read at scrape time.
+fn record_state_gauges(broker: &Broker) {
+    let mut total_bytes = 0u64;
+    for topic in broker.topics() {
+        for p in &topic.partitions {
+            let labels = [
+                ("topic", topic.name.clone()),
+                ("partition", p.index.to_string()),
+            ];
+            let size = p.log.size_bytes();
+            total_bytes += size;
+            metrics::gauge!("fjord_partition_log_end_offset", &labels)
+                .set(p.log.log_end_offset() as f64);
+            metrics::gauge!("fjord_partition_log_start_offset", &labels)
+                .set(p.log.log_start_offset() as f64);
+            metrics::gauge!("fjord_partition_size_bytes", &labels).set(size as f64);
+        }
+    }
+    metrics::gauge!("fjord_storage_bytes").set(total_bytes as f64);
+    metrics::gauge!("fjord_topics").set(broker.topics().len() as f64);
+}
