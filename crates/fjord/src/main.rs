@@ -1,14 +1,23 @@
-//! `fjord`: the broker binary. `fjord serve` runs the broker; more commands arrive with the CLI.
+//! `fjord`: the broker binary. `fjord serve` runs the broker; the other commands are a
+//! Kafka-protocol client that works against any Kafka-compatible broker.
+mod cli;
 mod serve;
 mod settings;
 
 use clap::{Parser, Subcommand};
 
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  error (broker unreachable, Kafka error, records not acknowledged, ...)
+  2  bad usage (unknown flag, invalid value)
+
+Client commands read the broker address from --bootstrap or FJORD_BOOTSTRAP
+(default 127.0.0.1:9092). See docs/CLI.md for every command with examples.";
+
 /// Fjord: a Kafka-compatible message broker in one binary.
-///
-/// Exit codes: 0 success, 1 runtime error (e.g. the data directory is in use), 2 bad usage.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,17 +29,33 @@ enum Command {
     ///
     /// Example: fjord serve --data-dir ./fjord-data --listen 127.0.0.1:9092
     Serve(Box<settings::ServeArgs>),
+    /// Create, list, describe, alter and delete topics.
+    ///
+    /// Example: fjord topic create orders --partitions 3
+    Topic(cli::topic::TopicArgs),
+    Produce(cli::produce::ProduceArgs),
+    Consume(cli::consume::ConsumeArgs),
+    /// Load-test a broker: produce or consume throughput and latency.
+    ///
+    /// Example: fjord bench produce --count 1000000 --json
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Topic(args) => cli::topic::run(args),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `fjord consume | head`: the reader went away, which is how such pipelines end.
+        Err(e) if cli::errors::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fjord: {e:#}");
+            eprintln!("fjord: error: {}", cli::errors::render(&e));
             std::process::ExitCode::FAILURE
         }
     }

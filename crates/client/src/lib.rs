@@ -1,0 +1,22 @@
+//! `fjord-client`: a small async Kafka-protocol client, enough for the `fjord` CLI and its
+//! benchmarks: topic administration, Produce with v2 record batches (every codec), Fetch and
+//! ListOffsets. Talks to any Kafka-compatible broker; no librdkafka.
+pub mod admin;
+pub mod client;
+pub mod compression;
+pub mod conn;
+pub mod error;
+pub mod fetch;
+pub mod partitioner;
+pub mod produce;
+pub mod records;
+
+pub use admin::{ConfigChange, ConfigEntry, ConfigSource, CreatedTopic, NewTopic};
+pub use client::{BrokerInfo, Client, Metadata, PartitionInfo, TopicInfo};
+pub use compression::Compression;
+pub use conn::{ApiVersions, ConnConfig, Connection};
+pub use error::{Error, KafkaCode, Result};
+pub use fetch::{fetch, list_offsets, FetchLimits, FetchedPartition, OffsetSpec};
+pub use kafka_protocol::messages::ApiKey;
+pub use produce::{send_produce, Acks, InFlightProduce, PartitionAck};
+pub use records::{decode_batches, encode_batch, DecodedBatch, Record};

@@ -1,0 +1,224 @@
+//! The produce load generator.
+use super::stats::Counters;
+use super::ProduceBench;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use fjord_client::{
+    encode_batch, send_produce, Client, Connection, InFlightProduce, KafkaCode, NewTopic, Record,
+    TopicInfo,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const DEFAULT_COUNT: u64 = 1_000_000;
+/// Distinct pre-encoded batches per task, so the payload is not one repeated block.
+const VARIANTS: usize = 8;
+
+pub async fn run(
+    client: &Arc<Client>,
+    a: &ProduceBench,
+    counters: &Arc<Counters>,
+    deadline: Option<Instant>,
+) -> Result<()> {
+    let topic = Arc::new(ensure_topic(client, a).await?);
+    let per_batch = (a.batch_size / a.record_size.max(1)).max(1) as u64;
+    // In count mode tasks claim records from this budget; in duration mode it is unlimited.
+    let budget = Arc::new(AtomicU64::new(match deadline {
+        Some(_) => u64::MAX,
+        None => a.common.count.unwrap_or(DEFAULT_COUNT),
+    }));
+    let parts: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
+    let tasks = a.common.concurrency.max(1);
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        // Task i takes every tasks-th partition; with fewer partitions than tasks, they share.
+        let mine: Vec<i32> = parts
+            .iter()
+            .copied()
+            .skip(i % parts.len().max(1))
+            .step_by(tasks)
+            .collect();
+        let mine = if mine.is_empty() {
+            vec![parts[i % parts.len()]]
+        } else {
+            mine
+        };
+        let w = Worker {
+            client: client.clone(),
+            topic: topic.clone(),
+            partitions: mine,
+            per_batch,
+            budget: budget.clone(),
+            counters: counters.clone(),
+            deadline,
+            args: a.clone(),
+            seed: i as u64 + 1,
+        };
+        handles.push(tokio::spawn(w.run()));
+    }
+    for h in handles {
+        h.await.context("benchmark task")??;
+    }
+    Ok(())
+}
+
+async fn ensure_topic(client: &Client, a: &ProduceBench) -> Result<TopicInfo> {
+    match client.topic(&a.common.topic).await {
+        Ok(t) => return Ok(t),
+        Err(e) if e.code() == Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let new = NewTopic {
+        name: a.common.topic.clone(),
+        partitions: Some(a.partitions),
+        replication_factor: None,
+        configs: Vec::new(),
+    };
+    client.create_topic(&new).await?;
+    eprintln!(
+        "created topic '{}' with {} partitions",
+        a.common.topic, a.partitions
+    );
+    // The new topic's leaders may take a moment to appear in metadata.
+    for _ in 0..50 {
+        if let Ok(t) = client.topic(&a.common.topic).await {
+            if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) {
+                return Ok(t);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(client.topic(&a.common.topic).await?)
+}
+
+struct Worker {
+    client: Arc<Client>,
+    topic: Arc<TopicInfo>,
+    partitions: Vec<i32>,
+    per_batch: u64,
+    budget: Arc<AtomicU64>,
+    counters: Arc<Counters>,
+    deadline: Option<Instant>,
+    args: ProduceBench,
+    seed: u64,
+}
+
+/// A request in flight: when it was sent, its records and their bytes.
+type Flight = (InFlightProduce, Instant, u64, u64);
+
+impl Worker {
+    async fn run(self) -> Result<()> {
+        let conns = self.connections().await?;
+        let batches = self.variants(self.per_batch as usize)?;
+        let mut in_flight: VecDeque<Flight> = VecDeque::new();
+        let mut n = 0usize;
+        while let Some(records) = self.claim() {
+            let p = self.partitions[n % self.partitions.len()];
+            let batch = if records == self.per_batch {
+                batches[n % batches.len()].clone()
+            } else {
+                self.variants(records as usize)?.swap_remove(0)
+            };
+            n += 1;
+            while in_flight.len() >= self.args.max_in_flight.max(1) {
+                self.reap(&mut in_flight).await;
+            }
+            let conn = &conns[&p];
+            let req =
+                send_produce(conn, &self.topic, vec![(p, batch)], self.args.acks, 30_000).await?;
+            let bytes = records * self.args.record_size as u64;
+            in_flight.push_back((req, Instant::now(), records, bytes));
+        }
+        while !in_flight.is_empty() {
+            self.reap(&mut in_flight).await;
+        }
+        Ok(())
+    }
+
+    /// One dedicated connection per leader this task writes to.
+    async fn connections(&self) -> Result<HashMap<i32, Arc<Connection>>> {
+        let mut by_leader: HashMap<i32, Arc<Connection>> = HashMap::new();
+        let mut out = HashMap::new();
+        for &p in &self.partitions {
+            let leader = self
+                .topic
+                .partitions
+                .iter()
+                .find(|x| x.partition == p)
+                .map_or(-1, |x| x.leader);
+            let conn = match by_leader.get(&leader) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.client.dedicated(leader).await?;
+                    by_leader.insert(leader, c.clone());
+                    c
+                }
+            };
+            out.insert(p, conn);
+        }
+        Ok(out)
+    }
+
+    /// Claims up to one batch of records from the budget; `None` when the run is over.
+    fn claim(&self) -> Option<u64> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let want = self.per_batch;
+        let got = self
+            .budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                (left > 0).then(|| left - left.min(want))
+            })
+            .ok()?;
+        Some(got.min(want))
+    }
+
+    async fn reap(&self, in_flight: &mut VecDeque<Flight>) {
+        let Some((req, sent, records, bytes)) = in_flight.pop_front() else {
+            return;
+        };
+        let ok = match req.wait().await {
+            Ok(acks) => acks.iter().all(|a| a.result.is_ok()),
+            Err(_) => false,
+        };
+        if ok {
+            self.counters.add(records, bytes, sent.elapsed());
+        } else {
+            self.counters.errors.fetch_add(records, Ordering::Relaxed);
+        }
+    }
+
+    /// Pre-encoded batches of `n` records with pseudo-random values.
+    fn variants(&self, n: usize) -> Result<Vec<Bytes>> {
+        let mut rng = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let now = crate::cli::produce::now_ms();
+        let mut out = Vec::with_capacity(VARIANTS);
+        for _ in 0..VARIANTS {
+            let records: Vec<Record> = (0..n)
+                .map(|_| Record {
+                    timestamp: now,
+                    value: Some(Bytes::from(random_bytes(&mut rng, self.args.record_size))),
+                    ..Record::default()
+                })
+                .collect();
+            out.push(encode_batch(&records, self.args.compression)?);
+        }
+        Ok(out)
+    }
+}
+
+/// xorshift64 bytes, mapped to printable ASCII so compressed runs see text-like data
+/// (random bytes would not compress at all, real payloads usually do somewhat).
+fn random_bytes(state: &mut u64, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            b' ' + (*state % 95) as u8
+        })
+        .collect()
+}
