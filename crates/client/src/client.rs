@@ -145,6 +145,18 @@ impl Client {
         Ok(md)
     }
 
+    /// Records a broker's address (learnt outside Metadata, e.g. from FindCoordinator) so that
+    /// [`Client::node`] can connect to it.
+    pub(crate) fn learn_broker(&self, node_id: i32, addr: String) {
+        let mut brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
+        brokers.insert(node_id, addr);
+    }
+
+    /// The connection settings every connection of this client uses.
+    pub fn config(&self) -> &ConnConfig {
+        &self.config
+    }
+
     /// Metadata of one topic, erroring if it does not exist.
     pub async fn topic(&self, name: &str) -> Result<TopicInfo> {
         let md = self.metadata(Some(&[name])).await?;

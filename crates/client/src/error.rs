@@ -21,10 +21,47 @@ impl KafkaCode {
     pub const INVALID_REQUEST: KafkaCode = KafkaCode(42);
     pub const OFFSET_OUT_OF_RANGE: KafkaCode = KafkaCode(1);
     pub const UNKNOWN_TOPIC_ID: KafkaCode = KafkaCode(100);
+    // Consumer groups.
+    pub const COORDINATOR_LOAD_IN_PROGRESS: KafkaCode = KafkaCode(14);
+    pub const COORDINATOR_NOT_AVAILABLE: KafkaCode = KafkaCode(15);
+    pub const NOT_COORDINATOR: KafkaCode = KafkaCode(16);
+    pub const ILLEGAL_GENERATION: KafkaCode = KafkaCode(22);
+    pub const INCONSISTENT_GROUP_PROTOCOL: KafkaCode = KafkaCode(23);
+    pub const INVALID_GROUP_ID: KafkaCode = KafkaCode(24);
+    pub const UNKNOWN_MEMBER_ID: KafkaCode = KafkaCode(25);
+    pub const INVALID_SESSION_TIMEOUT: KafkaCode = KafkaCode(26);
+    pub const REBALANCE_IN_PROGRESS: KafkaCode = KafkaCode(27);
+    pub const GROUP_AUTHORIZATION_FAILED: KafkaCode = KafkaCode(30);
+    pub const NON_EMPTY_GROUP: KafkaCode = KafkaCode(68);
+    pub const GROUP_ID_NOT_FOUND: KafkaCode = KafkaCode(69);
+    pub const MEMBER_ID_REQUIRED: KafkaCode = KafkaCode(79);
+    pub const GROUP_MAX_SIZE_REACHED: KafkaCode = KafkaCode(81);
+    pub const FENCED_INSTANCE_ID: KafkaCode = KafkaCode(82);
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: KafkaCode = KafkaCode(86);
 
     /// `None` for code 0 (no error).
     pub fn from_code(code: i16) -> Option<KafkaCode> {
         (code != 0).then_some(KafkaCode(code))
+    }
+
+    /// The coordinator moved, is starting or is unavailable: find it again and retry.
+    pub fn is_coordinator_error(self) -> bool {
+        matches!(
+            self,
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                | KafkaCode::NOT_COORDINATOR
+        )
+    }
+
+    /// The member must rejoin its group (a rebalance started, or it was removed).
+    pub fn needs_rejoin(self) -> bool {
+        matches!(
+            self,
+            KafkaCode::REBALANCE_IN_PROGRESS
+                | KafkaCode::ILLEGAL_GENERATION
+                | KafkaCode::UNKNOWN_MEMBER_ID
+        )
     }
 
     pub fn is_retriable(self) -> bool {

@@ -1,12 +1,15 @@
 //! `fjord-client`: a small async Kafka-protocol client, enough for the `fjord` CLI and its
-//! benchmarks: topic administration, Produce with v2 record batches (every codec), Fetch and
-//! ListOffsets. Talks to any Kafka-compatible broker; no librdkafka.
+//! benchmarks: topic administration, Produce with v2 record batches (every codec), Fetch,
+//! ListOffsets, consumer-group administration and a group member (classic protocol). Talks to
+//! any Kafka-compatible broker; no librdkafka.
 pub mod admin;
 pub mod client;
 pub mod compression;
 pub mod conn;
 pub mod error;
 pub mod fetch;
+pub mod groups;
+pub mod member;
 pub mod partitioner;
 pub mod produce;
 pub mod records;
@@ -17,6 +20,11 @@ pub use compression::Compression;
 pub use conn::{ApiVersions, ConnConfig, Connection};
 pub use error::{Error, KafkaCode, Result};
 pub use fetch::{fetch, list_offsets, FetchLimits, FetchedPartition, OffsetSpec};
+pub use groups::{
+    commit_offsets, delete_group, describe_group, describe_groups, fetch_committed, Committed,
+    Committer, GroupDescription, GroupMemberInfo, ListedGroup,
+};
 pub use kafka_protocol::messages::ApiKey;
+pub use member::{Assignor, Generation, GroupMember, Heartbeater, MemberConfig};
 pub use produce::{send_produce, Acks, InFlightProduce, PartitionAck};
 pub use records::{decode_batches, encode_batch, DecodedBatch, Record};

@@ -35,6 +35,10 @@ enum Command {
     Topic(cli::topic::TopicArgs),
     Produce(cli::produce::ProduceArgs),
     Consume(cli::consume::ConsumeArgs),
+    /// Consumer groups: list, describe (offsets and lag), reset offsets, delete.
+    ///
+    /// Example: fjord group describe billing
+    Group(cli::group::GroupArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///
     /// Example: fjord bench produce --count 1000000 --json
@@ -48,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(args) => cli::topic::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
+        Command::Group(args) => cli::group::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

@@ -3,8 +3,7 @@ use super::Conn;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use fjord_client::{
-    fetch, list_offsets, ApiKey, Client, Error, FetchLimits, KafkaCode, OffsetSpec, Record,
-    TopicInfo,
+    fetch, list_offsets, Client, Error, FetchLimits, KafkaCode, OffsetSpec, Record, TopicInfo,
 };
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,7 +14,13 @@ use std::io::Write;
 /// partition and exit once the end is reached. --follow keeps waiting for new records;
 /// --offset end --follow prints only new ones. Output stops early after --count records.
 ///
+/// With --group G the command is a member of consumer group G: the group assigns its
+/// partitions, it starts at the group's committed offsets (partitions without one start at
+/// the end, or at the beginning with --from-beginning / --offset beginning), commits every
+/// second and on exit, and leaves the group on exit or Ctrl-C.
+///
 /// Example: fjord consume orders --format json --count 10
+/// Example: fjord consume orders --group billing --from-beginning --follow
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct ConsumeArgs {
@@ -28,14 +33,11 @@ pub struct ConsumeArgs {
     pub partition: Option<i32>,
     /// Where to start: beginning, end, an offset N, or -N for the last N records of each
     /// partition.
-    #[arg(
-        long,
-        short = 'o',
-        default_value = "beginning",
-        allow_hyphen_values = true
-    )]
-    pub offset: StartOffset,
-    /// Same as --offset beginning (the default), for kafka-console-consumer habits.
+    /// [default: beginning; with --group: end, for partitions the group has not committed]
+    #[arg(long, short = 'o', allow_hyphen_values = true)]
+    pub offset: Option<StartOffset>,
+    /// Same as --offset beginning, for kafka-console-consumer habits (with --group: where
+    /// partitions without a committed offset start).
     #[arg(long, conflicts_with = "offset")]
     pub from_beginning: bool,
     /// Stop after printing this many records.
@@ -51,9 +53,19 @@ pub struct ConsumeArgs {
     /// partition, offset, timestamp).
     #[arg(long, short = 'F', value_enum, default_value_t = Format::Value)]
     pub format: Format,
-    /// Consumer group (not available yet).
-    #[arg(long, short = 'g')]
+    /// Consume as a member of this consumer group (partitions assigned by the group,
+    /// offsets committed to it).
+    #[arg(long, short = 'g', conflicts_with = "partition")]
     pub group: Option<String>,
+    /// Partition assignment strategy this member prefers when it leads the group.
+    #[arg(long, value_enum, default_value_t = AssignorArg::Range, requires = "group")]
+    pub assignor: AssignorArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AssignorArg {
+    Range,
+    Roundrobin,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -88,33 +100,19 @@ impl std::str::FromStr for StartOffset {
 pub fn run(args: ConsumeArgs) -> Result<()> {
     super::block_on(async move {
         let client = args.conn.connect().await?;
-        if args.group.is_some() {
-            if !client.supports(ApiKey::JoinGroup) {
-                bail!(Error::UnsupportedApi {
-                    api: ApiKey::JoinGroup,
-                    min: 0,
-                    max: 0
-                });
-            }
-            bail!("--group is not implemented by this fjord CLI yet; consume without a group");
+        if let Some(group) = &args.group {
+            return super::group_consume::run(&client, &args, group).await;
         }
         let topic = client.topic(&args.topic).await?;
         let partitions = chosen_partitions(&topic, args.partition)?;
         let start = if args.from_beginning {
             StartOffset::Beginning
         } else {
-            args.offset
+            args.offset.unwrap_or(StartOffset::Beginning)
         };
         let offsets = start_offsets(&client, &topic, &partitions, start).await?;
-        let mut consumer = Consumer {
-            client: &client,
-            topic: &topic,
-            next: offsets,
-            done: HashMap::new(),
-            printed: 0,
-            args: &args,
-            out: std::io::BufWriter::new(std::io::stdout().lock()),
-        };
+        let mut consumer = Consumer::new(&client, &topic, &args);
+        consumer.next = offsets;
         consumer.run().await
     })
 }
@@ -145,7 +143,7 @@ fn by_leader(topic: &TopicInfo, partitions: &[i32]) -> HashMap<i32, Vec<i32>> {
     m
 }
 
-async fn start_offsets(
+pub(super) async fn start_offsets(
     client: &Client,
     topic: &TopicInfo,
     partitions: &[i32],
@@ -174,49 +172,74 @@ async fn start_offsets(
     Ok(out)
 }
 
-struct Consumer<'a, W: Write> {
+pub(super) struct Consumer<'a> {
     client: &'a Client,
     topic: &'a TopicInfo,
     /// Next offset to read, per partition.
-    next: HashMap<i32, i64>,
+    pub next: HashMap<i32, i64>,
     /// Partitions that reached the end (only tracked when not following).
-    done: HashMap<i32, bool>,
+    pub done: HashMap<i32, bool>,
     printed: u64,
     args: &'a ConsumeArgs,
-    out: W,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
 }
 
-impl<W: Write> Consumer<'_, W> {
+impl<'a> Consumer<'a> {
+    pub fn new(client: &'a Client, topic: &'a TopicInfo, args: &'a ConsumeArgs) -> Consumer<'a> {
+        Consumer {
+            client,
+            topic,
+            next: HashMap::new(),
+            done: HashMap::new(),
+            printed: 0,
+            args,
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+        }
+    }
+
     async fn run(&mut self) -> Result<()> {
+        loop {
+            if self.round().await? {
+                return self.finish();
+            }
+            if self.all_done() {
+                return self.finish();
+            }
+        }
+    }
+
+    /// One Fetch from each leader of the partitions in `next`; true once --count is reached.
+    pub async fn round(&mut self) -> Result<bool> {
         let limits = FetchLimits {
             max_wait_ms: if self.args.follow { 500 } else { 100 },
             ..FetchLimits::default()
         };
         let partitions: Vec<i32> = self.next.keys().copied().collect();
-        let leaders = by_leader(self.topic, &partitions);
-        loop {
-            for (leader, parts) in &leaders {
-                let wanted: Vec<i32> = parts
-                    .iter()
-                    .copied()
-                    .filter(|p| !self.is_done(*p))
-                    .collect();
-                if wanted.is_empty() {
-                    continue;
-                }
-                let req: Vec<(i32, i64)> = wanted.iter().map(|p| (*p, self.next[p])).collect();
-                let conn = self.client.node(*leader).await?;
-                for fp in fetch(&conn, self.topic, &req, limits).await? {
-                    if self.take(fp)? {
-                        return self.finish();
-                    }
-                }
+        for (leader, parts) in by_leader(self.topic, &partitions) {
+            let wanted: Vec<i32> = parts
+                .iter()
+                .copied()
+                .filter(|p| !self.is_done(*p))
+                .collect();
+            if wanted.is_empty() {
+                continue;
             }
-            self.out.flush()?;
-            if !self.args.follow && partitions.iter().all(|p| self.is_done(*p)) {
-                return self.finish();
+            let req: Vec<(i32, i64)> = wanted.iter().map(|p| (*p, self.next[p])).collect();
+            let conn = self.client.node(leader).await?;
+            for fp in fetch(&conn, self.topic, &req, limits).await? {
+                if self.take(fp)? {
+                    self.out.flush()?;
+                    return Ok(true);
+                }
             }
         }
+        self.out.flush()?;
+        Ok(false)
+    }
+
+    /// True when not following and every partition reached the end of its log.
+    pub fn all_done(&self) -> bool {
+        !self.args.follow && self.next.keys().all(|p| self.is_done(*p))
     }
 
     fn is_done(&self, p: i32) -> bool {
@@ -240,11 +263,18 @@ impl<W: Write> Consumer<'_, W> {
             let resource = format!("topic '{}' partition {p}", self.topic.name);
             return Err(Error::kafka(code, resource, None).into());
         }
-        let mut next = self.next[&p];
+        let Some(mut next) = self.next.get(&p).copied() else {
+            return Ok(false);
+        };
         for batch in fp.batches {
-            for r in batch.records.iter().filter(|r| r.offset >= next) {
+            let from = next;
+            for r in batch.records.iter().filter(|r| r.offset >= from) {
                 self.print(p, r)?;
                 self.printed += 1;
+                // Track the position record by record: a group commits exactly what was
+                // printed when --count stops in the middle of a batch.
+                next = r.offset + 1;
+                self.next.insert(p, next);
                 if self.args.count.is_some_and(|c| self.printed >= c) {
                     return Ok(true);
                 }
@@ -273,7 +303,7 @@ impl<W: Write> Consumer<'_, W> {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<()> {
+    pub fn finish(&mut self) -> Result<()> {
         self.out.flush()?;
         Ok(())
     }

@@ -52,7 +52,18 @@ fn explain(e: &Error) -> String {
 
 fn unsupported(api: ApiKey) -> String {
     match api {
-        ApiKey::JoinGroup => "consumer groups are not supported by this fjord version yet".into(),
+        ApiKey::JoinGroup
+        | ApiKey::SyncGroup
+        | ApiKey::Heartbeat
+        | ApiKey::FindCoordinator
+        | ApiKey::ListGroups
+        | ApiKey::DescribeGroups
+        | ApiKey::OffsetFetch
+        | ApiKey::OffsetCommit
+        | ApiKey::DeleteGroups => format!(
+            "the broker does not support consumer groups ({api:?}) — upgrade it, or consume \
+             without --group"
+        ),
         ApiKey::DescribeConfigs | ApiKey::IncrementalAlterConfigs => {
             format!(
                 "the broker does not support {api:?}, so topic configs cannot be read or changed"
@@ -64,6 +75,14 @@ fn unsupported(api: ApiKey) -> String {
 
 fn kafka(code: KafkaCode, resource: &str, message: Option<&str>) -> String {
     let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+    if let Some(g) = resource
+        .strip_prefix("group ")
+        .and_then(|_| quoted(resource))
+    {
+        if let Some(m) = group_error(code, g) {
+            return m;
+        }
+    }
     let topic = quoted(resource);
     match (code, topic) {
         (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION | KafkaCode::UNKNOWN_TOPIC_ID, Some(t))
@@ -90,6 +109,48 @@ fn kafka(code: KafkaCode, resource: &str, message: Option<&str>) -> String {
     }
 }
 
+/// Messages for the group coordinator's error codes.
+fn group_error(code: KafkaCode, g: &str) -> Option<String> {
+    let m = match code {
+        KafkaCode::NON_EMPTY_GROUP => {
+            format!("group '{g}' has active members ({code}) — stop its consumers first")
+        }
+        KafkaCode::GROUP_ID_NOT_FOUND => {
+            format!("group '{g}' does not exist ({code}) — see `fjord group list`")
+        }
+        KafkaCode::UNKNOWN_MEMBER_ID
+        | KafkaCode::ILLEGAL_GENERATION
+        | KafkaCode::REBALANCE_IN_PROGRESS => format!(
+            "group '{g}' has active members or is rebalancing ({code}) — stop its consumers \
+             first"
+        ),
+        KafkaCode::COORDINATOR_NOT_AVAILABLE
+        | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+        | KafkaCode::NOT_COORDINATOR => format!(
+            "the coordinator of group '{g}' is not available ({code}) — the broker is starting \
+             or shutting down; retry"
+        ),
+        KafkaCode::INVALID_GROUP_ID => format!("invalid group id '{g}' ({code})"),
+        KafkaCode::INCONSISTENT_GROUP_PROTOCOL => format!(
+            "group '{g}' is used by members with another protocol type or no common assignor \
+             ({code})"
+        ),
+        KafkaCode::INVALID_SESSION_TIMEOUT => format!(
+            "group '{g}': the broker refused the session timeout ({code}) — see its \
+             group.min/max.session.timeout.ms"
+        ),
+        KafkaCode::GROUP_MAX_SIZE_REACHED => {
+            format!("group '{g}' is full ({code}) — see the broker's group.max.size")
+        }
+        KafkaCode::GROUP_AUTHORIZATION_FAILED => format!("not allowed to use group '{g}' ({code})"),
+        KafkaCode::FENCED_INSTANCE_ID => format!(
+            "group '{g}': another member with the same instance id replaced this one ({code})"
+        ),
+        _ => return None,
+    };
+    Some(m)
+}
+
 /// The name inside the first pair of single quotes of `s`.
 fn quoted(s: &str) -> Option<&str> {
     let start = s.find('\'')? + 1;
@@ -111,6 +172,16 @@ mod tests {
         let m = render(&e);
         assert!(m.contains("topic 'x' does not exist"), "{m}");
         assert!(m.contains("fjord topic create x"), "{m}");
+    }
+
+    #[test]
+    fn group_errors_are_explained() {
+        let e = anyhow::Error::new(Error::kafka(KafkaCode::NON_EMPTY_GROUP, "group 'g'", None));
+        let m = render(&e);
+        assert!(m.contains("group 'g' has active members"), "{m}");
+        assert!(m.contains("stop its consumers first"), "{m}");
+        let e = anyhow::Error::new(Error::kafka(KafkaCode(69), "group 'g'", None));
+        assert!(render(&e).contains("does not exist"));
     }
 
     #[test]

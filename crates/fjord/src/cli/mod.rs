@@ -1,8 +1,11 @@
-//! The Kafka-protocol client commands of `fjord`: topic admin, produce, consume, bench.
+//! The Kafka-protocol client commands of `fjord`: topic admin, produce, consume, consumer
+//! groups, bench.
 //! They talk to any Kafka-compatible broker through `fjord-client`.
 pub mod bench;
 pub mod consume;
 pub mod errors;
+pub mod group;
+pub mod group_consume;
 pub mod output;
 pub mod produce;
 pub mod topic;

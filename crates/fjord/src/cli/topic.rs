@@ -238,7 +238,10 @@ async fn describe_configs(client: &Client, name: &str, out: &mut impl Write) -> 
 }
 
 /// (log start, log end) per partition, asking each partition's leader.
-async fn partition_offsets(client: &Client, topic: &TopicInfo) -> Result<HashMap<i32, (i64, i64)>> {
+pub(super) async fn partition_offsets(
+    client: &Client,
+    topic: &TopicInfo,
+) -> Result<HashMap<i32, (i64, i64)>> {
     let mut by_leader: HashMap<i32, Vec<i32>> = HashMap::new();
     for p in &topic.partitions {
         by_leader.entry(p.leader).or_default().push(p.partition);
