@@ -279,3 +279,43 @@ def test_group_commands_on_unknown_things_fail_cleanly(broker, topic_name):
     assert r.returncode == 1 and "no committed offset" in r.err
     r = fjord(broker, "consume", topic_name, "--group", g, "--partition", "0")
     assert r.returncode == 2
+
+
+def test_fjord_leader_assigns_a_librdkafka_member(broker, topic_name):
+    setup_topic(broker, topic_name)
+    g = gid()
+    env = dict(os.environ, FJORD_BOOTSTRAP=broker.bootstrap)
+    proc = subprocess.Popen(
+        [fjord_bin(), "consume", topic_name, "--group", g, "--from-beginning", "--follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    c = None
+    try:
+        # The fjord member is alone, so it leads; it keeps leading when librdkafka joins and
+        # computes the assignment for both.
+        wait_until(lambda: describe(broker, g)["state"] == "Stable", timeout=30,
+                   msg="the fjord member alone in a Stable group")
+        c = librdkafka_member(broker, g, topic_name)
+
+        def split():
+            d = describe(broker, g)
+            owners = {r["partition"]: r["client_id"] for r in d["partitions"]}
+            if d["state"] == "Stable" and set(owners.values()) == {"fjord-cli",
+                                                                   "confluent-member"}:
+                return owners
+            return None
+
+        owners = wait_until(split, timeout=60, msg="fjord and librdkafka sharing partitions")
+        assert sorted(owners) == list(range(PARTITIONS))
+        mine = {tp.partition for tp in c.assignment()}
+        assert mine == {p for p, who in owners.items() if who == "confluent-member"}
+    finally:
+        if c is not None:
+            c.close()
+    # librdkafka left: the fjord member rejoins and takes every partition back.
+    wait_until(lambda: {r["client_id"] for r in describe(broker, g)["partitions"]}
+               == {"fjord-cli"}, timeout=60, msg="the fjord member owning every partition")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    assert describe(broker, g)["state"] == "Empty"
