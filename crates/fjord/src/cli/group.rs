@@ -31,10 +31,13 @@ pub enum GroupCommand {
     ///
     /// Example: fjord group describe billing --json
     Describe(DescribeArgs),
-    /// Move a group's committed offsets (dry run unless --execute; the group must have no
-    /// active members to execute).
+    /// Move a group's committed offsets (a dry run unless --execute)
+    ///
+    /// Prints the plan (partition, current, new offset). With --execute the new offsets are
+    /// committed, which the broker allows only while the group has no active members.
     ///
     /// Example: fjord group reset-offsets billing --topic orders --to-earliest --execute
+    /// Example: fjord group reset-offsets billing --topic orders --to-datetime 2026-11-26T10:00:00Z
     #[command(verbatim_doc_comment)]
     ResetOffsets(ResetArgs),
     /// Delete a group and its committed offsets (it must have no active members).
