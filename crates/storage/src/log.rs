@@ -1,6 +1,17 @@
-//! One partition's log. CONTRACT ONLY — bodies to be written.
+//! One partition's log: the append path (validate, stamp, write, index, publish) and the read
+//! path (segment binary search, sparse index lookup, short scan).
+use crate::batch::{self, LOG_OVERHEAD};
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{FlushPolicy, TimestampType};
+use crate::flusher::{FlushQueue, FlushState};
+use crate::segment::{FileCache, Segment};
 use crate::{LogConfig, StorageError};
 use bytes::Bytes;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 /// The header fields of one stored v2 record batch (61 bytes on disk), as the layer above needs them
 /// (idempotent producer state rebuild, transactions later).
@@ -69,57 +80,383 @@ pub struct ReadResult {
     pub last_stable_offset: i64,
 }
 
+/// Shared services a log uses (owned by the manager).
+#[derive(Clone)]
+pub(crate) struct LogEnv {
+    pub files: Arc<FileCache>,
+    pub checkpoint: Arc<Checkpoint>,
+    pub flusher: Arc<FlushQueue>,
+}
+
 /// One partition's log: `Send + Sync`, shared as `Arc<Log>`; appends serialize internally,
 /// reads run concurrently with appends.
 pub struct Log {
-    _private: (),
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) dir: PathBuf,
+    pub(crate) me: Weak<Log>,
+    pub(crate) env: LogEnv,
+    pub(crate) config: RwLock<LogConfig>,
+    /// Serializes appends and rolls.
+    pub(crate) append_lock: Mutex<()>,
+    /// Sorted by base offset; the last one is the active segment.
+    pub(crate) segments: RwLock<Vec<Arc<Segment>>>,
+    /// Published end offset: every batch below it is completely written.
+    pub(crate) end: AtomicI64,
+    pub(crate) start: AtomicI64,
+    /// Everything below this offset is known to be fdatasynced.
+    pub(crate) recovery_point: AtomicI64,
+    pub(crate) flush: Mutex<FlushState>,
+    /// Serializes fsync rounds of this log (flusher vs shutdown).
+    pub(crate) flush_lock: Mutex<()>,
+    /// Serializes segment deletion / compaction swaps.
+    pub(crate) maint: Mutex<()>,
+    pub(crate) closed: AtomicBool,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Entries an index of a segment can hold: enough for a full segment at the configured interval
+/// (Kafka caps index files at 10 MiB).
+pub(crate) fn index_capacity(cfg: &LogConfig) -> usize {
+    let per = u64::from(cfg.index_interval_bytes.max(1));
+    ((cfg.segment_bytes / per) as usize + 2).clamp(16, (10 << 20) / 8)
 }
 
 impl Log {
+    pub(crate) fn key(&self) -> checkpoint::Key {
+        (self.topic.clone(), self.partition)
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn active(&self) -> Arc<Segment> {
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segs.last()
+            .expect("a log always has an active segment")
+            .clone()
+    }
+
+    fn check_open(&self) -> Result<(), StorageError> {
+        if self.closed.load(Acquire) {
+            Err(StorageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Validates `records` (one or more v2 batches, as a producer sent them), assigns offsets,
     /// stamps LogAppendTime if configured (`now_ms`), appends. All-or-nothing: on error the log
     /// is unchanged.
     pub fn append(&self, records: Bytes, now_ms: i64) -> Result<AppendResult, StorageError> {
-        let _ = (records, now_ms);
-        unimplemented!()
+        let cfg = self.config();
+        // Validation happens before taking the lock: a bad batch never touches disk and never
+        // delays other producers.
+        let spans = batch::validate_batches(&records, cfg.max_message_bytes)?;
+        let mut buf = records.to_vec();
+        let log_append_time =
+            (cfg.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
+        let _g = lock(&self.append_lock);
+        self.check_open()?;
+        let base = self.end.load(Relaxed);
+        let mut next = base;
+        let mut headers = Vec::with_capacity(spans.len());
+        for s in &spans {
+            let b = &mut buf[s.pos..s.pos + s.len];
+            batch::stamp(b, next, log_append_time);
+            headers.push(batch::parse_header(b));
+            next += i64::from(s.last_offset_delta) + 1;
+        }
+        let seg = self.maybe_roll(
+            &cfg,
+            buf.len() as u64,
+            next - 1,
+            headers[0].max_timestamp,
+            now_ms,
+        )?;
+        let pos = seg.size.load(Relaxed);
+        let file = seg.handle(&self.env.files)?;
+        if let Err(e) = file.write_all_at(&buf, pos) {
+            // Undo a partial write so the file ends at a batch boundary again.
+            let _ = file.set_len(pos);
+            return Err(e.into());
+        }
+        let interval = u64::from(cfg.index_interval_bytes);
+        for (s, h) in spans.iter().zip(&headers) {
+            seg.note_batch(pos + s.pos as u64, h, s.len as u64, interval);
+        }
+        // Publish: first the segment bytes, then the log end (readers load the end first).
+        seg.size.store(pos + buf.len() as u64, Release);
+        self.end.store(next, Release);
+        drop(_g);
+        let durable = match cfg.flush {
+            FlushPolicy::Sync => Some(self.register_waiter()),
+            FlushPolicy::Async => {
+                lock(&self.flush).dirty = true;
+                None
+            }
+        };
+        Ok(AppendResult {
+            base_offset: base,
+            last_offset: next - 1,
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.start.load(Acquire),
+            durable,
+        })
     }
+
+    /// Returns the segment to write into, rolling first when the active one is full (size,
+    /// index capacity, u32 relative offsets/positions) or old (`segment_ms`).
+    fn maybe_roll(
+        &self,
+        cfg: &LogConfig,
+        len: u64,
+        last_offset: i64,
+        first_ts: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Segment>, StorageError> {
+        let seg = self.active();
+        if seg.is_empty() {
+            if seg.first_batch_ts.load(Relaxed) == i64::MIN {
+                seg.first_batch_ts.store(first_ts, Relaxed);
+            }
+            return Ok(seg);
+        }
+        let size = seg.size.load(Relaxed);
+        let first = seg.first_batch_ts.load(Relaxed);
+        let full = size + len > cfg.segment_bytes
+            || size + len > u64::from(u32::MAX)
+            || last_offset - seg.base > i64::from(u32::MAX)
+            || seg.index_full();
+        let old = cfg.segment_ms >= 0 && now_ms.saturating_sub(first) > cfg.segment_ms;
+        if !full && !old {
+            return Ok(seg);
+        }
+        self.roll(cfg, &seg)
+    }
+
+    /// Seals the active segment and starts a new one at the log end. Caller holds append_lock.
+    fn roll(&self, cfg: &LogConfig, old: &Arc<Segment>) -> Result<Arc<Segment>, StorageError> {
+        let base = self.end.load(Relaxed);
+        let new = Arc::new(Segment::create(&self.dir, base, index_capacity(cfg))?);
+        old.seal()?;
+        // Under the flush lock so a flush round sees the old segment either as the active one
+        // or in `unsynced` (never neither).
+        let mut fs = lock(&self.flush);
+        fs.unsynced.push(old.clone());
+        fs.dir_dirty = true;
+        fs.dirty = true;
+        self.segments
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(new.clone());
+        drop(fs);
+        tracing::debug!(topic = %self.topic, partition = self.partition, base, "rolled segment");
+        Ok(new)
+    }
+
+    /// Rolls now if the active segment is not empty (tests, benchmarks, operator tooling).
+    pub fn roll_now(&self) -> Result<(), StorageError> {
+        let cfg = self.config();
+        let _g = lock(&self.append_lock);
+        self.check_open()?;
+        let seg = self.active();
+        if !seg.is_empty() {
+            self.roll(&cfg, &seg)?;
+        }
+        Ok(())
+    }
+
+    fn out_of_range(&self, offset: i64) -> StorageError {
+        StorageError::OffsetOutOfRange {
+            offset,
+            log_start: self.start.load(Acquire),
+            log_end: self.end.load(Acquire),
+        }
+    }
+
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        let _ = (offset, max_bytes);
-        unimplemented!()
+        // A segment can be deleted (retention) or swapped (cleaner) under us; retry with a fresh
+        // view, which then reports out-of-range or reads the new file.
+        let mut attempts = 0;
+        loop {
+            match self.try_read(offset, max_bytes) {
+                Err(StorageError::Io(e)) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(StorageError::Io(e))
+                    if e.kind() == io::ErrorKind::UnexpectedEof && attempts < 3 =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
     }
+
+    fn try_read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        self.check_open()?;
+        let end = self.end.load(Acquire);
+        let start = self.start.load(Acquire);
+        let result = |records: Bytes| ReadResult {
+            records,
+            log_start_offset: start,
+            high_watermark: end,
+            last_stable_offset: end,
+        };
+        if offset < start || offset > end {
+            return Err(self.out_of_range(offset));
+        }
+        let mut i = self.segment_index(offset);
+        while let Some(seg) = self.segment_at(i) {
+            if seg.base >= end {
+                break;
+            }
+            if let Some((pos, h)) = seg.find(&self.env.files, offset)? {
+                if h.base_offset >= end {
+                    break;
+                }
+                let records = self.read_batches(&seg, pos, &h, max_bytes, end)?;
+                return Ok(result(records));
+            }
+            i += 1;
+        }
+        Ok(result(Bytes::new()))
+    }
+
+    /// Reads whole batches from `pos`: at least the first one, then as many as fit in
+    /// `max_bytes`, none at or beyond the end offset the reader started with.
+    fn read_batches(
+        &self,
+        seg: &Arc<Segment>,
+        pos: u64,
+        first: &BatchHeader,
+        max_bytes: usize,
+        end: i64,
+    ) -> Result<Bytes, StorageError> {
+        let avail = seg.size.load(Acquire).saturating_sub(pos) as usize;
+        let first_len = LOG_OVERHEAD + first.batch_length.max(0) as usize;
+        let want = max_bytes.min(avail).max(first_len);
+        let buf = seg.read_at(&self.env.files, pos, want)?;
+        let mut keep = 0;
+        for b in batch::batches(&buf) {
+            if batch::parse_header(b).base_offset >= end {
+                break;
+            }
+            keep += b.len();
+        }
+        let mut buf = buf;
+        buf.truncate(keep);
+        Ok(Bytes::from(buf))
+    }
+
+    /// Index of the segment with the largest base offset <= `offset` (0 if none).
+    pub(crate) fn segment_index(&self, offset: i64) -> usize {
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segs.partition_point(|s| s.base <= offset).saturating_sub(1)
+    }
+
+    pub(crate) fn segment_at(&self, i: usize) -> Option<Arc<Segment>> {
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segs.get(i).cloned()
+    }
+
     pub fn log_start_offset(&self) -> i64 {
-        unimplemented!()
+        self.start.load(Acquire)
     }
+
     /// Next offset to be assigned (= high watermark on a single node).
     pub fn log_end_offset(&self) -> i64 {
-        unimplemented!()
+        self.end.load(Acquire)
     }
-    /// First offset whose batch max timestamp is >= `timestamp`, with that timestamp; None if none.
+
+    /// Offset below which everything is known to be on stable storage.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Acquire)
+    }
+
+    /// The last stable offset; equals the high watermark until transactions exist.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.end.load(Acquire)
+    }
+
+    /// First batch (at or after log start) whose max timestamp is >= `timestamp`: returns the
+    /// batch's first offset (or the log start if the batch straddles it) and its max timestamp.
+    /// Located through the time index and the offset index; None if none.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        let _ = timestamp;
-        unimplemented!()
+        self.check_open()?;
+        let (start, end) = (self.start.load(Acquire), self.end.load(Acquire));
+        for seg in self.segments_snapshot() {
+            let seg_end = seg.next_offset.load(Acquire);
+            if seg_end <= start || seg.max_ts.load(Acquire) < timestamp {
+                continue;
+            }
+            let from = seg.time_lookup(timestamp).max(start);
+            let mut pos = seg.index_position(from);
+            while let Some(h) = seg.header_at(&self.env.files, pos)? {
+                if h.base_offset >= end {
+                    return Ok(None);
+                }
+                if h.last_offset >= start && h.max_timestamp >= timestamp {
+                    return Ok(Some((h.base_offset.max(start), h.max_timestamp)));
+                }
+                pos += (LOG_OVERHEAD as i64 + i64::from(h.batch_length)) as u64;
+            }
+        }
+        Ok(None)
     }
-    /// (max timestamp, offset of the record that has it); None for an empty log.
+
+    /// (max timestamp, last offset of the batch that has it); None for an empty log.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        unimplemented!()
+        self.segments_snapshot()
+            .iter()
+            .filter(|s| s.max_ts_offset.load(Acquire) >= 0)
+            .map(|s| (s.max_ts.load(Acquire), s.max_ts_offset.load(Acquire)))
+            .fold(None, |acc: Option<(i64, i64)>, x| match acc {
+                Some(a) if a.0 >= x.0 => Some(a),
+                _ => Some(x),
+            })
     }
-    /// Advances the log start offset to `offset` (DeleteRecords); returns the new log start.
-    pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
-        let _ = offset;
-        unimplemented!()
-    }
+
     /// Applies changed topic configs (retention, segment size, flush policy...).
     pub fn set_config(&self, config: LogConfig) {
-        let _ = config;
-        unimplemented!()
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
     }
+
     pub fn config(&self) -> LogConfig {
-        unimplemented!()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
+
     /// Bytes on disk across all segments.
     pub fn size_bytes(&self) -> u64 {
-        unimplemented!()
+        self.segments_snapshot()
+            .iter()
+            .map(|s| s.size.load(Acquire))
+            .sum()
     }
+
+    /// Number of segments (tests, metrics).
+    pub fn segment_count(&self) -> usize {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
     /// Calls `f` with the header of every batch whose last offset is >= `from_offset`, in order
     /// (used by the layer above to rebuild producer state at startup).
     pub fn for_each_batch_header(
@@ -127,7 +464,37 @@ impl Log {
         from_offset: i64,
         f: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(), StorageError> {
-        let _ = (from_offset, f);
-        unimplemented!()
+        self.check_open()?;
+        let end = self.end.load(Acquire);
+        let mut i = self.segment_index(from_offset);
+        while let Some(seg) = self.segment_at(i) {
+            let size = seg.size.load(Acquire);
+            let pos = seg.index_position(from_offset);
+            let file = seg.handle(&self.env.files)?;
+            crate::recovery::scan_file(&file, pos, size, |_, b| {
+                let h = batch::parse_header(b);
+                if h.base_offset >= end {
+                    return std::ops::ControlFlow::Break(());
+                }
+                if h.last_offset >= from_offset {
+                    f(&h);
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Index files of every segment (tests: compare incremental and rebuilt indexes).
+    #[doc(hidden)]
+    pub fn index_snapshot(&self) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+        self.segments_snapshot()
+            .iter()
+            .map(|s| {
+                let (i, t) = s.index_snapshot();
+                (s.base, i, t)
+            })
+            .collect()
     }
 }

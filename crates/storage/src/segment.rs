@@ -1,0 +1,346 @@
+//! One segment: a `.log` file of whole batches plus its `.index` and `.timeindex`.
+//!
+//! Readers see only `size` bytes (published after a whole append is written), so a concurrent
+//! reader can never observe a partially written batch. The file handle is opened lazily and may
+//! be closed by the [`FileCache`] when the segment is not active.
+use crate::batch::{self, HEADER_LEN};
+use crate::index::{self, IndexFile, OFFSET_ENTRY, TIME_ENTRY};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+pub(crate) fn file_name(base: i64, ext: &str) -> String {
+    format!("{base:020}.{ext}")
+}
+
+/// Bounds the number of open segment file handles across all logs (LRU over closed segments).
+pub(crate) struct FileCache {
+    max: usize,
+    clock: AtomicU64,
+    open: Mutex<Vec<Weak<Segment>>>,
+}
+
+impl FileCache {
+    pub(crate) fn new(max: usize) -> FileCache {
+        FileCache {
+            max: max.max(1),
+            clock: AtomicU64::new(0),
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Relaxed)
+    }
+
+    /// Records a newly opened handle and closes least recently used idle ones above the bound.
+    fn opened(&self, seg: &Arc<Segment>) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|w| w.upgrade().is_some_and(|s| s.has_handle()));
+        open.push(Arc::downgrade(seg));
+        while open.len() > self.max {
+            let victim = open
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.upgrade().map(|s| (i, s)))
+                .filter(|(_, s)| !s.active.load(Relaxed))
+                .min_by_key(|(_, s)| s.last_use.load(Relaxed));
+            let Some((i, s)) = victim else { break };
+            // try_lock: never block on another segment while holding the cache lock.
+            if let Ok(mut f) = s.file.try_lock() {
+                *f = None;
+            }
+            open.swap_remove(i);
+        }
+    }
+
+    pub(crate) fn open_count(&self) -> usize {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.iter()
+            .filter(|w| w.upgrade().is_some_and(|s| s.has_handle()))
+            .count()
+    }
+}
+
+/// Appender-side bookkeeping of the indexes (only touched under the log's append lock).
+#[derive(Default)]
+pub(crate) struct IndexCursor {
+    pub bytes_since_entry: u64,
+}
+
+pub(crate) struct Segment {
+    pub base: i64,
+    dir: PathBuf,
+    file: Mutex<Option<Arc<File>>>,
+    last_use: AtomicU64,
+    /// Published (readable) length in bytes.
+    pub size: AtomicU64,
+    /// Last offset + 1 of the batches in this segment (base when empty).
+    pub next_offset: AtomicI64,
+    /// Largest batch max timestamp and the last offset of that batch (i64::MIN/-1 when empty).
+    pub max_ts: AtomicI64,
+    pub max_ts_offset: AtomicI64,
+    /// Max timestamp of the first batch: drives time-based rolling (Kafka's `segment.ms`).
+    pub first_batch_ts: AtomicI64,
+    pub active: AtomicBool,
+    /// Set when the cleaner swapped in a rewritten file: re-opening by path would mismatch the index.
+    pub retired: AtomicBool,
+    pub index: RwLock<IndexFile>,
+    pub timeindex: RwLock<IndexFile>,
+    pub cursor: Mutex<IndexCursor>,
+}
+
+impl Segment {
+    pub(crate) fn path(&self, ext: &str) -> PathBuf {
+        self.dir.join(file_name(self.base, ext))
+    }
+
+    pub(crate) fn new(
+        dir: &Path,
+        base: i64,
+        index: IndexFile,
+        timeindex: IndexFile,
+        size: u64,
+    ) -> Segment {
+        Segment {
+            base,
+            dir: dir.to_path_buf(),
+            file: Mutex::new(None),
+            last_use: AtomicU64::new(0),
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(base),
+            max_ts: AtomicI64::new(i64::MIN),
+            max_ts_offset: AtomicI64::new(-1),
+            first_batch_ts: AtomicI64::new(i64::MIN),
+            active: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            index: RwLock::new(index),
+            timeindex: RwLock::new(timeindex),
+            cursor: Mutex::new(IndexCursor::default()),
+        }
+    }
+
+    /// Creates empty files for a new active segment.
+    pub(crate) fn create(dir: &Path, base: i64, index_capacity: usize) -> io::Result<Segment> {
+        let log = dir.join(file_name(base, "log"));
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log)?;
+        let index = IndexFile::create(
+            &dir.join(file_name(base, "index")),
+            OFFSET_ENTRY,
+            index_capacity,
+        )?;
+        let time = IndexFile::create(
+            &dir.join(file_name(base, "timeindex")),
+            TIME_ENTRY,
+            index_capacity,
+        )?;
+        let seg = Segment::new(dir, base, index, time, 0);
+        seg.active.store(true, Relaxed);
+        Ok(seg)
+    }
+
+    fn has_handle(&self) -> bool {
+        self.file.lock().map(|f| f.is_some()).unwrap_or(false)
+    }
+
+    /// The open file handle, opening it (and maybe closing others) if needed.
+    pub(crate) fn handle(self: &Arc<Self>, cache: &FileCache) -> io::Result<Arc<File>> {
+        self.last_use.store(cache.tick(), Relaxed);
+        let mut slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = slot.as_ref() {
+            return Ok(f.clone());
+        }
+        if self.retired.load(Acquire) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "segment was replaced",
+            ));
+        }
+        let f = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(self.path("log"))?,
+        );
+        *slot = Some(f.clone());
+        drop(slot);
+        cache.opened(self);
+        Ok(f)
+    }
+
+    /// Keeps the current handle (if any) for the lifetime of a swapped-out segment's readers.
+    pub(crate) fn pin_handle(&self, f: Arc<File>) {
+        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    pub(crate) fn read_at(
+        self: &Arc<Self>,
+        cache: &FileCache,
+        pos: u64,
+        len: usize,
+    ) -> io::Result<Vec<u8>> {
+        let f = self.handle(cache)?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, pos)?;
+        Ok(buf)
+    }
+
+    /// Header of the batch at `pos` (None past the published end).
+    pub(crate) fn header_at(
+        self: &Arc<Self>,
+        cache: &FileCache,
+        pos: u64,
+    ) -> io::Result<Option<crate::BatchHeader>> {
+        if pos + HEADER_LEN as u64 > self.size.load(Acquire) {
+            return Ok(None);
+        }
+        let b = self.read_at(cache, pos, HEADER_LEN)?;
+        Ok(Some(batch::parse_header(&b)))
+    }
+
+    /// Position of the batch containing `offset` (or the first batch after it, compaction gaps),
+    /// via the sparse index and a short forward scan. None if the segment has no such batch.
+    pub(crate) fn find(
+        self: &Arc<Self>,
+        cache: &FileCache,
+        offset: i64,
+    ) -> io::Result<Option<(u64, crate::BatchHeader)>> {
+        let mut pos = self.index_position(offset);
+        while let Some(h) = self.header_at(cache, pos)? {
+            if h.last_offset >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += (batch::LOG_OVERHEAD as i64 + i64::from(h.batch_length).max(0)) as u64;
+        }
+        Ok(None)
+    }
+
+    /// File position of the last indexed batch starting at or before `offset` (0 if none).
+    pub(crate) fn index_position(&self, offset: i64) -> u64 {
+        let rel = (offset - self.base).clamp(0, u32::MAX as i64) as u32;
+        let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+        idx.last_where(|e| index::read_offset_entry(e).0 <= rel)
+            .map(|i| u64::from(index::read_offset_entry(idx.entry(i)).1))
+            .unwrap_or(0)
+    }
+
+    /// Offset to start a timestamp search from: the last time-index entry below `ts`.
+    pub(crate) fn time_lookup(&self, ts: i64) -> i64 {
+        let t = self.timeindex.read().unwrap_or_else(|e| e.into_inner());
+        t.last_where(|e| index::read_time_entry(e).0 < ts)
+            .map(|i| self.base + i64::from(index::read_time_entry(t.entry(i)).1))
+            .unwrap_or(self.base)
+    }
+
+    /// Index maintenance for one batch about to be written at `pos` (Kafka's rule: an entry
+    /// whenever `interval` bytes were written since the last one). Shared by append and rebuild
+    /// so a rebuilt index is byte-identical to the incremental one.
+    pub(crate) fn note_batch(&self, pos: u64, h: &crate::BatchHeader, len: u64, interval: u64) {
+        if h.max_timestamp > self.max_ts.load(Relaxed) || self.max_ts_offset.load(Relaxed) < 0 {
+            self.max_ts.store(h.max_timestamp, Relaxed);
+            self.max_ts_offset.store(h.last_offset, Relaxed);
+        }
+        if self.first_batch_ts.load(Relaxed) == i64::MIN {
+            self.first_batch_ts.store(h.max_timestamp, Relaxed);
+        }
+        let mut cur = self.cursor.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.bytes_since_entry >= interval {
+            let rel = (h.base_offset - self.base) as u32;
+            self.index
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(&index::offset_entry(rel, pos as u32));
+            self.maybe_time_entry();
+            cur.bytes_since_entry = 0;
+        }
+        cur.bytes_since_entry += len;
+        self.next_offset.store(h.last_offset + 1, Release);
+    }
+
+    /// Appends (max timestamp so far, its offset) when the max grew since the last entry.
+    pub(crate) fn maybe_time_entry(&self) {
+        let (ts, off) = (self.max_ts.load(Relaxed), self.max_ts_offset.load(Relaxed));
+        if off < 0 {
+            return;
+        }
+        let mut t = self.timeindex.write().unwrap_or_else(|e| e.into_inner());
+        let last = t
+            .len()
+            .checked_sub(1)
+            .map(|i| index::read_time_entry(t.entry(i)).0);
+        if last.is_none_or(|l| ts > l) {
+            t.push(&index::time_entry(ts, (off - self.base) as u32));
+        }
+    }
+
+    pub(crate) fn index_full(&self) -> bool {
+        self.index.read().map(|i| i.is_full()).unwrap_or(true)
+            || self.timeindex.read().map(|i| i.is_full()).unwrap_or(true)
+    }
+
+    /// Segment becomes read-only: final time entry, indexes trimmed to their used length.
+    pub(crate) fn seal(&self) -> io::Result<()> {
+        self.maybe_time_entry();
+        self.active.store(false, Relaxed);
+        self.trim_indexes()
+    }
+
+    /// Cuts the preallocated index files to their used length (and flushes them).
+    pub(crate) fn trim_indexes(&self) -> io::Result<()> {
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .trim()?;
+        self.timeindex
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .trim()
+    }
+
+    /// fdatasync of the log file (and msync of the indexes when `indexes`).
+    pub(crate) fn sync(self: &Arc<Self>, cache: &FileCache, indexes: bool) -> io::Result<()> {
+        self.handle(cache)?.sync_data()?;
+        if indexes {
+            self.index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .flush()?;
+            self.timeindex
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn index_snapshot(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .entries_bytes(),
+            self.timeindex
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .entries_bytes(),
+        )
+    }
+
+    /// Deletes all files of the segment (open readers keep their handle until they finish).
+    pub(crate) fn delete_files(&self) {
+        for ext in ["log", "index", "timeindex"] {
+            let _ = std::fs::remove_file(self.path(ext));
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size.load(Acquire) == 0
+    }
+}

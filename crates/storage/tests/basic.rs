@@ -1,0 +1,178 @@
+//! End-to-end behaviour of the public API.
+use fjord_storage::testing::{batch, batch_with, decode, Codec, TestRecord};
+use fjord_storage::*;
+use std::sync::Arc;
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn small() -> LogConfig {
+    LogConfig {
+        segment_bytes: 4096,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &std::path::Path) -> Arc<LogManager> {
+    LogManager::open(dir, ManagerOptions::default()).unwrap()
+}
+
+#[test]
+fn append_read_roundtrip_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let log = m.open_log("my.topic-x", 3, small()).unwrap();
+    assert_eq!(log.log_end_offset(), 0);
+    assert!(log.read(0, 1000).unwrap().records.is_empty());
+    for i in 0..200 {
+        let r = log.append(batch(3, 50, NOW + i), NOW).unwrap();
+        assert_eq!(r.base_offset, i * 3);
+        assert_eq!(r.last_offset, i * 3 + 2);
+        assert!(r.durable.is_none());
+    }
+    assert!(log.segment_count() > 5);
+    for off in 0..600 {
+        let r = log.read(off, 1).unwrap();
+        let recs = decode(&r.records).unwrap();
+        assert!(recs.iter().any(|x| x.offset == off), "offset {off}");
+        assert_eq!(r.high_watermark, 600);
+    }
+    let r = log.read(0, 100_000).unwrap();
+    let recs = decode(&r.records).unwrap();
+    assert!(recs.len() >= 3 && recs.windows(2).all(|w| w[1].offset == w[0].offset + 1));
+    assert!(matches!(
+        log.read(601, 10),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read(600, 10).unwrap().records.is_empty());
+    assert_eq!(
+        m.partitions_on_disk().unwrap(),
+        vec![("my.topic-x".to_string(), 3)]
+    );
+}
+
+#[test]
+fn invalid_batches_leave_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let log = m.open_log("t", 0, small()).unwrap();
+    log.append(batch(1, 10, NOW), NOW).unwrap();
+    let size = log.size_bytes();
+    let mut two = batch(2, 10, NOW).to_vec();
+    let mut bad = batch(2, 10, NOW).to_vec();
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    two.extend_from_slice(&bad);
+    assert!(matches!(
+        log.append(two.into(), NOW),
+        Err(StorageError::CorruptBatch(_))
+    ));
+    let big = batch(1, 2_000_000, NOW);
+    assert!(matches!(
+        log.append(big, NOW),
+        Err(StorageError::BatchTooLarge { .. })
+    ));
+    assert!(matches!(
+        log.append(bytes::Bytes::new(), NOW),
+        Err(StorageError::InvalidBatch(_))
+    ));
+    assert_eq!(log.size_bytes(), size);
+    assert_eq!(log.log_end_offset(), 1);
+}
+
+#[test]
+fn restart_clean_and_unclean_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let m = open(dir.path());
+        let log = m.open_log("t", 0, small()).unwrap();
+        for i in 0..50 {
+            log.append(batch(2, 100, NOW + i), NOW).unwrap();
+        }
+        m.shutdown().unwrap();
+    }
+    let before;
+    {
+        let m = open(dir.path());
+        let log = m.open_log("t", 0, small()).unwrap();
+        assert_eq!(log.log_end_offset(), 100);
+        before = log.index_snapshot();
+        log.append(batch(2, 100, NOW), NOW).unwrap();
+        log.flush().unwrap();
+        // Simulate a crash: no shutdown, no marker.
+        std::mem::forget(m);
+    }
+    let m = open(dir.path());
+    let log = m.open_log("t", 0, small()).unwrap();
+    assert_eq!(log.log_end_offset(), 102);
+    let after = log.index_snapshot();
+    assert_eq!(before[..before.len() - 1], after[..before.len() - 1]);
+    assert_eq!(
+        decode(&log.read(0, 1 << 20).unwrap().records).unwrap()[0].offset,
+        0
+    );
+}
+
+#[test]
+fn sync_tickets_resolve_and_codecs_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let mut cfg = small();
+    cfg.flush = FlushPolicy::Sync;
+    let log = m.open_log("t", 0, cfg).unwrap();
+    for codec in Codec::ALL {
+        let recs: Vec<_> = (0..5)
+            .map(|i| TestRecord::kv(b"k", &[i; 30], NOW))
+            .collect();
+        let r = log.append(batch_with(&recs, codec), NOW).unwrap();
+        r.durable.unwrap().wait_blocking().unwrap();
+    }
+    assert!(log.recovery_point() >= 25);
+    let all = decode(&log.read(0, 1 << 20).unwrap().records).unwrap();
+    assert!(!all.is_empty());
+}
+
+#[test]
+fn timestamps_and_log_append_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let log = m.open_log("t", 0, small()).unwrap();
+    for i in 0..100 {
+        log.append(batch(1, 100, NOW + i * 10), NOW).unwrap();
+    }
+    assert_eq!(
+        log.offset_for_timestamp(NOW + 55).unwrap(),
+        Some((6, NOW + 60))
+    );
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, NOW)));
+    assert_eq!(log.offset_for_timestamp(NOW + 10_000).unwrap(), None);
+    assert_eq!(log.max_timestamp(), Some((NOW + 990, 99)));
+    let mut c = small();
+    c.timestamp_type = TimestampType::LogAppendTime;
+    log.set_config(c);
+    let r = log.append(batch(1, 10, 5), NOW + 5000).unwrap();
+    assert_eq!(r.log_append_time, NOW + 5000);
+    assert_eq!(log.max_timestamp(), Some((NOW + 5000, 100)));
+    let mut seen = Vec::new();
+    log.for_each_batch_header(98, &mut |h| seen.push(h.base_offset))
+        .unwrap();
+    assert_eq!(seen, vec![98, 99, 100]);
+}
+
+#[test]
+fn open_log_is_idempotent_and_delete_log_removes_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let a = m.open_log("t", 1, small()).unwrap();
+    let b = m.open_log("t", 1, small()).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert!(m.get_log("t", 1).is_some());
+    m.delete_log("t", 1).unwrap();
+    assert!(m.get_log("t", 1).is_none());
+    assert!(!dir.path().join("t-1").exists());
+    assert!(matches!(
+        a.append(batch(1, 1, NOW), NOW),
+        Err(StorageError::Closed)
+    ));
+    assert!(m.open_log("../x", 0, small()).is_err());
+}
