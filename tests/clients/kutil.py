@@ -1,0 +1,116 @@
+"""Shared helpers built on confluent-kafka (librdkafka)."""
+
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+QUIET = {"log_level": 0}
+
+
+def admin(bootstrap, **conf):
+    return AdminClient({"bootstrap.servers": bootstrap, **QUIET, **conf})
+
+
+def create_topic(bootstrap, name, partitions=1, config=None, timeout=15):
+    a = admin(bootstrap)
+    fut = a.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )
+    fut[name].result(timeout=timeout)
+    wait_topic_visible(bootstrap, name, partitions)
+    return name
+
+
+def wait_topic_visible(bootstrap, name, partitions=None, timeout=15):
+    a = admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    while True:
+        md = a.list_topics(topic=name, timeout=5)
+        t = md.topics.get(name)
+        if t is not None and t.error is None and (
+            partitions is None or len(t.partitions) == partitions
+        ):
+            return t
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {name} not visible in metadata: {t and t.error}")
+        time.sleep(0.05)
+
+
+def producer(bootstrap, **conf):
+    base = {"bootstrap.servers": bootstrap, "linger.ms": 5, **QUIET}
+    base.update(conf)
+    return Producer(base)
+
+
+def produce_all(bootstrap, topic, messages, conf=None, timeout=30):
+    """messages: iterable of dicts with keys value/key/partition/headers/timestamp.
+
+    Returns the list of delivered Message objects (in delivery order).
+    Raises AssertionError on any delivery error.
+    """
+    p = producer(bootstrap, **(conf or {}))
+    delivered, errors = [], []
+
+    def cb(err, msg):
+        (errors if err else delivered).append((err, msg) if err else msg)
+
+    for m in messages:
+        kw = {k: v for k, v in m.items() if k in ("value", "key", "partition", "headers", "timestamp")}
+        p.produce(topic, on_delivery=cb, **kw)
+        p.poll(0)
+    remaining = p.flush(timeout)
+    assert remaining == 0, f"{remaining} messages not delivered within {timeout}s"
+    assert not errors, f"delivery errors: {[(str(e), ) for e, _ in errors][:5]}"
+    return delivered
+
+
+def consumer(bootstrap, **conf):
+    base = {
+        "bootstrap.servers": bootstrap,
+        # confluent-kafka refuses to build a Consumer without group.id; consumer
+        # groups are not implemented by fjord yet, so never rely on commits.
+        "group.id": f"nogroup-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",
+        **QUIET,
+    }
+    base.update(conf)
+    return Consumer(base)
+
+
+def consume(bootstrap, topic, count, partition=0, offset=0, timeout=20, conf=None):
+    """Assign (topic, partition, offset) and return `count` messages."""
+    c = consumer(bootstrap, **(conf or {}))
+    try:
+        c.assign([TopicPartition(topic, partition, offset)])
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"got {len(out)}/{count} messages from {topic}[{partition}]@{offset}"
+                )
+            m = c.poll(0.2)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(m.error())
+            out.append(m)
+        return out
+    finally:
+        c.close()
+
+
+def watermarks(bootstrap, topic, partition=0, timeout=10):
+    c = consumer(bootstrap)
+    try:
+        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
+    finally:
+        c.close()
