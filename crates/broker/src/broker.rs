@@ -1,5 +1,6 @@
 //! The [`Broker`]: owns the topic catalogue and the storage, and is the one entry point the
 //! protocol front-ends call.
+use crate::groups::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::meta::{Identity, MetaStore, TopicRecord};
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
 use fjord_storage::LogManager;
@@ -18,6 +19,8 @@ pub struct Broker {
     pub(crate) admin: Mutex<()>,
     /// Bumped after every append; long-polling fetches wait on it.
     pub(crate) appended: watch::Sender<u64>,
+    /// Consumer groups and committed offsets.
+    pub(crate) groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -46,6 +49,8 @@ impl Broker {
             }
         }
         let (appended, _) = watch::channel(0);
+        let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
+        groups.start(topics.get(OFFSETS_TOPIC).cloned());
         Ok(Arc::new(Broker {
             config,
             storage,
@@ -54,6 +59,7 @@ impl Broker {
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             appended,
+            groups,
         }))
     }
 

@@ -1,5 +1,6 @@
 //! Topic configuration: the keys Fjord understands, their validation, and how a topic's overrides
 //! combine with the broker's defaults into a storage [`LogConfig`].
+use crate::groups::GroupConfig;
 use crate::BrokerError;
 use fjord_storage::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub struct BrokerConfig {
     /// Defaults for every topic config (Kafka's `log.*` broker settings).
     pub default_log: LogConfig,
     pub min_insync_replicas: i32,
+    /// Consumer group coordinator settings.
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -27,6 +30,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_log: LogConfig::default(),
             min_insync_replicas: 1,
+            groups: GroupConfig::default(),
         }
     }
 }
