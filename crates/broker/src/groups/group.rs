@@ -281,8 +281,8 @@ impl Group {
     }
 
     /// KIP-345: a static member restarted with a new member id takes over the old member.
-    /// In a stable group with unchanged metadata it gets the current generation and keeps its
-    /// assignment without a rebalance.
+    /// In a stable group whose chosen protocol stays the same it gets the current generation
+    /// and keeps its assignment without a rebalance.
     fn replace_static_member(
         &mut self,
         old_id: &str,
@@ -294,8 +294,7 @@ impl Group {
             return self.add_member(new_id, req, now);
         };
         member.fail_waiters(GroupError::FencedInstanceId);
-        let unchanged =
-            member.protocols == req.protocols && member.protocol_type == req.protocol_type;
+        let same_type = member.protocol_type == req.protocol_type;
         // The old leader id is returned so the restarted member does not believe it leads and
         // recompute an assignment a stable group would never distribute.
         let reported_leader = self.leader.clone().unwrap_or_default();
@@ -308,8 +307,11 @@ impl Group {
         member.id = new_id.clone();
         member.update(&req);
         member.session_deadline = now + member.session_timeout;
-        if self.state == GroupState::Stable && unchanged {
-            self.members.insert(new_id.clone(), member);
+        self.members.insert(new_id.clone(), member);
+        // As Kafka: no rebalance while the group would keep its chosen protocol (the
+        // assignment in a stable group stays valid for the restarted member).
+        let keeps_protocol = self.protocol.as_deref() == Some(self.select_protocol().as_str());
+        if self.state == GroupState::Stable && same_type && keeps_protocol {
             self.store_requested = true;
             return Reply::Now(Ok(JoinResponse {
                 member_id: new_id,
@@ -320,7 +322,6 @@ impl Group {
                 members: Vec::new(),
             }));
         }
-        self.members.insert(new_id.clone(), member);
         self.rejoin(&new_id, &req, now)
     }
 
