@@ -260,7 +260,9 @@ impl Settings {
         if self.group_min_session_timeout_ms < 0
             || self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
         {
-            bail!("group-min-session-timeout-ms must be between 0 and group-max-session-timeout-ms");
+            bail!(
+                "group-min-session-timeout-ms must be between 0 and group-max-session-timeout-ms"
+            );
         }
         self.advertised()?;
         Ok(())

@@ -2,9 +2,9 @@
 //! what needs the topic catalogue (the `__consumer_offsets` topic, partition checks, log
 //! offsets for resets) around the coordinator.
 use super::{
-    CommitRequest, CommittedOffset, GroupCoordinator, GroupDescription, GroupError,
-    GroupListing, GroupState, HeartbeatRequest, JoinRequest, JoinResponse, LeavingMember,
-    OffsetCommit, ResetTarget, SyncRequest, SyncResponse, OFFSETS_TOPIC,
+    CommitRequest, CommittedOffset, GroupCoordinator, GroupDescription, GroupError, GroupListing,
+    GroupState, HeartbeatRequest, JoinRequest, JoinResponse, LeavingMember, OffsetCommit,
+    ResetTarget, SyncRequest, SyncResponse, OFFSETS_TOPIC,
 };
 use crate::{Broker, BrokerError, NewTopic, OffsetSpec, TopicConfigs};
 use std::sync::Arc;
@@ -18,7 +18,8 @@ impl GroupCoordinator {
     /// listener can start at once.
     pub(crate) fn start(self: &Arc<Self>, offsets_topic: Option<Arc<crate::Topic>>) {
         let Some(topic) = offsets_topic else {
-            self.loaded.store(true, std::sync::atomic::Ordering::Release);
+            self.loaded
+                .store(true, std::sync::atomic::Ordering::Release);
             self.spawn_retention();
             return;
         };
@@ -58,7 +59,11 @@ impl GroupCoordinator {
         }
         self.loaded
             .store(true, std::sync::atomic::Ordering::Release);
-        tracing::info!(groups = count, elapsed_ms = started.elapsed().as_millis() as u64, "loaded consumer groups");
+        tracing::info!(
+            groups = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded consumer groups"
+        );
     }
 
     /// The periodic offset-retention pass.
@@ -66,7 +71,8 @@ impl GroupCoordinator {
         let Some(handle) = self.runtime.clone() else {
             return;
         };
-        let interval = Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1));
+        let interval =
+            Duration::from_millis(self.config.offsets_retention_check_interval_ms.max(1));
         let coordinator = Arc::downgrade(self);
         handle.spawn(async move {
             loop {

@@ -221,7 +221,10 @@ impl GroupCoordinator {
 
     // ---- membership ----
 
-    pub(crate) async fn join(self: &Arc<Self>, req: JoinRequest) -> Result<JoinResponse, GroupError> {
+    pub(crate) async fn join(
+        self: &Arc<Self>,
+        req: JoinRequest,
+    ) -> Result<JoinResponse, GroupError> {
         self.ready(&req.group_id)?;
         let slot = self.find_or_create(&req.group_id);
         let reply = self.with_group(&slot, |g| g.join(req, Instant::now()));
@@ -232,9 +235,14 @@ impl GroupCoordinator {
         }
     }
 
-    pub(crate) async fn sync(self: &Arc<Self>, req: SyncRequest) -> Result<SyncResponse, GroupError> {
+    pub(crate) async fn sync(
+        self: &Arc<Self>,
+        req: SyncRequest,
+    ) -> Result<SyncResponse, GroupError> {
         self.ready(&req.group_id)?;
-        let slot = self.find(&req.group_id).ok_or(GroupError::UnknownMemberId)?;
+        let slot = self
+            .find(&req.group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
         let reply = self.with_group(&slot, |g| g.sync(req, Instant::now()));
         match reply {
             Reply::Now(result) => result,
@@ -244,7 +252,9 @@ impl GroupCoordinator {
 
     pub(crate) fn heartbeat(self: &Arc<Self>, req: HeartbeatRequest) -> Result<(), GroupError> {
         self.ready(&req.group_id)?;
-        let slot = self.find(&req.group_id).ok_or(GroupError::UnknownMemberId)?;
+        let slot = self
+            .find(&req.group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
         self.with_group(&slot, |g| g.heartbeat(&req, Instant::now()))
     }
 

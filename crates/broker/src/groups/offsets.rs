@@ -196,7 +196,9 @@ impl GroupCoordinator {
                 let old: Vec<(String, i32)> = g
                     .offsets
                     .iter()
-                    .filter(|(_, v)| v.commit_timestamp.max(since).saturating_add(retention) <= now_ms)
+                    .filter(|(_, v)| {
+                        v.commit_timestamp.max(since).saturating_add(retention) <= now_ms
+                    })
                     .map(|(k, _)| k.clone())
                     .collect();
                 if self.remove_offsets(g, &old).is_ok() {

@@ -45,7 +45,12 @@ fn sync_req(group: &str, member: &str, generation: i32, assign: &[(&str, &str)])
     }
 }
 
-fn heartbeat(c: &Arc<GroupCoordinator>, group: &str, member: &str, generation: i32) -> Result<(), GroupError> {
+fn heartbeat(
+    c: &Arc<GroupCoordinator>,
+    group: &str,
+    member: &str,
+    generation: i32,
+) -> Result<(), GroupError> {
     c.heartbeat(HeartbeatRequest {
         group_id: group.into(),
         member_id: member.into(),
@@ -55,7 +60,11 @@ fn heartbeat(c: &Arc<GroupCoordinator>, group: &str, member: &str, generation: i
 }
 
 /// Heartbeats until the group reports something other than "all fine".
-async fn wait_rebalance(c: &Arc<GroupCoordinator>, member: &str, generation: i32) -> Result<(), GroupError> {
+async fn wait_rebalance(
+    c: &Arc<GroupCoordinator>,
+    member: &str,
+    generation: i32,
+) -> Result<(), GroupError> {
     for _ in 0..100 {
         heartbeat(c, "g", member, generation)?;
         tokio::task::yield_now().await;
@@ -77,7 +86,9 @@ async fn stable_single(c: &Arc<GroupCoordinator>, group: &str) -> String {
     let joined = join_new(c, group).await;
     assert_eq!(joined.leader, joined.member_id);
     let id = joined.member_id;
-    c.sync(sync_req(group, &id, 1, &[(&id, "all")])).await.unwrap();
+    c.sync(sync_req(group, &id, 1, &[(&id, "all")]))
+        .await
+        .unwrap();
     id
 }
 
@@ -89,12 +100,18 @@ async fn lone_member_joins_syncs_and_heartbeats() {
     assert_eq!(joined.protocol_name.as_deref(), Some("range"));
     assert_eq!(joined.members.len(), 1);
     let id = joined.member_id;
-    let synced = c.sync(sync_req("g", &id, 1, &[(&id, "p0,p1")])).await.unwrap();
+    let synced = c
+        .sync(sync_req("g", &id, 1, &[(&id, "p0,p1")]))
+        .await
+        .unwrap();
     assert_eq!(synced.assignment, Bytes::from_static(b"p0,p1"));
     assert_eq!(heartbeat(&c, "g", &id, 1), Ok(()));
     let described = c.describe("g").unwrap();
     assert_eq!(described.state, GroupState::Stable);
-    assert_eq!(described.members[0].assignment, Bytes::from_static(b"p0,p1"));
+    assert_eq!(
+        described.members[0].assignment,
+        Bytes::from_static(b"p0,p1")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -104,43 +121,70 @@ async fn second_member_triggers_rebalance_and_follower_waits_for_leader() {
     let c2 = c.clone();
     let b_join = tokio::spawn(async move { join_new(&c2, "g").await });
     // The existing member learns of the rebalance on its next heartbeat and rejoins.
-    assert_eq!(wait_rebalance(&c, &a, 1).await, Err(GroupError::RebalanceInProgress));
+    assert_eq!(
+        wait_rebalance(&c, &a, 1).await,
+        Err(GroupError::RebalanceInProgress)
+    );
     let a_joined = c.join(join_req("g", &a, None)).await.unwrap();
     let b_joined = b_join.await.unwrap();
     assert_eq!((a_joined.generation, b_joined.generation), (2, 2));
     assert_eq!(a_joined.leader, a);
     assert_eq!(a_joined.members.len(), 2);
-    assert!(b_joined.members.is_empty(), "only the leader gets the member list");
+    assert!(
+        b_joined.members.is_empty(),
+        "only the leader gets the member list"
+    );
     let b = b_joined.member_id.clone();
     let c3 = c.clone();
     let b2 = b.clone();
     let b_sync = tokio::spawn(async move { c3.sync(sync_req("g", &b2, 2, &[])).await });
     tokio::task::yield_now().await;
-    assert!(!b_sync.is_finished(), "a follower waits for the leader's assignment");
+    assert!(
+        !b_sync.is_finished(),
+        "a follower waits for the leader's assignment"
+    );
     let a_sync = c
         .sync(sync_req("g", &a, 2, &[(&a, "p0"), (&b, "p1")]))
         .await
         .unwrap();
     assert_eq!(a_sync.assignment, Bytes::from_static(b"p0"));
-    assert_eq!(b_sync.await.unwrap().unwrap().assignment, Bytes::from_static(b"p1"));
+    assert_eq!(
+        b_sync.await.unwrap().unwrap().assignment,
+        Bytes::from_static(b"p1")
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn wrong_generation_unknown_member_and_bad_requests_get_their_errors() {
     let c = coordinator(GroupConfig::default());
     let a = stable_single(&c, "g").await;
-    assert_eq!(heartbeat(&c, "g", &a, 7), Err(GroupError::IllegalGeneration));
-    assert_eq!(heartbeat(&c, "g", "nobody", 1), Err(GroupError::UnknownMemberId));
-    assert_eq!(heartbeat(&c, "nogroup", &a, 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(
+        heartbeat(&c, "g", &a, 7),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        heartbeat(&c, "g", "nobody", 1),
+        Err(GroupError::UnknownMemberId)
+    );
+    assert_eq!(
+        heartbeat(&c, "nogroup", &a, 1),
+        Err(GroupError::UnknownMemberId)
+    );
     assert_eq!(heartbeat(&c, "", &a, 1), Err(GroupError::InvalidGroupId));
     let stale = c.sync(sync_req("g", &a, 0, &[])).await;
     assert_eq!(stale, Err(GroupError::IllegalGeneration));
     let mut other = join_req("g", "", None);
     other.protocol_type = "connect".into();
-    assert_eq!(c.join(other).await, Err(GroupError::InconsistentGroupProtocol));
+    assert_eq!(
+        c.join(other).await,
+        Err(GroupError::InconsistentGroupProtocol)
+    );
     let mut no_common = join_req("g", "", None);
     no_common.protocols[0].name = "roundrobin".into();
-    assert_eq!(c.join(no_common).await, Err(GroupError::InconsistentGroupProtocol));
+    assert_eq!(
+        c.join(no_common).await,
+        Err(GroupError::InconsistentGroupProtocol)
+    );
     assert_eq!(
         c.join(join_req("g", "made-up", None)).await,
         Err(GroupError::UnknownMemberId)
@@ -156,7 +200,9 @@ async fn silent_member_is_removed_after_its_session_timeout() {
     wait_rebalance(&c, &a, 1).await.unwrap_err();
     let a_joined = c.join(join_req("g", &a, None)).await.unwrap();
     let b = b_join.await.unwrap().member_id;
-    c.sync(sync_req("g", &a, 2, &[(&a, "p0"), (&b, "p1")])).await.unwrap();
+    c.sync(sync_req("g", &a, 2, &[(&a, "p0"), (&b, "p1")]))
+        .await
+        .unwrap();
     assert_eq!(a_joined.generation, 2);
     // A keeps heartbeating every 3 s; B never does and expires at 10 s.
     let mut result = Ok(());
@@ -184,7 +230,10 @@ async fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
         Err(GroupError::MemberIdRequired { member_id }) => member_id,
         other => panic!("{other:?}"),
     };
-    let a = c.join(with_timeouts(join_req("g", &a_id, None))).await.unwrap();
+    let a = c
+        .join(with_timeouts(join_req("g", &a_id, None)))
+        .await
+        .unwrap();
     c.sync(sync_req("g", &a.member_id, 1, &[])).await.unwrap();
     // B joins (as a pre-KIP-394 client) and A never rejoins: after 5 s B is alone.
     let mut b_req = with_timeouts(join_req("g", "", None));
@@ -194,7 +243,10 @@ async fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     assert!(started.elapsed() >= Duration::from_secs(5));
     assert_eq!((b.generation, b.members.len()), (2, 1));
     assert_eq!(b.leader, b.member_id);
-    assert_eq!(heartbeat(&c, "g", &a.member_id, 1), Err(GroupError::UnknownMemberId));
+    assert_eq!(
+        heartbeat(&c, "g", &a.member_id, 1),
+        Err(GroupError::UnknownMemberId)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -209,7 +261,10 @@ async fn static_member_restart_keeps_assignment_without_rebalance() {
     let again = c.join(join_req("g", "", Some("i-a"))).await.unwrap();
     assert_ne!(again.member_id, a.member_id);
     assert_eq!(again.generation, 1, "no rebalance");
-    assert_ne!(again.leader, again.member_id, "must not recompute the assignment");
+    assert_ne!(
+        again.leader, again.member_id,
+        "must not recompute the assignment"
+    );
     let synced = c
         .sync(sync_req("g", &again.member_id, 1, &[]))
         .await
@@ -246,7 +301,10 @@ async fn leave_rebalances_and_last_leave_empties_the_group() {
     );
     assert_eq!(left.unwrap(), vec![Ok(())]);
     let described = c.describe("g").unwrap();
-    assert_eq!((described.state, described.generation), (GroupState::Empty, 2));
+    assert_eq!(
+        (described.state, described.generation),
+        (GroupState::Empty, 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -336,12 +394,21 @@ mod offsets {
                 false,
             )
             .unwrap();
-        let ok = broker.commit_offsets(commit("g", -1, "t", 5000)).await.unwrap();
+        let ok = broker
+            .commit_offsets(commit("g", -1, "t", 5000))
+            .await
+            .unwrap();
         assert_eq!(ok[0].2, Ok(()));
-        let unknown = broker.commit_offsets(commit("g", -1, "nope", 1)).await.unwrap();
+        let unknown = broker
+            .commit_offsets(commit("g", -1, "nope", 1))
+            .await
+            .unwrap();
         assert_eq!(unknown[0].2, Err(GroupError::UnknownTopicOrPartition));
         assert_eq!(
-            broker.commit_offsets(commit("other", 3, "t", 1)).await.err(),
+            broker
+                .commit_offsets(commit("other", 3, "t", 1))
+                .await
+                .err(),
             Some(GroupError::IllegalGeneration)
         );
         broker.shutdown().unwrap();
@@ -350,7 +417,10 @@ mod offsets {
         let broker = open(dir.path()).await;
         let offsets = broker.committed_offsets("g").unwrap();
         assert_eq!(offsets.len(), 1);
-        assert_eq!((offsets[0].offset, offsets[0].metadata.as_str()), (5000, "m"));
+        assert_eq!(
+            (offsets[0].offset, offsets[0].metadata.as_str()),
+            (5000, "m")
+        );
         let wanted = [("t".to_string(), vec![0, 1])];
         let fetched = broker.fetch_offsets("g", Some(&wanted)).unwrap();
         assert_eq!(fetched[1].offset, -1, "no commit: -1");
@@ -392,18 +462,27 @@ mod offsets {
         broker.join_group(join_req("g", &id, None)).await.unwrap();
         assert_eq!(broker.delete_group("g"), Err(GroupError::NonEmptyGroup));
         assert_eq!(
-            broker.reset_offsets("g", "t", ResetTarget::Latest).await.err(),
+            broker
+                .reset_offsets("g", "t", ResetTarget::Latest)
+                .await
+                .err(),
             Some(GroupError::NonEmptyGroup)
         );
         // Manual-assignment commit while the group has members: refused like Kafka does.
         let refused = broker.commit_offsets(commit("g", -1, "t", 1)).await;
         assert_eq!(refused.err(), Some(GroupError::UnknownMemberId));
 
-        broker.commit_offsets(commit("idle", -1, "t", 3)).await.unwrap();
+        broker
+            .commit_offsets(commit("idle", -1, "t", 3))
+            .await
+            .unwrap();
         let retention = broker.groups().config().offsets_retention_ms;
         assert_eq!(broker.expire_group_offsets(wall_ms()), 0);
         assert_eq!(broker.expire_group_offsets(wall_ms() + retention + 1), 1);
-        assert_eq!(broker.describe_group("idle"), Err(GroupError::GroupIdNotFound));
+        assert_eq!(
+            broker.describe_group("idle"),
+            Err(GroupError::GroupIdNotFound)
+        );
         broker.shutdown().unwrap();
     }
 }

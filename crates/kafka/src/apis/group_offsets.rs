@@ -16,12 +16,15 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    GroupId, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
-    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse,
+    GroupId, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse,
 };
 use std::collections::BTreeMap;
 
-pub async fn offset_commit(context: &Context, request: OffsetCommitRequest) -> OffsetCommitResponse {
+pub async fn offset_commit(
+    context: &Context,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let offsets: Vec<OffsetCommit> = request
         .topics
         .iter()
@@ -106,16 +109,26 @@ fn fetch(
         .map(by_topic)
 }
 
-pub fn offset_fetch(context: &Context, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn offset_fetch(
+    context: &Context,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups
             .into_iter()
-            .map(|g| fetch_group(context, g.group_id, g.topics.map(|ts| {
-                ts.into_iter()
-                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
-                    .collect()
-            })))
+            .map(|g| {
+                fetch_group(
+                    context,
+                    g.group_id,
+                    g.topics.map(|ts| {
+                        ts.into_iter()
+                            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                            .collect()
+                    }),
+                )
+            })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
@@ -127,14 +140,25 @@ pub fn offset_fetch(context: &Context, request: OffsetFetchRequest, version: i16
     match fetch(context, request.group_id.0.as_str(), wanted.clone()) {
         Ok(found) => OffsetFetchResponse::default()
             .with_error_code(errors::NONE)
-            .with_topics(found.into_iter().map(|(t, os)| single_topic(t, os, errors::NONE)).collect()),
+            .with_topics(
+                found
+                    .into_iter()
+                    .map(|(t, os)| single_topic(t, os, errors::NONE))
+                    .collect(),
+            ),
         Err(e) => {
             let code = errors::group_code(&e);
             // v0-1 have no top-level error: it goes on every requested partition.
             let topics = match (version < 2, wanted) {
                 (true, Some(wanted)) => wanted
                     .into_iter()
-                    .map(|(t, ps)| single_topic(t.clone(), ps.into_iter().map(|p| empty(&t, p)).collect(), code))
+                    .map(|(t, ps)| {
+                        single_topic(
+                            t.clone(),
+                            ps.into_iter().map(|p| empty(&t, p)).collect(),
+                            code,
+                        )
+                    })
                     .collect(),
                 _ => Vec::new(),
             };
@@ -155,7 +179,11 @@ fn empty(topic: &str, partition: i32) -> CommittedOffset {
     }
 }
 
-fn single_topic(topic: String, offsets: Vec<CommittedOffset>, code: i16) -> OffsetFetchResponseTopic {
+fn single_topic(
+    topic: String,
+    offsets: Vec<CommittedOffset>,
+    code: i16,
+) -> OffsetFetchResponseTopic {
     let partitions = offsets
         .into_iter()
         .map(|o| {
@@ -231,7 +259,9 @@ pub fn offset_delete(context: &Context, request: OffsetDeleteRequest) -> OffsetD
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = results.next().map_or(errors::NONE, errors::group_result_code);
+                    let code = results
+                        .next()
+                        .map_or(errors::NONE, errors::group_result_code);
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code)

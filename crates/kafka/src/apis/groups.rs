@@ -32,7 +32,9 @@ fn coordinator_for(key: &str, key_type: i8) -> (i16, Option<StrBytes>) {
         KEY_TYPE_GROUP => (errors::NONE, None),
         KEY_TYPE_TRANSACTION => (
             errors::COORDINATOR_NOT_AVAILABLE,
-            Some(str_bytes("transactions are not supported by this broker yet")),
+            Some(str_bytes(
+                "transactions are not supported by this broker yet",
+            )),
         ),
         other => (
             errors::INVALID_REQUEST,
@@ -168,7 +170,11 @@ pub async fn join_group(
             JoinGroupResponse::default()
                 .with_error_code(errors::group_code(&e))
                 .with_generation_id(-1)
-                .with_protocol_name(if version >= 7 { None } else { Some(str_bytes("")) })
+                .with_protocol_name(if version >= 7 {
+                    None
+                } else {
+                    Some(str_bytes(""))
+                })
                 .with_member_id(str_bytes(member_id))
         }
     }
@@ -208,7 +214,11 @@ pub fn heartbeat(context: &Context, request: HeartbeatRequest) -> HeartbeatRespo
     HeartbeatResponse::default().with_error_code(errors::group_result_code(&result))
 }
 
-pub fn leave_group(context: &Context, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub fn leave_group(
+    context: &Context,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
     let group_id = request.group_id.0.to_string();
     // v0-2 name one member; v3+ batch them (with optional group.instance.id).
     let members: Vec<LeavingMember> = if version >= 3 {
@@ -232,7 +242,9 @@ pub fn leave_group(context: &Context, request: LeaveGroupRequest, version: i16) 
         Ok(results) => results,
     };
     if version < 3 {
-        let code = results.first().map_or(errors::NONE, errors::group_result_code);
+        let code = results
+            .first()
+            .map_or(errors::NONE, errors::group_result_code);
         return LeaveGroupResponse::default().with_error_code(code);
     }
     let responses = members
