@@ -99,7 +99,7 @@ fn describe_one(context: &Context, id: GroupId, version: i16) -> DescribedGroup 
             .with_group_state(str_bytes(GroupState::Dead.name())),
         Err(e) => base
             .with_error_code(errors::group_code(&e))
-            .with_error_message(Some(str_bytes(e.to_string())))
+            .with_error_message((version >= 6).then(|| str_bytes(e.to_string())))
             .with_group_state(str_bytes(GroupState::Dead.name())),
     }
 }

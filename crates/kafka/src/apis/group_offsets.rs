@@ -163,7 +163,7 @@ pub fn offset_fetch(
                 _ => Vec::new(),
             };
             OffsetFetchResponse::default()
-                .with_error_code(code)
+                .with_error_code(if version >= 2 { code } else { errors::NONE })
                 .with_topics(topics)
         }
     }

@@ -48,7 +48,17 @@ pub async fn dispatch(
         host: format!("/{}", peer.ip()),
     };
     let correlation_id = pre.correlation_id;
-    let respond = |body: &dyn EncodeDyn| body.encode_frame(api, version, correlation_id).map(Some);
+    let respond = |body: &dyn EncodeDyn| {
+        body.encode_frame(api, version, correlation_id)
+            .map(Some)
+            .map_err(|e| match e {
+                // Name the response that could not be encoded: it is always a broker bug.
+                CodecError::Encode(err) => {
+                    CodecError::Encode(err.context(format!("{api:?} v{version}")))
+                }
+                other => other,
+            })
+    };
     match api {
         ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
         ApiKey::Metadata => respond(&metadata::handle(
@@ -68,6 +78,7 @@ pub async fn dispatch(
         ApiKey::ListOffsets => respond(&offsets::list_offsets(
             context,
             decode(&mut frame, version)?,
+            version,
         )),
         ApiKey::DeleteRecords => respond(&offsets::delete_records(
             context,

@@ -26,7 +26,13 @@ fn offset_spec(timestamp: i64) -> OffsetSpec {
     }
 }
 
-pub fn list_offsets(context: &Context, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn list_offsets(
+    context: &Context,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    // leader_epoch exists from v4 on; the encoder refuses a non-default value before that.
+    let epoch = |e: i32| if version >= 4 { e } else { -1 };
     let topics = request
         .topics
         .into_iter()
@@ -46,12 +52,12 @@ pub fn list_offsets(context: &Context, request: ListOffsetsRequest) -> ListOffse
                             .with_error_code(errors::NONE)
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(0),
+                            .with_leader_epoch(epoch(0)),
                         Err(e) => response
                             .with_error_code(errors::code(&e))
                             .with_offset(-1)
                             .with_timestamp(-1)
-                            .with_leader_epoch(-1),
+                            .with_leader_epoch(epoch(-1)),
                     }
                 })
                 .collect();
