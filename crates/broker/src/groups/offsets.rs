@@ -216,11 +216,12 @@ impl GroupCoordinator {
     fn forget_if_empty(&self, id: &str, slot: &Arc<Slot>) {
         let mut registry = self.registry();
         let mut group = slot.lock();
-        if group.state == GroupState::Empty && group.offsets.is_empty() {
-            if self.log.delete_group(&group).is_ok() {
-                group.kill();
-                registry.remove(id);
-            }
+        if group.state == GroupState::Empty
+            && group.offsets.is_empty()
+            && self.log.delete_group(&group).is_ok()
+        {
+            group.kill();
+            registry.remove(id);
         }
     }
 
