@@ -1,11 +1,220 @@
-//! Log compaction (cleanup.policy=compact).
-use crate::log::Log;
+//! Log compaction (cleanup.policy=compact): keep only the latest record per key in the closed
+//! segments.
+//!
+//! Offsets never change: a rewritten batch keeps its base offset and lastOffsetDelta, records keep
+//! their offset deltas; batches left without records are dropped. Control and transactional
+//! batches are kept verbatim. A rewritten segment is swapped in crash-safely:
+//! write `<base>.log.cleaned` + fsync, remove the old indexes, rename over `<base>.log`, fsync
+//! the directory, rebuild the indexes. A crash at any point leaves either the old or the new
+//! log file plus missing indexes (rebuilt at open) or a stray `.cleaned` (deleted at open).
+use crate::batch::{self, RecordRef, ATTR_CONTROL, ATTR_TRANSACTIONAL, HEADER_LEN};
+use crate::checkpoint::fsync_dir;
+use crate::codec::Codec;
+use crate::log::{index_capacity, lock, Log};
+use crate::recovery::{load_segment, scan_file, LoadSpec};
+use crate::segment::{file_name, Segment};
+use crate::testing::Header;
 use crate::StorageError;
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+
+/// Calls `f` for every batch of a segment (whole bytes).
+fn for_each_batch(
+    log: &Log,
+    seg: &Arc<Segment>,
+    mut f: impl FnMut(&[u8]) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let file = seg.handle(&log.env.files)?;
+    let mut err = Ok(());
+    scan_file(&file, 0, seg.size.load(Acquire), |_, b| match f(b) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            err = Err(e);
+            ControlFlow::Break(())
+        }
+    })?;
+    err
+}
+
+fn is_special(b: &[u8]) -> bool {
+    batch::parse_header(b).attributes & (ATTR_CONTROL | ATTR_TRANSACTIONAL) != 0
+}
+
+/// Decompressed records area of a batch.
+fn records_of(b: &[u8]) -> Result<(Codec, Vec<u8>), StorageError> {
+    let codec = Codec::from_attributes(batch::parse_header(b).attributes)?;
+    Ok((codec, codec.decompress(&b[HEADER_LEN..])?))
+}
+
+fn decode_all(raw: &[u8], count: i32) -> Result<Vec<RecordRef<'_>>, StorageError> {
+    let mut rest = raw;
+    (0..count.max(0))
+        .map(|_| batch::next_record(&mut rest))
+        .collect()
+}
+
+/// What the cleaner decided for one batch.
+enum Outcome {
+    Keep,
+    Drop,
+    Rewrite(Vec<u8>),
+}
+
+struct Pass<'a> {
+    latest: &'a HashMap<Vec<u8>, i64>,
+    tombstone_horizon: i64,
+}
+
+impl Pass<'_> {
+    fn decide(&self, b: &[u8]) -> Result<Outcome, StorageError> {
+        if is_special(b) {
+            return Ok(Outcome::Keep);
+        }
+        let h = batch::parse_header(b);
+        let (codec, raw) = records_of(b)?;
+        let records = decode_all(&raw, h.record_count)?;
+        let expired_tombstones = h.max_timestamp < self.tombstone_horizon;
+        let keep: Vec<&RecordRef> = records
+            .iter()
+            .filter(|r| match r.key {
+                None => true, // the broker rejects keyless records on compacted topics
+                Some(k) => {
+                    let latest =
+                        self.latest.get(k) == Some(&(h.base_offset + i64::from(r.offset_delta)));
+                    latest && !(r.value.is_none() && expired_tombstones)
+                }
+            })
+            .collect();
+        if keep.len() == records.len() {
+            return Ok(Outcome::Keep);
+        }
+        if keep.is_empty() {
+            return Ok(Outcome::Drop);
+        }
+        let payload: Vec<u8> = keep.iter().flat_map(|r| r.raw.iter().copied()).collect();
+        let mut header = Header::of(b);
+        header.count = keep.len() as i32;
+        Ok(Outcome::Rewrite(
+            header.assemble(h.base_offset, &codec.compress(&payload)?),
+        ))
+    }
+}
 
 impl Log {
-    /// Compacts the closed segments. Returns the number of segments rewritten.
+    /// Compacts the closed segments once. Returns the number of segments rewritten.
     pub fn compact(&self, now_ms: i64) -> Result<usize, StorageError> {
-        let _ = now_ms;
-        Ok(0)
+        let cfg = self.config();
+        if !cfg.cleanup_policy.compact || self.closed.load(Acquire) {
+            return Ok(0);
+        }
+        let _m = lock(&self.maint);
+        let segs = self.segments_snapshot();
+        let Some((active, closed)) = segs.split_last() else {
+            return Ok(0);
+        };
+        let latest = self.key_map(closed)?;
+        let pass = Pass {
+            latest: &latest,
+            tombstone_horizon: now_ms.saturating_sub(cfg.delete_retention_ms),
+        };
+        let mut rewritten = 0;
+        for (i, seg) in closed.iter().enumerate() {
+            // The log's last batch stays so the end offset survives a restart.
+            let keep_last = i + 1 == closed.len() && active.is_empty();
+            if let Some(bytes) = self.clean_segment(seg, &pass, keep_last)? {
+                self.swap(seg, &bytes)?;
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
+    }
+
+    /// Latest offset of every key in the closed segments.
+    fn key_map(&self, closed: &[Arc<Segment>]) -> Result<HashMap<Vec<u8>, i64>, StorageError> {
+        let mut latest = HashMap::new();
+        for seg in closed {
+            for_each_batch(self, seg, |b| {
+                if is_special(b) {
+                    return Ok(());
+                }
+                let h = batch::parse_header(b);
+                let (_, raw) = records_of(b)?;
+                for r in decode_all(&raw, h.record_count)? {
+                    if let Some(k) = r.key {
+                        latest.insert(k.to_vec(), h.base_offset + i64::from(r.offset_delta));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(latest)
+    }
+
+    /// New content of a segment, or None when nothing would change.
+    fn clean_segment(
+        &self,
+        seg: &Arc<Segment>,
+        pass: &Pass,
+        keep_last: bool,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let last_base = seg.next_offset.load(Acquire);
+        let mut out = Vec::new();
+        let mut changed = false;
+        for_each_batch(self, seg, |b| {
+            let h = batch::parse_header(b);
+            let outcome = if keep_last && h.last_offset + 1 == last_base {
+                Outcome::Keep
+            } else {
+                pass.decide(b)?
+            };
+            match outcome {
+                Outcome::Keep => out.extend_from_slice(b),
+                Outcome::Drop => changed = true,
+                Outcome::Rewrite(nb) => {
+                    changed = true;
+                    out.extend_from_slice(&nb);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(changed.then_some(out))
+    }
+
+    /// Atomically replaces a closed segment's file with `bytes` and swaps the in-memory segment.
+    fn swap(&self, old: &Arc<Segment>, bytes: &[u8]) -> Result<(), StorageError> {
+        let log_path = old.path("log");
+        let tmp = self
+            .dir
+            .join(format!("{}.cleaned", file_name(old.base, "log")));
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        // Keep the old file readable through its open handle for readers already inside it.
+        let _ = old.handle(&self.env.files);
+        fs::remove_file(old.path("index"))?;
+        fs::remove_file(old.path("timeindex"))?;
+        fs::rename(&tmp, &log_path)?;
+        fsync_dir(&self.dir)?;
+        let cfg = self.config();
+        let loaded = load_segment(&LoadSpec {
+            dir: &self.dir,
+            base: old.base,
+            capacity: index_capacity(&cfg),
+            interval: u64::from(cfg.index_interval_bytes),
+            full_scan: true,
+            active: false,
+        })?;
+        let new = Arc::new(loaded.seg);
+        old.retired.store(true, Release);
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = segs.iter_mut().find(|s| Arc::ptr_eq(s, old)) {
+            *slot = new;
+        }
+        Ok(())
     }
 }

@@ -287,6 +287,24 @@ impl LogManager {
         self.inner.env.flusher.syncs.load(Relaxed)
     }
 
+    /// Stops the background threads without flushing, checkpointing or writing the clean
+    /// marker: the next open recovers as after a crash (in-process crash tests).
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        if self.shut.swap(true, AcqRel) {
+            return;
+        }
+        *lock(&self.inner.stop) = true;
+        self.inner.stop_cv.notify_all();
+        self.inner.env.flusher.stop();
+        for t in lock(&self.threads).drain(..) {
+            let _ = t.join();
+        }
+        for log in self.inner.all_logs() {
+            log.closed.store(true, Release);
+        }
+    }
+
     /// Flushes every log, writes the checkpoint and the clean-shutdown marker, stops the threads.
     pub fn shutdown(&self) -> Result<(), StorageError> {
         if self.shut.swap(true, AcqRel) {

@@ -59,16 +59,25 @@ pub(crate) fn scan_file(
 /// Full scan of a segment file: keeps the longest valid prefix (framing, magic, CRC, offsets
 /// increasing and within the segment's u32 range), rebuilding both indexes on the way. Returns
 /// the valid length; the caller truncates the file when it is shorter than the file.
-pub(crate) fn rebuild(seg: &Segment, file: &File, size: u64, interval: u64) -> io::Result<u64> {
+/// `contiguous`: the active segment is never compacted, so its batches must follow each other
+/// without gaps — this catches a corrupted baseOffset, which the CRC does not cover.
+pub(crate) fn rebuild(
+    seg: &Segment,
+    file: &File,
+    size: u64,
+    interval: u64,
+    contiguous: bool,
+) -> io::Result<u64> {
     let mut next = seg.base;
     scan_file(file, 0, size, |pos, b| {
         let h = batch::parse_header(b);
         let rel_ok = h.last_offset - seg.base <= u32::MAX as i64;
-        if !batch::check_stored(b)
-            || h.base_offset < next
-            || h.last_offset < h.base_offset
-            || !rel_ok
-        {
+        let gap = if contiguous {
+            h.base_offset != next
+        } else {
+            h.base_offset < next
+        };
+        if !batch::check_stored(b) || gap || h.last_offset < h.base_offset || !rel_ok {
             return ControlFlow::Break(());
         }
         next = h.last_offset + 1;
@@ -108,7 +117,7 @@ pub(crate) fn load_segment(spec: &LoadSpec) -> io::Result<Loaded> {
         tracing::warn!(segment = %log_path.display(), "index inconsistent, rebuilding");
     }
     let seg = fresh(spec, size)?;
-    let valid = rebuild(&seg, &file, size, spec.interval)?;
+    let valid = rebuild(&seg, &file, size, spec.interval, spec.active)?;
     let truncated = valid < size;
     if truncated {
         tracing::warn!(segment = %log_path.display(), size, valid, "truncating torn tail");

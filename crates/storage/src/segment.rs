@@ -88,6 +88,8 @@ pub(crate) struct Segment {
     pub active: AtomicBool,
     /// Set when the cleaner swapped in a rewritten file: re-opening by path would mismatch the index.
     pub retired: AtomicBool,
+    /// Deleted by retention / DeleteRecords: nothing left to sync.
+    pub deleted: AtomicBool,
     pub index: RwLock<IndexFile>,
     pub timeindex: RwLock<IndexFile>,
     pub cursor: Mutex<IndexCursor>,
@@ -117,6 +119,7 @@ impl Segment {
             first_batch_ts: AtomicI64::new(i64::MIN),
             active: AtomicBool::new(false),
             retired: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
             index: RwLock::new(index),
             timeindex: RwLock::new(timeindex),
             cursor: Mutex::new(IndexCursor::default()),
@@ -173,11 +176,6 @@ impl Segment {
         drop(slot);
         cache.opened(self);
         Ok(f)
-    }
-
-    /// Keeps the current handle (if any) for the lifetime of a swapped-out segment's readers.
-    pub(crate) fn pin_handle(&self, f: Arc<File>) {
-        *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
     }
 
     pub(crate) fn read_at(
@@ -306,7 +304,16 @@ impl Segment {
 
     /// fdatasync of the log file (and msync of the indexes when `indexes`).
     pub(crate) fn sync(self: &Arc<Self>, cache: &FileCache, indexes: bool) -> io::Result<()> {
-        self.handle(cache)?.sync_data()?;
+        // A deleted segment needs no durability; a replaced one was fsynced by the cleaner.
+        if self.deleted.load(Acquire) || self.retired.load(Acquire) {
+            return Ok(());
+        }
+        match self.handle(cache) {
+            Ok(f) => f.sync_data()?,
+            // Raced with deletion/replacement after the check above.
+            Err(_) if self.deleted.load(Acquire) || self.retired.load(Acquire) => return Ok(()),
+            Err(e) => return Err(e),
+        }
         if indexes {
             self.index
                 .read()
@@ -335,6 +342,7 @@ impl Segment {
 
     /// Deletes all files of the segment (open readers keep their handle until they finish).
     pub(crate) fn delete_files(&self) {
+        self.deleted.store(true, Release);
         for ext in ["log", "index", "timeindex"] {
             let _ = std::fs::remove_file(self.path(ext));
         }

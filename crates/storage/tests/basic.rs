@@ -176,3 +176,76 @@ fn open_log_is_idempotent_and_delete_log_removes_dir() {
     ));
     assert!(m.open_log("../x", 0, small()).is_err());
 }
+
+#[test]
+fn open_files_are_bounded_across_many_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ManagerOptions {
+        max_open_files: 8,
+        ..ManagerOptions::default()
+    };
+    let m = LogManager::open(dir.path(), opts).unwrap();
+    let mut c = small();
+    c.segment_bytes = 300;
+    let logs: Vec<_> = (0..4)
+        .map(|p| m.open_log("many", p, c.clone()).unwrap())
+        .collect();
+    for i in 0..20 {
+        for log in &logs {
+            log.append(batch(1, 100, NOW + i), NOW).unwrap();
+        }
+    }
+    for log in &logs {
+        for off in 0..20 {
+            assert_eq!(
+                decode(&log.read(off, 1).unwrap().records).unwrap()[0].offset,
+                off
+            );
+        }
+    }
+    // Active segments stay open (4); closed ones are evicted beyond the bound.
+    assert!(m.open_file_count() <= 8, "{}", m.open_file_count());
+}
+
+#[test]
+fn readers_never_see_partial_batches_during_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let log = m.open_log("t", 0, small()).unwrap();
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for i in 0..500 {
+                log.append(batch(1 + (i % 4) as usize, 200, NOW), NOW)
+                    .unwrap();
+            }
+        })
+    };
+    let mut checked = 0;
+    while !writer.is_finished() || checked == 0 {
+        let end = log.log_end_offset();
+        if end > 0 {
+            let r = log.read(end - 1, 1 << 16).unwrap();
+            let recs = decode(&r.records).unwrap();
+            assert!(recs.iter().all(|x| x.offset < r.high_watermark));
+            assert!(recs.iter().any(|x| x.offset == end - 1));
+            checked += 1;
+        }
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn segment_ms_rolls_by_age_of_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let mut c = small();
+    c.segment_bytes = 1 << 20;
+    c.segment_ms = 1000;
+    let log = m.open_log("t", 0, c).unwrap();
+    log.append(batch(1, 10, NOW), NOW).unwrap();
+    log.append(batch(1, 10, NOW + 500), NOW + 500).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(batch(1, 10, NOW + 1001), NOW + 1001).unwrap();
+    assert_eq!(log.segment_count(), 2);
+}
