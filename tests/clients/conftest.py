@@ -113,7 +113,8 @@ class Broker:
             f"\n===== start #{self.starts}: {' '.join(self.argv())} =====\n".encode()
         )
         self._log_fh.flush()
-        env = dict(os.environ)
+        # FJORD_* variables would change the broker's defaults (clap env): drop them
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FJORD_")}
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(
             self.argv(),

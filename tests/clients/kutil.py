@@ -114,3 +114,6 @@ def watermarks(bootstrap, topic, partition=0, timeout=10):
         return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
     finally:
         c.close()
+
+
+from conftest import wait_until  # noqa: E402,F401  (re-exported for test modules)

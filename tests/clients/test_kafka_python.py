@@ -18,6 +18,10 @@ CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
 
 
 def make_producer(bootstrap, **kw):
+    # kafka-python 3.x enables idempotence by default (KIP-679), which needs
+    # InitProducerId; the plain (non-idempotent) path is tested here and the
+    # default configuration in test_default_idempotent_producer.
+    kw.setdefault("enable_idempotence", False)
     kw.setdefault("linger_ms", 5)
     return KafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=15000, **kw)
 
@@ -162,3 +166,20 @@ def test_metadata_for_unknown_topic_auto_creates(make_broker, topic_name):
     p.close()
     assert md.topic == topic_name and md.offset == 0
     assert len(kutil.wait_topic_visible(b.bootstrap, topic_name).partitions) == 2
+
+
+def test_default_idempotent_producer(broker, topic_name):
+    """kafka-python 3.x defaults: acks=all + enable_idempotence=True (KIP-679).
+
+    Real Kafka answers InitProducerId and accepts idempotent batches
+    (producer id/epoch/sequence numbers in the record batch header).
+    """
+    kutil.create_topic(broker.bootstrap, topic_name)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, request_timeout_ms=15000)
+    try:
+        metas = [p.send(topic_name, value=b"idem-%d" % i) for i in range(20)]
+        assert [m.get(20).offset for m in metas] == list(range(20))
+    finally:
+        p.close(timeout=5)
+    recs = consume_n(broker.bootstrap, topic_name, 20)
+    assert [r.value for r in recs] == [b"idem-%d" % i for i in range(20)]

@@ -141,8 +141,7 @@ def test_truncated_frames_then_close(rb):
             s.sendall(struct.pack(">i", 50_000_000) + b"\x00\x03\x00\x01")
     # half-close after a truncated frame: broker sees EOF and must close
     with wire.connect(rb.bootstrap) as s:
-        s.sendall(full[:-3])
-        s.shutdown(socket.SHUT_WR)
+        wire.send_then_eof(s, full[:-3])
         wire.wait_closed(s, timeout=5)
 
 
@@ -151,8 +150,7 @@ def test_random_framed_garbage(rb):
     for i in range(200):
         payload = rng.randbytes(rng.randint(1, 512))
         with wire.connect(rb.bootstrap) as s:
-            s.sendall(wire.frame(payload))
-            s.shutdown(socket.SHUT_WR)
+            wire.send_then_eof(s, wire.frame(payload))
             # error response(s) or close, never a hang
             wire.wait_closed(s, timeout=5)
 
@@ -161,8 +159,7 @@ def test_random_unframed_garbage(rb):
     rng = random.Random(777)
     for i in range(100):
         with wire.connect(rb.bootstrap) as s:
-            s.sendall(rng.randbytes(rng.randint(1, 8192)))
-            s.shutdown(socket.SHUT_WR)
+            wire.send_then_eof(s, rng.randbytes(rng.randint(1, 8192)))
             wire.wait_closed(s, timeout=5)
 
 
@@ -171,7 +168,7 @@ def test_garbage_after_valid_request(rb):
         s.sendall(wire.api_versions_request(0, correlation_id=1) + b"\xff" * 64)
         cid, _ = wire.read_response(s)
         assert cid == 1
-        s.shutdown(socket.SHUT_WR)
+        wire.send_then_eof(s, b"")
         wire.wait_closed(s, timeout=5)
 
 

@@ -134,3 +134,13 @@ def wait_closed(s, timeout=5.0):
             continue
         if not data:
             return
+
+
+def send_then_eof(s, data):
+    """Send data then half-close. The broker may already have closed the
+    connection (that is an acceptable reaction to garbage): tolerate it."""
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError, OSError):
+        pass
