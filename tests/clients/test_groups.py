@@ -446,3 +446,25 @@ def test_commit_errors_describe_and_delete(broker, topic_name):
     with pytest.raises(KafkaException) as e:
         admin.delete_consumer_groups([group])[group].result(timeout=10)
     assert e.value.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND
+
+
+def test_kcat_balanced_consumer_librdkafka_2_0(broker, topic_name):
+    """Debian's kcat links librdkafka 2.0.2: an older group protocol negotiation."""
+    kutil.create_topic(broker.bootstrap, topic_name, partitions=2)
+    produce_n(broker.bootstrap, topic_name, 40, partitions=2)
+    group = gid("kcat")
+    r = subprocess.run(
+        ["kcat", "-b", broker.bootstrap, "-G", group, topic_name, "-e", "-q", "-f", "%s\\n",
+         "-X", "auto.offset.reset=earliest", "-X", "enable.auto.commit=true",
+         "-X", "auto.commit.interval.ms=100"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert sorted(r.stdout.decode().split()) == sorted(f"v{i}" for i in range(40))
+    c = member(broker.bootstrap, group)
+    try:
+        committed = c.committed([TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)], timeout=10)
+        assert [tp.offset for tp in committed] == [20, 20]
+    finally:
+        c.close()
