@@ -1,6 +1,7 @@
 //! The [`Broker`]: owns the topic catalogue and the storage, and is the one entry point the
 //! protocol front-ends call.
 use crate::data::now_ms;
+use crate::groups::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::meta::{Identity, MetaStore, TopicRecord};
 use crate::producers::{load_state, save_state, ProducerIds};
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
@@ -22,6 +23,8 @@ pub struct Broker {
     pub(crate) admin: Mutex<()>,
     /// Bumped after every append; long-polling fetches wait on it.
     pub(crate) appended: watch::Sender<u64>,
+    /// Consumer groups and committed offsets.
+    pub(crate) groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -51,6 +54,8 @@ impl Broker {
             }
         }
         let (appended, _) = watch::channel(0);
+        let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
+        groups.start(topics.get(OFFSETS_TOPIC).cloned());
         Ok(Arc::new(Broker {
             config,
             storage,
@@ -60,6 +65,7 @@ impl Broker {
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             appended,
+            groups,
         }))
     }
 
