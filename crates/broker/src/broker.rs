@@ -4,6 +4,7 @@ use crate::data::now_ms;
 use crate::groups::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::meta::{Identity, MetaStore, TopicRecord};
 use crate::producers::{load_state, save_state, ProducerIds};
+use crate::topic::TopicMetrics;
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
 use fjord_storage::LogConfig;
 use fjord_storage::LogManager;
@@ -188,5 +189,6 @@ pub(crate) fn open_topic(
         configs: record.configs.clone(),
         partitions,
         internal: record.name.starts_with("__"),
+        metrics: TopicMetrics::new(&record.name),
     })
 }

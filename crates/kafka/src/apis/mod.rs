@@ -50,10 +50,9 @@ pub async fn dispatch(
     };
     let started = std::time::Instant::now();
     let result = handle(context, &client, api, version, pre.correlation_id, frame).await;
-    let label = format!("{api:?}");
-    metrics::counter!("fjord_requests_total", "api" => label.clone()).increment(1);
-    metrics::histogram!("fjord_request_duration_seconds", "api" => label)
-        .record(started.elapsed().as_secs_f64());
+    let (requests, duration) = versions::api_metrics(api);
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     result
 }
 
