@@ -71,8 +71,8 @@ def produce_all(bootstrap, topic, messages, conf=None, timeout=30):
 def consumer(bootstrap, **conf):
     base = {
         "bootstrap.servers": bootstrap,
-        # confluent-kafka refuses to build a Consumer without group.id; consumer
-        # groups are not implemented by fjord yet, so never rely on commits.
+        # confluent-kafka refuses to build a Consumer without group.id; these helpers
+        # use explicit assignment, so a throwaway group that never commits.
         "group.id": f"nogroup-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,

@@ -38,3 +38,20 @@ def test_health_and_metrics_follow_traffic(broker, topic_name):
     assert metric(text, "fjord_requests_total", api="Produce") >= 1
     assert metric(text, "fjord_request_duration_seconds_count", api="Fetch") >= 1
     assert metric(text, "fjord_connections_active") >= 0
+    # The async flusher fsyncs within flush.ms (1 s) of the writes above.
+    kutil.wait_until(lambda: metric(get(broker, "/metrics")[2], "fjord_flush_duration_seconds_count"),
+                     timeout=15, msg="a timed flush round")
+
+
+def test_group_lag_is_exported(broker, topic_name):
+    kutil.create_topic(broker.bootstrap, topic_name)
+    kutil.produce_all(broker.bootstrap, topic_name, [{"value": b"%d" % i} for i in range(10)])
+    group = f"lag-{topic_name}"
+    c = kutil.consumer(broker.bootstrap, **{"group.id": group, "enable.auto.commit": False})
+    try:
+        c.commit(offsets=[kutil.TopicPartition(topic_name, 0, 4)], asynchronous=False)
+    finally:
+        c.close()
+    kutil.wait_until(
+        lambda: metric(get(broker, "/metrics")[2], "fjord_group_lag", group=group, topic=topic_name, partition=0) == 6,
+        timeout=15, msg="group lag metric")

@@ -1,6 +1,7 @@
 //! Topic administration: create, delete, add partitions, configs.
 use crate::broker::{open_partition, open_topic};
 use crate::meta::TopicRecord;
+use crate::topic::TopicMetrics;
 use crate::{validate_topic_name, Broker, BrokerError, ConfigEntry, Topic, TopicConfigs};
 use std::sync::Arc;
 
@@ -74,6 +75,7 @@ impl Broker {
                 configs: record.configs,
                 partitions: Vec::new(),
                 internal: false,
+                metrics: TopicMetrics::noop(),
             }));
         }
         let topic = Arc::new(open_topic(

@@ -1,8 +1,10 @@
 //! The [`Broker`]: owns the topic catalogue and the storage, and is the one entry point the
 //! protocol front-ends call.
 use crate::data::now_ms;
+use crate::groups::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::meta::{Identity, MetaStore, TopicRecord};
 use crate::producers::{load_state, save_state, ProducerIds};
+use crate::topic::TopicMetrics;
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
 use fjord_storage::LogConfig;
 use fjord_storage::LogManager;
@@ -22,6 +24,8 @@ pub struct Broker {
     pub(crate) admin: Mutex<()>,
     /// Bumped after every append; long-polling fetches wait on it.
     pub(crate) appended: watch::Sender<u64>,
+    /// Consumer groups and committed offsets.
+    pub(crate) groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -51,6 +55,8 @@ impl Broker {
             }
         }
         let (appended, _) = watch::channel(0);
+        let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
+        groups.start(topics.get(OFFSETS_TOPIC).cloned());
         Ok(Arc::new(Broker {
             config,
             storage,
@@ -60,6 +66,7 @@ impl Broker {
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             appended,
+            groups,
         }))
     }
 
@@ -182,5 +189,6 @@ pub(crate) fn open_topic(
         configs: record.configs.clone(),
         partitions,
         internal: record.name.starts_with("__"),
+        metrics: TopicMetrics::new(&record.name),
     })
 }

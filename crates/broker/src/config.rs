@@ -1,5 +1,6 @@
 //! Topic configuration: the keys Fjord understands, their validation, and how a topic's overrides
 //! combine with the broker's defaults into a storage [`LogConfig`].
+use crate::groups::GroupConfig;
 use crate::BrokerError;
 use fjord_storage::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ pub struct BrokerConfig {
     /// Idle time after which an idempotent producer's state is forgotten
     /// (`producer.id.expiration.ms`).
     pub producer_id_expiration_ms: i64,
+    /// Consumer group coordinator settings.
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -31,6 +34,7 @@ impl Default for BrokerConfig {
             default_log: LogConfig::default(),
             min_insync_replicas: 1,
             producer_id_expiration_ms: 24 * 3600 * 1000,
+            groups: GroupConfig::default(),
         }
     }
 }

@@ -202,10 +202,8 @@ impl Broker {
             }
         };
         self.appended.send_modify(|v| *v += 1);
-        metrics::counter!("fjord_topic_bytes_in_total", "topic" => topic.name.clone())
-            .increment(bytes_in);
-        metrics::counter!("fjord_topic_records_in_total", "topic" => topic.name.clone())
-            .increment(records_in);
+        topic.metrics.bytes_in.increment(bytes_in);
+        topic.metrics.records_in.increment(records_in);
         let outcome = ProduceOutcome {
             base_offset: appended.base_offset,
             log_append_time: appended.log_append_time,
@@ -227,12 +225,14 @@ impl Broker {
         offset: i64,
         max_bytes: usize,
     ) -> Result<FetchedPartition, BrokerError> {
-        let partition = self.partition(topic, partition)?;
+        let topic = self
+            .topic(topic)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let partition = topic
+            .partition(partition)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let read = partition.log.read(offset, max_bytes)?;
-        if !read.records.is_empty() {
-            metrics::counter!("fjord_topic_bytes_out_total", "topic" => topic.to_string())
-                .increment(read.records.len() as u64);
-        }
+        topic.metrics.bytes_out.increment(read.records.len() as u64);
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,

@@ -8,6 +8,7 @@ mod broker;
 mod config;
 mod data;
 mod error;
+pub mod groups;
 mod meta;
 mod names;
 pub mod producers;
@@ -22,5 +23,6 @@ pub use config::{
 };
 pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
 pub use error::BrokerError;
+pub use groups::{GroupConfig, GroupError};
 pub use names::validate_topic_name;
 pub use topic::{Partition, Topic};

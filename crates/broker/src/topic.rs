@@ -14,6 +14,35 @@ pub struct Topic {
     /// Internal topics (`__consumer_offsets`, later retry/DLQ/schedule topics) are hidden from
     /// plain listings and closed to client writes.
     pub internal: bool,
+    pub(crate) metrics: TopicMetrics,
+}
+
+/// Per-topic traffic counters, registered once so the produce and fetch paths only add.
+#[derive(Clone)]
+pub(crate) struct TopicMetrics {
+    pub bytes_in: metrics::Counter,
+    pub records_in: metrics::Counter,
+    pub bytes_out: metrics::Counter,
+}
+
+impl TopicMetrics {
+    /// Counters that record nothing (a topic that only exists for validation).
+    pub fn noop() -> TopicMetrics {
+        TopicMetrics {
+            bytes_in: metrics::Counter::noop(),
+            records_in: metrics::Counter::noop(),
+            bytes_out: metrics::Counter::noop(),
+        }
+    }
+
+    pub fn new(topic: &str) -> TopicMetrics {
+        let label = [("topic", topic.to_string())];
+        TopicMetrics {
+            bytes_in: metrics::counter!("fjord_topic_bytes_in_total", &label),
+            records_in: metrics::counter!("fjord_topic_records_in_total", &label),
+            bytes_out: metrics::counter!("fjord_topic_bytes_out_total", &label),
+        }
+    }
 }
 
 /// One partition of a topic and its log.

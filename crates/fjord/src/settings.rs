@@ -2,7 +2,7 @@
 //! environment variables, then flags — each later source wins. File keys are the flag names.
 use anyhow::{bail, Context};
 use clap::Args;
-use fjord_broker::BrokerConfig;
+use fjord_broker::{BrokerConfig, GroupConfig};
 use fjord_storage::{FlushPolicy, LogConfig, ManagerOptions};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -79,6 +79,33 @@ pub struct Overrides {
     /// Log format: "text" or "json" [default: text]. Filter with RUST_LOG (default: info).
     #[arg(long, env = "FJORD_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Partitions of __consumer_offsets when it is created (offsets.topic.num.partitions)
+    /// [default: 50].
+    #[arg(long, env = "FJORD_OFFSETS_TOPIC_NUM_PARTITIONS")]
+    pub offsets_topic_num_partitions: Option<i32>,
+    /// Committed offsets of empty groups are removed after this long
+    /// (offsets.retention.minutes) [default: 10080 = 7 days].
+    #[arg(long, env = "FJORD_OFFSETS_RETENTION_MINUTES")]
+    pub offsets_retention_minutes: Option<i64>,
+    /// How often expired offsets are looked for (offsets.retention.check.interval.ms)
+    /// [default: 600000].
+    #[arg(long, env = "FJORD_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    pub offsets_retention_check_interval_ms: Option<u64>,
+    /// Wait before the first rebalance of a new group (group.initial.rebalance.delay.ms)
+    /// [default: 0; Kafka's is 3000].
+    #[arg(long, env = "FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Smallest session timeout a member may ask for (group.min.session.timeout.ms)
+    /// [default: 6000].
+    #[arg(long, env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// Largest session timeout a member may ask for (group.max.session.timeout.ms)
+    /// [default: 1800000].
+    #[arg(long, env = "FJORD_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<i32>,
+    /// Most members of one group (group.max.size) [default: 2147483647].
+    #[arg(long, env = "FJORD_GROUP_MAX_SIZE")]
+    pub group_max_size: Option<i32>,
 }
 
 /// The resolved settings, printed at startup.
@@ -102,11 +129,19 @@ pub struct Settings {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub log_format: String,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_retention_minutes: i64,
+    pub offsets_retention_check_interval_ms: u64,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let log = LogConfig::default();
+        let groups = GroupConfig::default();
         let listen: SocketAddr = ([127, 0, 0, 1], 9092).into();
         Settings {
             data_dir: PathBuf::from("./fjord-data"),
@@ -127,6 +162,13 @@ impl Default for Settings {
             socket_request_max_bytes: 100 * 1024 * 1024,
             connections_max_idle_ms: 600_000,
             log_format: "text".into(),
+            offsets_topic_num_partitions: groups.offsets_partitions,
+            offsets_retention_minutes: groups.offsets_retention_ms / 60_000,
+            offsets_retention_check_interval_ms: groups.offsets_retention_check_interval_ms,
+            group_initial_rebalance_delay_ms: groups.initial_rebalance_delay_ms,
+            group_min_session_timeout_ms: groups.min_session_timeout_ms,
+            group_max_session_timeout_ms: groups.max_session_timeout_ms,
+            group_max_size: groups.max_size,
         }
     }
 }
@@ -182,7 +224,14 @@ impl Settings {
             retention_check_interval_ms,
             socket_request_max_bytes,
             connections_max_idle_ms,
-            log_format
+            log_format,
+            offsets_topic_num_partitions,
+            offsets_retention_minutes,
+            offsets_retention_check_interval_ms,
+            group_initial_rebalance_delay_ms,
+            group_min_session_timeout_ms,
+            group_max_session_timeout_ms,
+            group_max_size
         );
     }
 
@@ -204,6 +253,22 @@ impl Settings {
         }
         if self.segment_bytes < 14 {
             bail!("segment-bytes must be at least 14");
+        }
+        if !(1..=10_000).contains(&self.offsets_topic_num_partitions) {
+            bail!("offsets-topic-num-partitions must be between 1 and 10000");
+        }
+        if self.offsets_retention_minutes < 1 {
+            bail!("offsets-retention-minutes must be at least 1");
+        }
+        if self.group_max_size < 1 {
+            bail!("group-max-size must be at least 1");
+        }
+        if self.group_min_session_timeout_ms < 0
+            || self.group_min_session_timeout_ms > self.group_max_session_timeout_ms
+        {
+            bail!(
+                "group-min-session-timeout-ms must be between 0 and group-max-session-timeout-ms"
+            );
         }
         self.advertised()?;
         Ok(())
@@ -242,6 +307,16 @@ impl Settings {
             auto_create_topics: self.auto_create_topics,
             default_log,
             min_insync_replicas: 1,
+            groups: GroupConfig {
+                offsets_partitions: self.offsets_topic_num_partitions,
+                initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+                min_session_timeout_ms: self.group_min_session_timeout_ms,
+                max_session_timeout_ms: self.group_max_session_timeout_ms,
+                max_size: self.group_max_size,
+                offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+                offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms,
+                ..GroupConfig::default()
+            },
             ..BrokerConfig::default()
         }
     }

@@ -91,4 +91,33 @@ fn record_state_gauges(broker: &Broker) {
     }
     metrics::gauge!("fjord_storage_bytes").set(total_bytes as f64);
     metrics::gauge!("fjord_topics").set(broker.topics().len() as f64);
+    record_group_lag(broker);
+}
+
+/// Lag per group and partition (K13): log end offset − committed offset.
+fn record_group_lag(broker: &Broker) {
+    let Ok(groups) = broker.list_groups(&[]) else {
+        return; // still loading __consumer_offsets
+    };
+    for listing in groups {
+        let Ok(offsets) = broker.committed_offsets(&listing.group_id) else {
+            continue;
+        };
+        for committed in offsets.iter().filter(|c| c.offset >= 0) {
+            let Some(topic) = broker.topic(&committed.topic) else {
+                continue;
+            };
+            let Some(partition) = topic.partition(committed.partition) else {
+                continue;
+            };
+            let lag = (partition.log.log_end_offset() - committed.offset).max(0);
+            let labels = [
+                ("group", listing.group_id.clone()),
+                ("topic", committed.topic.clone()),
+                ("partition", committed.partition.to_string()),
+            ];
+            metrics::gauge!("fjord_group_lag", &labels).set(lag as f64);
+            metrics::gauge!("fjord_group_committed_offset", &labels).set(committed.offset as f64);
+        }
+    }
 }

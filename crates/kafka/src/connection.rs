@@ -68,7 +68,7 @@ impl Connection {
     async fn serve(&mut self) -> Result<(), Close> {
         loop {
             let frame = self.read_frame().await?;
-            if let Some(response) = apis::dispatch(&self.context, frame).await? {
+            if let Some(response) = apis::dispatch(&self.context, self.peer, frame).await? {
                 self.writer.write_all(&response).await?;
             }
             // Flush only when no further request is already buffered, so pipelined requests

@@ -1,5 +1,5 @@
 //! Broker errors as Kafka error codes. Every code Fjord returns is chosen here, on purpose.
-use fjord_broker::BrokerError;
+use fjord_broker::{BrokerError, GroupError};
 
 pub const NONE: i16 = 0;
 pub const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -25,6 +25,21 @@ pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
+pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+pub const ILLEGAL_GENERATION: i16 = 22;
+pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+pub const INVALID_GROUP_ID: i16 = 24;
+pub const UNKNOWN_MEMBER_ID: i16 = 25;
+pub const INVALID_SESSION_TIMEOUT: i16 = 26;
+pub const REBALANCE_IN_PROGRESS: i16 = 27;
+pub const NON_EMPTY_GROUP: i16 = 68;
+pub const GROUP_ID_NOT_FOUND: i16 = 69;
+pub const MEMBER_ID_REQUIRED: i16 = 79;
+pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
+pub const FENCED_INSTANCE_ID: i16 = 82;
+pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 /// The Kafka error code for a broker error.
 pub fn code(error: &BrokerError) -> i16 {
@@ -63,4 +78,32 @@ pub fn code_and_message(error: &BrokerError) -> (i16, Option<kafka_protocol::pro
             error.to_string(),
         )),
     )
+}
+
+/// The Kafka error code for a group coordinator error.
+pub fn group_code(error: &GroupError) -> i16 {
+    match error {
+        GroupError::InvalidGroupId => INVALID_GROUP_ID,
+        GroupError::CoordinatorLoading => COORDINATOR_LOAD_IN_PROGRESS,
+        GroupError::CoordinatorNotAvailable => COORDINATOR_NOT_AVAILABLE,
+        GroupError::MemberIdRequired { .. } => MEMBER_ID_REQUIRED,
+        GroupError::UnknownMemberId => UNKNOWN_MEMBER_ID,
+        GroupError::IllegalGeneration => ILLEGAL_GENERATION,
+        GroupError::RebalanceInProgress => REBALANCE_IN_PROGRESS,
+        GroupError::FencedInstanceId => FENCED_INSTANCE_ID,
+        GroupError::InconsistentGroupProtocol => INCONSISTENT_GROUP_PROTOCOL,
+        GroupError::GroupMaxSizeReached => GROUP_MAX_SIZE_REACHED,
+        GroupError::GroupIdNotFound => GROUP_ID_NOT_FOUND,
+        GroupError::NonEmptyGroup => NON_EMPTY_GROUP,
+        GroupError::UnknownTopicOrPartition => UNKNOWN_TOPIC_OR_PARTITION,
+        GroupError::OffsetMetadataTooLarge => OFFSET_METADATA_TOO_LARGE,
+        GroupError::GroupSubscribedToTopic => GROUP_SUBSCRIBED_TO_TOPIC,
+        GroupError::InvalidSessionTimeout => INVALID_SESSION_TIMEOUT,
+        GroupError::InvalidRequest(_) => INVALID_REQUEST,
+    }
+}
+
+/// `group_code` of a result; NONE for Ok.
+pub fn group_result_code<T>(result: &Result<T, GroupError>) -> i16 {
+    result.as_ref().err().map_or(NONE, group_code)
 }

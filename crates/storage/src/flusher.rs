@@ -160,7 +160,9 @@ impl Log {
     /// One flush round: fdatasync what was written so far, then complete the covered waiters.
     pub(crate) fn flush_round(&self) -> io::Result<()> {
         let round = self.take_round();
+        let started = std::time::Instant::now();
         let res = self.sync_round(&round);
+        metrics::histogram!("fjord_flush_duration_seconds").record(started.elapsed().as_secs_f64());
         if let Err(e) = &res {
             tracing::error!(topic = %self.topic, partition = self.partition, error = %e, "fdatasync failed");
             // The data may still be dirty: keep the segments for the next round.

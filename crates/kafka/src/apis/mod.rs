@@ -3,6 +3,9 @@
 mod cluster;
 mod configs;
 mod fetch;
+mod group_admin;
+mod group_offsets;
+mod groups;
 mod metadata;
 mod offsets;
 mod produce;
@@ -15,10 +18,21 @@ use crate::server::Context;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::net::SocketAddr;
+
+/// Who sent a request, as group membership reports it (client.id and "/ip").
+pub struct Client {
+    pub id: String,
+    pub host: String,
+}
 
 /// Handles one request frame; returns the response frame, or None when the client expects no
 /// response (Produce with acks=0). An error closes the connection.
-pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Bytes>, CodecError> {
+pub async fn dispatch(
+    context: &Context,
+    peer: SocketAddr,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, CodecError> {
     let pre = codec::preamble(&frame)?;
     let api = ApiKey::try_from(pre.api_key).map_err(|_| CodecError::UnknownApiKey(pre.api_key))?;
     let version = pre.api_version;
@@ -29,25 +43,39 @@ pub async fn dispatch(context: &Context, mut frame: Bytes) -> Result<Option<Byte
         }
         return Err(CodecError::UnsupportedVersion { api, version });
     }
-    codec::decode_header(api, version, &mut frame)?;
+    let header = codec::decode_header(api, version, &mut frame)?;
+    let client = Client {
+        id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
+        host: format!("/{}", peer.ip()),
+    };
     let started = std::time::Instant::now();
-    let result = handle(context, api, version, pre.correlation_id, frame).await;
-    let label = format!("{api:?}");
-    metrics::counter!("fjord_requests_total", "api" => label.clone()).increment(1);
-    metrics::histogram!("fjord_request_duration_seconds", "api" => label)
-        .record(started.elapsed().as_secs_f64());
+    let result = handle(context, &client, api, version, pre.correlation_id, frame).await;
+    let (requests, duration) = versions::api_metrics(api);
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     result
 }
 
 /// Decodes the body of a supported request, runs its handler, encodes the response.
 async fn handle(
     context: &Context,
+    client: &Client,
     api: ApiKey,
     version: i16,
     correlation_id: i32,
     mut frame: Bytes,
 ) -> Result<Option<Bytes>, CodecError> {
-    let respond = |body: &dyn EncodeDyn| body.encode_frame(api, version, correlation_id).map(Some);
+    let respond = |body: &dyn EncodeDyn| {
+        body.encode_frame(api, version, correlation_id)
+            .map(Some)
+            .map_err(|e| match e {
+                // Name the response that could not be encoded: it is always a broker bug.
+                CodecError::Encode(err) => {
+                    CodecError::Encode(err.context(format!("{api:?} v{version}")))
+                }
+                other => other,
+            })
+    };
     match api {
         ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
         ApiKey::Metadata => respond(&metadata::handle(
@@ -96,6 +124,49 @@ async fn handle(
         )),
         ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
         ApiKey::InitProducerId => respond(&producer_id::init_producer_id(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::FindCoordinator => respond(&groups::find_coordinator(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::JoinGroup => {
+            let request = decode(&mut frame, version)?;
+            respond(&groups::join_group(context, client, request, version).await)
+        }
+        ApiKey::SyncGroup => {
+            respond(&groups::sync_group(context, decode(&mut frame, version)?).await)
+        }
+        ApiKey::Heartbeat => respond(&groups::heartbeat(context, decode(&mut frame, version)?)),
+        ApiKey::LeaveGroup => respond(&groups::leave_group(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::OffsetCommit => {
+            respond(&group_offsets::offset_commit(context, decode(&mut frame, version)?).await)
+        }
+        ApiKey::OffsetFetch => respond(&group_offsets::offset_fetch(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::OffsetDelete => respond(&group_offsets::offset_delete(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::ListGroups => respond(&group_admin::list_groups(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::DescribeGroups => respond(&group_admin::describe_groups(
+            context,
+            decode(&mut frame, version)?,
+            version,
+        )),
+        ApiKey::DeleteGroups => respond(&group_admin::delete_groups(
             context,
             decode(&mut frame, version)?,
         )),

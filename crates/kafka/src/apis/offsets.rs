@@ -57,7 +57,7 @@ pub fn list_offsets(
                             .with_error_code(errors::code(&e))
                             .with_offset(-1)
                             .with_timestamp(-1)
-                            .with_leader_epoch(-1),
+                            .with_leader_epoch(epoch(-1)),
                     }
                 })
                 .collect();

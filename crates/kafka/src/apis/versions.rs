@@ -4,6 +4,7 @@ use crate::errors;
 use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use std::sync::OnceLock;
 
 /// (API, lowest, highest version) served. Lowest versions are the crate's (Kafka 4's) floors;
 /// Produce v3 and Fetch v4 are the first that carry v2 record batches, the only format stored.
@@ -22,7 +23,48 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    // Consumer groups, classic protocol. Every version the crate knows, so old clients
+    // (kafkajs 2.2.4, librdkafka 2.0.2, kafka-python) and current ones all find a match.
+    // ConsumerGroupHeartbeat (KIP-848) is deliberately absent.
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
+
+/// Request counter and latency histogram of an API, registered once (the request path only adds).
+pub fn api_metrics(api: ApiKey) -> &'static (metrics::Counter, metrics::Histogram) {
+    static HANDLES: OnceLock<Vec<(ApiKey, (metrics::Counter, metrics::Histogram))>> =
+        OnceLock::new();
+    static NOOP: OnceLock<(metrics::Counter, metrics::Histogram)> = OnceLock::new();
+    let handles = HANDLES.get_or_init(|| {
+        SUPPORTED
+            .iter()
+            .map(|&(key, _, _)| {
+                let label = [("api", format!("{key:?}"))];
+                let handles = (
+                    metrics::counter!("fjord_requests_total", &label),
+                    metrics::histogram!("fjord_request_duration_seconds", &label),
+                );
+                (key, handles)
+            })
+            .collect()
+    });
+    handles
+        .iter()
+        .find(|(key, _)| *key == api)
+        .map(|(_, h)| h)
+        .unwrap_or_else(|| {
+            NOOP.get_or_init(|| (metrics::Counter::noop(), metrics::Histogram::noop()))
+        })
+}
 
 pub fn is_supported(api: ApiKey, version: i16) -> bool {
     SUPPORTED

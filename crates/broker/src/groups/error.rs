@@ -1,0 +1,40 @@
+/// Why the group coordinator refused a request. Each variant is one Kafka error code; the
+/// front-end maps them one to one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("the group id is empty")]
+    InvalidGroupId,
+    #[error("the coordinator is loading committed offsets; retry")]
+    CoordinatorLoading,
+    #[error("the coordinator is not available; retry")]
+    CoordinatorNotAvailable,
+    /// KIP-394: the member must rejoin with this generated member id.
+    #[error("rejoin with the member id the broker assigned")]
+    MemberIdRequired { member_id: String },
+    #[error("unknown member id")]
+    UnknownMemberId,
+    #[error("the generation is not the group's current one")]
+    IllegalGeneration,
+    #[error("the group is rebalancing; rejoin")]
+    RebalanceInProgress,
+    #[error("another member now uses this group.instance.id")]
+    FencedInstanceId,
+    #[error("the protocol type or protocols do not match the group's")]
+    InconsistentGroupProtocol,
+    #[error("the group has reached group.max.size members")]
+    GroupMaxSizeReached,
+    #[error("group not found")]
+    GroupIdNotFound,
+    #[error("the group still has active members")]
+    NonEmptyGroup,
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("the commit metadata is longer than offset.metadata.max.bytes")]
+    OffsetMetadataTooLarge,
+    #[error("the group is subscribed to this topic")]
+    GroupSubscribedToTopic,
+    #[error("session timeout is outside the broker's allowed range")]
+    InvalidSessionTimeout,
+    #[error("{0}")]
+    InvalidRequest(String),
+}

@@ -1,0 +1,153 @@
+//! Persistence in `__consumer_offsets`: appends (offset commits, group metadata, tombstones)
+//! and the startup load that rebuilds every group.
+use super::group::Group;
+use super::records::{self, CoordinatorRecord, GroupValue, OffsetValue};
+use super::{GroupError, OFFSETS_TOPIC};
+use crate::Topic;
+use bytes::Bytes;
+use fjord_storage::FlushTicket;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// What the startup load found for one group.
+#[derive(Default)]
+pub(crate) struct LoadedGroup {
+    pub group: Option<GroupValue>,
+    pub offsets: HashMap<(String, i32), OffsetValue>,
+}
+
+/// The `__consumer_offsets` topic once it exists.
+#[derive(Default)]
+pub(crate) struct OffsetsLog {
+    topic: RwLock<Option<Arc<Topic>>>,
+}
+
+impl OffsetsLog {
+    pub fn set_topic(&self, topic: Arc<Topic>) {
+        *self.topic.write().unwrap_or_else(|p| p.into_inner()) = Some(topic);
+    }
+
+    pub fn has_topic(&self) -> bool {
+        self.topic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Appends records for `group` to its partition. The ticket (sync flush policy) resolves
+    /// once they are durable.
+    pub fn append(
+        &self,
+        group: &str,
+        records: &[(Bytes, Option<Bytes>)],
+    ) -> Result<Option<FlushTicket>, GroupError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let topic = self
+            .topic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let index = records::partition_for(group, topic.partitions.len() as i32);
+        let partition = topic
+            .partition(index)
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let now = super::wall_ms();
+        let batch = records::encode_batch(records, now);
+        match partition.log.append(batch, now) {
+            Ok(appended) => Ok(appended.durable),
+            Err(e) => {
+                tracing::error!(group, error = %e, "cannot write to {OFFSETS_TOPIC}");
+                Err(GroupError::CoordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// Writes the group's current membership (after a rebalance or a static member swap).
+    /// A failure is logged: the in-memory group stays authoritative until the next write.
+    pub fn store_group(&self, group: &Group) {
+        let record = (
+            records::group_key(&group.id),
+            Some(records::group_value(&group.to_value())),
+        );
+        let _ = self.append(&group.id, &[record]);
+    }
+
+    /// Tombstones for the group's metadata and every offset it has.
+    pub fn delete_group(&self, group: &Group) -> Result<(), GroupError> {
+        let mut tombstones: Vec<(Bytes, Option<Bytes>)> = group
+            .offsets
+            .keys()
+            .map(|(topic, partition)| (records::offset_key(&group.id, topic, *partition), None))
+            .collect();
+        tombstones.push((records::group_key(&group.id), None));
+        self.append(&group.id, &tombstones).map(|_| ())
+    }
+
+    /// Reads every partition from its start and folds the records into the latest state per
+    /// group (later records win; tombstones remove).
+    pub fn load(&self) -> Result<HashMap<String, LoadedGroup>, String> {
+        let topic = self.topic.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut groups: HashMap<String, LoadedGroup> = HashMap::new();
+        let Some(topic) = topic else {
+            return Ok(groups);
+        };
+        for partition in &topic.partitions {
+            let log = &partition.log;
+            let mut offset = log.log_start_offset();
+            while offset < log.log_end_offset() {
+                let read = log
+                    .read(offset, 1 << 20)
+                    .map_err(|e| format!("reading {OFFSETS_TOPIC}-{}: {e}", partition.index))?;
+                let (found, next) = records::decode_batches(&read.records)
+                    .map_err(|e| format!("{OFFSETS_TOPIC}-{}: {e}", partition.index))?;
+                for record in found.into_iter().filter(|r| r.offset >= offset) {
+                    apply(&mut groups, &record);
+                }
+                match next {
+                    Some(next) if next > offset => offset = next,
+                    _ => break,
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+fn apply(groups: &mut HashMap<String, LoadedGroup>, record: &records::ReadRecord) {
+    let decoded = match records::decode_record(&record.key, record.value.as_deref()) {
+        Ok(Some(decoded)) => decoded,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(offset = record.offset, error = %e, "skipping record in {OFFSETS_TOPIC}");
+            return;
+        }
+    };
+    match decoded {
+        CoordinatorRecord::Offset {
+            group,
+            topic,
+            partition,
+            value,
+        } => {
+            let entry = groups.entry(group).or_default();
+            match value {
+                Some(v) => {
+                    entry.offsets.insert((topic, partition), v);
+                }
+                None => {
+                    entry.offsets.remove(&(topic, partition));
+                }
+            }
+        }
+        CoordinatorRecord::Group { group, value } => match value {
+            Some(v) => groups.entry(group).or_default().group = Some(v),
+            // A group tombstone follows its offsets' tombstones: the group is gone.
+            None => {
+                groups.remove(&group);
+            }
+        },
+    }
+}

@@ -1,0 +1,119 @@
+//! Group administration: ListGroups, DescribeGroups, DeleteGroups.
+use super::str_bytes;
+use crate::errors;
+use crate::server::Context;
+use fjord_broker::groups::GroupState;
+use fjord_broker::GroupError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse,
+};
+
+/// Every group here speaks the classic protocol (KIP-848 groups are not implemented).
+const GROUP_TYPE: &str = "classic";
+
+/// "Authorized operations were not requested" in Kafka's encoding.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub fn list_groups(context: &Context, request: ListGroupsRequest) -> ListGroupsResponse {
+    let wants_classic = request.types_filter.is_empty()
+        || request
+            .types_filter
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(GROUP_TYPE));
+    // An unknown state name matches no group, as in Kafka.
+    let unknown_state = request
+        .states_filter
+        .iter()
+        .any(|s| GroupState::parse(s.as_str()).is_none());
+    let states: Vec<GroupState> = request
+        .states_filter
+        .iter()
+        .filter_map(|s| GroupState::parse(s.as_str()))
+        .collect();
+    if !wants_classic || (unknown_state && states.is_empty()) {
+        return ListGroupsResponse::default().with_error_code(errors::NONE);
+    }
+    match context.broker.list_groups(&states) {
+        Ok(groups) => ListGroupsResponse::default()
+            .with_error_code(errors::NONE)
+            .with_groups(
+                groups
+                    .into_iter()
+                    .map(|g| {
+                        ListedGroup::default()
+                            .with_group_id(GroupId(str_bytes(g.group_id)))
+                            .with_protocol_type(str_bytes(g.protocol_type))
+                            .with_group_state(str_bytes(g.state.name()))
+                            .with_group_type(str_bytes(GROUP_TYPE))
+                    })
+                    .collect(),
+            ),
+        Err(e) => ListGroupsResponse::default().with_error_code(errors::group_code(&e)),
+    }
+}
+
+pub fn describe_groups(
+    context: &Context,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| describe_one(context, id, version))
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+fn describe_one(context: &Context, id: GroupId, version: i16) -> DescribedGroup {
+    let base = DescribedGroup::default()
+        .with_group_id(id.clone())
+        .with_authorized_operations(OPERATIONS_NOT_REQUESTED);
+    match context.broker.describe_group(id.0.as_str()) {
+        Ok(g) => base
+            .with_error_code(errors::NONE)
+            .with_group_state(str_bytes(g.state.name()))
+            .with_protocol_type(str_bytes(g.protocol_type))
+            .with_protocol_data(str_bytes(g.protocol))
+            .with_members(
+                g.members
+                    .into_iter()
+                    .map(|m| {
+                        DescribedGroupMember::default()
+                            .with_member_id(str_bytes(m.member_id))
+                            .with_group_instance_id(m.instance_id.map(str_bytes))
+                            .with_client_id(str_bytes(m.client_id))
+                            .with_client_host(str_bytes(m.client_host))
+                            .with_member_metadata(m.metadata)
+                            .with_member_assignment(m.assignment)
+                    })
+                    .collect(),
+            ),
+        // Before v6 Kafka describes an unknown group as an empty "Dead" group without error.
+        Err(GroupError::GroupIdNotFound) if version < 6 => base
+            .with_error_code(errors::NONE)
+            .with_group_state(str_bytes(GroupState::Dead.name())),
+        Err(e) => base
+            .with_error_code(errors::group_code(&e))
+            .with_error_message((version >= 6).then(|| str_bytes(e.to_string())))
+            .with_group_state(str_bytes(GroupState::Dead.name())),
+    }
+}
+
+pub fn delete_groups(context: &Context, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let results = request
+        .groups_names
+        .into_iter()
+        .map(|id| {
+            let result = context.broker.delete_group(id.0.as_str());
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(errors::group_result_code(&result))
+        })
+        .collect();
+    DeleteGroupsResponse::default().with_results(results)
+}
