@@ -37,5 +37,9 @@ def test_quick_start_runs_line_by_line(make_broker):
     consumed = [json.loads(l) for l in by_line["fjord consume demo --format json"].splitlines()]
     assert sorted(r["value"] for r in consumed) == ["hello", "world"]
     assert sorted(r["key"] for r in consumed) == ["k1", "k2"]
+    group_run = by_line["fjord consume demo --group readers --from-beginning --count 2"]
+    assert sorted(group_run.split()) == ["hello", "world"]
+    described = by_line["fjord group describe readers"]
+    assert "State:     Empty" in described and "demo" in described
     kcat = next(out for line, out in by_line.items() if line.startswith("kcat"))
     assert sorted(kcat.split()) == ["hello", "world"]
