@@ -107,3 +107,13 @@ pub fn group_code(error: &GroupError) -> i16 {
 pub fn group_result_code<T>(result: &Result<T, GroupError>) -> i16 {
     result.as_ref().err().map_or(NONE, group_code)
 }
+
+/// Error code and message of an outcome that has no other payload: (NONE, None) on success.
+pub fn outcome<T>(
+    result: &Result<T, BrokerError>,
+) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    match result {
+        Ok(_) => (NONE, None),
+        Err(e) => code_and_message(e),
+    }
+}

@@ -102,7 +102,7 @@ pub fn alter(context: &Context, request: AlterConfigsRequest) -> AlterConfigsRes
                         .broker
                         .replace_topic_configs(&topic, configs, request.validate_only)
                 });
-            let (code, message) = outcome_code(outcome);
+            let (code, message) = errors::outcome(&outcome);
             AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name)
@@ -138,7 +138,7 @@ pub fn incremental_alter(
                         .broker
                         .alter_topic_configs(&topic, ops, request.validate_only)
                 });
-            let (code, message) = outcome_code(outcome);
+            let (code, message) = errors::outcome(&outcome);
             IncrementalResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name)
@@ -167,11 +167,4 @@ fn config_op(operation: i8, name: &str, value: Option<&str>) -> Result<ConfigOp,
             )))
         }
     })
-}
-
-fn outcome_code(outcome: Result<(), BrokerError>) -> (i16, Option<StrBytes>) {
-    match outcome {
-        Ok(()) => (errors::NONE, None),
-        Err(e) => errors::code_and_message(&e),
-    }
 }

@@ -55,14 +55,8 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
     let mut any_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let name = if version >= 13 {
-            context
-                .broker
-                .topic_by_id(topic.topic_id)
-                .map(|t| t.name.clone())
-        } else {
-            Some(topic.topic.0.as_str().to_string())
-        };
+        // Topic ids replace names from Fetch v13.
+        let name = super::requested_topic(context, version, 13, &topic.topic, topic.topic_id);
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let result = match &name {

@@ -203,6 +203,21 @@ impl<T: Encodable> EncodeDyn for T {
     }
 }
 
+/// The topic a request names: by id from `id_version` on (KIP-516), by name before.
+pub(crate) fn requested_topic(
+    context: &Context,
+    version: i16,
+    id_version: i16,
+    name: &TopicName,
+    id: uuid::Uuid,
+) -> Option<String> {
+    if version >= id_version {
+        context.broker.topic_by_id(id).map(|t| t.name.clone())
+    } else {
+        Some(name.0.as_str().to_string())
+    }
+}
+
 pub(crate) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }

@@ -22,14 +22,8 @@ pub async fn handle(
     // Append everything first, then wait: a request's partitions share one group-commit round.
     let mut pending = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let name = if version >= 13 {
-            context
-                .broker
-                .topic_by_id(topic.topic_id)
-                .map(|t| t.name.clone())
-        } else {
-            Some(topic.name.0.as_str().to_string())
-        };
+        // Topic ids replace names from Produce v13.
+        let name = super::requested_topic(context, version, 13, &topic.name, topic.topic_id);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let result = match (&acks, &name, data.records) {

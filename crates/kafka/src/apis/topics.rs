@@ -169,13 +169,8 @@ pub fn delete_topics(context: &Context, request: DeleteTopicsRequest) -> DeleteT
             let result = DeletableTopicResult::default()
                 .with_name(resolved.ok().or(name).map(|n| topic_name(&n)))
                 .with_topic_id(id);
-            match outcome {
-                Ok(()) => result.with_error_code(errors::NONE),
-                Err(e) => {
-                    let (code, message) = errors::code_and_message(&e);
-                    result.with_error_code(code).with_error_message(message)
-                }
-            }
+            let (code, message) = errors::outcome(&outcome);
+            result.with_error_code(code).with_error_message(message)
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
@@ -203,13 +198,8 @@ pub fn create_partitions(
                 context.broker.create_partitions(topic.name.0.as_str(), topic.count, request.validate_only)
             };
             let result = CreatePartitionsTopicResult::default().with_name(topic.name);
-            match outcome {
-                Ok(()) => result.with_error_code(errors::NONE),
-                Err(e) => {
-                    let (code, message) = errors::code_and_message(&e);
-                    result.with_error_code(code).with_error_message(message)
-                }
-            }
+            let (code, message) = errors::outcome(&outcome);
+            result.with_error_code(code).with_error_message(message)
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
