@@ -1,19 +1,34 @@
-//! One client connection: reads length-prefixed frames, handles them one at a time in arrival
-//! order (as Kafka does, so responses go out in request order), writes the responses.
-use crate::apis;
+//! One client connection. A reader task reads length-prefixed frames; the connection task
+//! handles them one at a time in arrival order and writes the responses in request order.
+//! Handling a produce request appends its records at once but its response may wait for an
+//! fsync (sync flush policy): up to [`MAX_PENDING`] such responses wait in a queue while the next
+//! requests are handled, so a pipelining producer's requests share group-commit rounds instead
+//! of paying one fsync each.
+use crate::apis::{self, LaterReply, Reply};
 use crate::codec::CodecError;
 use crate::server::Context;
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Responses waiting for durability, per connection (Kafka clients pipeline up to 5 requests).
+const MAX_PENDING: usize = 8;
 
 pub struct Connection {
-    reader: BufReader<OwnedReadHalf>,
+    reader: Option<FrameReader>,
     writer: BufWriter<OwnedWriteHalf>,
     peer: SocketAddr,
+    context: Arc<Context>,
+}
+
+/// Reads request frames; runs as its own task so that reading never races a response.
+struct FrameReader {
+    reader: BufReader<OwnedReadHalf>,
     context: Arc<Context>,
 }
 
@@ -37,8 +52,12 @@ enum Close {
 impl Connection {
     pub fn new(socket: TcpStream, peer: SocketAddr, context: Arc<Context>) -> Connection {
         let (read, write) = socket.into_split();
-        Connection {
+        let reader = FrameReader {
             reader: BufReader::with_capacity(64 * 1024, read),
+            context: context.clone(),
+        };
+        Connection {
+            reader: Some(reader),
             writer: BufWriter::with_capacity(64 * 1024, write),
             peer,
             context,
@@ -66,15 +85,89 @@ impl Connection {
     }
 
     async fn serve(&mut self) -> Result<(), Close> {
+        let Some(reader) = self.reader.take() else {
+            return Ok(());
+        };
+        // A small channel: the reader stays at most a few requests ahead (back-pressure).
+        let (frames, mut incoming) = mpsc::channel(4);
+        let reading = tokio::spawn(reader.run(frames));
+        let result = self.handle_frames(&mut incoming).await;
+        reading.abort();
+        result
+    }
+
+    async fn handle_frames(
+        &mut self,
+        incoming: &mut mpsc::Receiver<Result<Bytes, Close>>,
+    ) -> Result<(), Close> {
+        let mut pending: VecDeque<LaterReply> = VecDeque::new();
         loop {
-            let frame = self.read_frame().await?;
-            if let Some(response) = apis::dispatch(&self.context, self.peer, frame).await? {
-                self.writer.write_all(&response).await?;
+            tokio::select! {
+                // The oldest waiting response first: responses leave in request order.
+                response = oldest(&mut pending), if !pending.is_empty() => {
+                    pending.pop_front();
+                    self.write(response?).await?;
+                }
+                frame = incoming.recv(), if pending.len() < MAX_PENDING => {
+                    let frame = match frame {
+                        Some(Ok(frame)) => frame,
+                        // The client went away or broke the protocol: answer what was already
+                        // accepted (those records are in the log), then close.
+                        Some(Err(close)) => return self.drain(pending, Err(close)).await,
+                        None => return self.drain(pending, Ok(())).await,
+                    };
+                    match apis::dispatch(&self.context, self.peer, frame).await {
+                        Ok(Reply::Now(response)) if pending.is_empty() => self.write(response).await?,
+                        Ok(Reply::Now(response)) => pending.push_back(Box::pin(async move { Ok(response) })),
+                        Ok(Reply::Later(reply)) => pending.push_back(reply),
+                        Err(e) => return self.drain(pending, Err(e.into())).await,
+                    }
+                }
             }
-            // Flush only when no further request is already buffered, so pipelined requests
-            // get their responses written in one go.
-            if self.reader.buffer().is_empty() {
+            // Flush only when nothing else is ready to go out, so pipelined responses share
+            // a write.
+            if pending.is_empty() && incoming.is_empty() {
                 self.writer.flush().await?;
+            }
+        }
+    }
+
+    async fn write(&mut self, response: Option<Bytes>) -> Result<(), Close> {
+        if let Some(response) = response {
+            self.writer.write_all(&response).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the responses still owed, then ends with `end`.
+    async fn drain(
+        &mut self,
+        pending: VecDeque<LaterReply>,
+        end: Result<(), Close>,
+    ) -> Result<(), Close> {
+        for reply in pending {
+            self.write(reply.await?).await?;
+        }
+        self.writer.flush().await?;
+        end
+    }
+}
+
+/// The oldest queued response (cancel-safe: the future stays in the queue).
+async fn oldest(pending: &mut VecDeque<LaterReply>) -> Result<Option<Bytes>, CodecError> {
+    match pending.front_mut() {
+        Some(reply) => reply.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl FrameReader {
+    async fn run(mut self, frames: mpsc::Sender<Result<Bytes, Close>>) {
+        loop {
+            let frame = self.read_frame().await;
+            let stop = frame.is_err();
+            if frames.send(frame).await.is_err() || stop {
+                return;
             }
         }
     }

@@ -18,7 +18,9 @@ use crate::server::Context;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, TopicName};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 /// Who sent a request, as group membership reports it (client.id and "/ip").
 pub struct Client {
@@ -26,20 +28,31 @@ pub struct Client {
     pub host: String,
 }
 
-/// Handles one request frame; returns the response frame, or None when the client expects no
-/// response (Produce with acks=0). An error closes the connection.
+/// The answer to one request: a response frame now (None when the client expects no response,
+/// as for Produce with acks=0), or later — a produce whose records are appended but not yet as
+/// durable as the flush policy promises. The connection keeps reading and appending the next
+/// requests meanwhile, and writes the responses in request order.
+pub enum Reply {
+    Now(Option<Bytes>),
+    Later(LaterReply),
+}
+
+pub type LaterReply = Pin<Box<dyn Future<Output = Result<Option<Bytes>, CodecError>> + Send>>;
+
+/// Handles one request frame. An error closes the connection.
 pub async fn dispatch(
     context: &Context,
     peer: SocketAddr,
     mut frame: Bytes,
-) -> Result<Option<Bytes>, CodecError> {
+) -> Result<Reply, CodecError> {
     let pre = codec::preamble(&frame)?;
     let api = ApiKey::try_from(pre.api_key).map_err(|_| CodecError::UnknownApiKey(pre.api_key))?;
     let version = pre.api_version;
     if !versions::is_supported(api, version) {
         if api == ApiKey::ApiVersions {
             // KIP-511: answer with v0 and the versions we do support, so the client can retry.
-            return versions::unsupported_version_response(pre.correlation_id).map(Some);
+            return versions::unsupported_version_response(pre.correlation_id)
+                .map(|r| Reply::Now(Some(r)));
         }
         return Err(CodecError::UnsupportedVersion { api, version });
     }
@@ -49,11 +62,23 @@ pub async fn dispatch(
         host: format!("/{}", peer.ip()),
     };
     let started = std::time::Instant::now();
-    let result = handle(context, &client, api, version, pre.correlation_id, frame).await;
     let (requests, duration) = versions::api_metrics(api);
     requests.increment(1);
+    let correlation_id = pre.correlation_id;
+    if api == ApiKey::Produce {
+        let appended = produce::append(context, decode(&mut frame, version)?, version);
+        return Ok(Reply::Later(Box::pin(async move {
+            let response = appended.response().await;
+            duration.record(started.elapsed().as_secs_f64());
+            match response {
+                Some(r) => codec::encode_response(api, version, correlation_id, &r).map(Some),
+                None => Ok(None),
+            }
+        })));
+    }
+    let result = handle(context, &client, api, version, correlation_id, frame).await;
     duration.record(started.elapsed().as_secs_f64());
-    result
+    result.map(Reply::Now)
 }
 
 /// Decodes the body of a supported request, runs its handler, encodes the response.
@@ -83,12 +108,6 @@ async fn handle(
             decode(&mut frame, version)?,
             version,
         )),
-        ApiKey::Produce => {
-            match produce::handle(context, decode(&mut frame, version)?, version).await {
-                Some(response) => respond(&response),
-                None => Ok(None),
-            }
-        }
         ApiKey::Fetch => {
             respond(&fetch::handle(context, decode(&mut frame, version)?, version).await)
         }

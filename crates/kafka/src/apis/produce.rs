@@ -3,14 +3,26 @@ use crate::errors;
 use crate::server::Context;
 use fjord_broker::{Acks, BrokerError, PendingProduce, ProduceOutcome};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 
-/// Returns None for acks=0: the client expects no response at all.
-pub async fn handle(
-    context: &Context,
-    request: ProduceRequest,
-    version: i16,
-) -> Option<ProduceResponse> {
+/// A produce whose records are appended and whose response waits for their durability.
+pub struct Appended {
+    /// acks=0: the client expects no response at all.
+    no_response: bool,
+    topics: Vec<AppendedTopic>,
+}
+
+type AppendedTopic = (
+    TopicName,
+    uuid::Uuid,
+    Vec<(i32, Result<PendingProduce, BrokerError>)>,
+);
+
+/// Appends every partition's records now, in request order; the returned [`Appended`] resolves
+/// to the response once the appends are as durable as the flush policy promises. Appending
+/// everything before waiting lets a request's partitions — and the next pipelined requests —
+/// share one group-commit round.
+pub fn append(context: &Context, request: ProduceRequest, version: i16) -> Appended {
     let acks = match request.acks {
         0 => Ok(Acks::None),
         1 => Ok(Acks::Leader),
@@ -19,15 +31,14 @@ pub async fn handle(
             "acks must be -1, 0 or 1, not {other}"
         ))),
     };
-    // Append everything first, then wait: a request's partitions share one group-commit round.
-    let mut pending = Vec::with_capacity(request.topic_data.len());
+    let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         // Topic ids replace names from Produce v13.
         let name = super::requested_topic(context, version, 13, &topic.name, topic.topic_id);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
             let result = match (&acks, &name, data.records) {
-                (Err(e), _, _) => Err(clone_error(e)),
+                (Err(e), _, _) => Err(BrokerError::InvalidRequiredAcks(e.to_string())),
                 (Ok(_), None, _) => Err(BrokerError::UnknownTopicId),
                 (Ok(_), Some(_), None) => {
                     Err(BrokerError::CorruptMessage("records are null".into()))
@@ -38,25 +49,35 @@ pub async fn handle(
             };
             partitions.push((data.index, result));
         }
-        pending.push((topic.name, topic.topic_id, partitions));
+        topics.push((topic.name, topic.topic_id, partitions));
     }
-    let mut responses = Vec::with_capacity(pending.len());
-    for (name, topic_id, partitions) in pending {
-        let mut partition_responses = Vec::with_capacity(partitions.len());
-        for (index, result) in partitions {
-            partition_responses.push(partition_response(index, wait(result).await));
+    Appended {
+        no_response: matches!(acks, Ok(Acks::None)),
+        topics,
+    }
+}
+
+impl Appended {
+    /// Waits for durability; None for acks=0.
+    pub async fn response(self) -> Option<ProduceResponse> {
+        let mut responses = Vec::with_capacity(self.topics.len());
+        for (name, topic_id, partitions) in self.topics {
+            let mut partition_responses = Vec::with_capacity(partitions.len());
+            for (index, result) in partitions {
+                partition_responses.push(partition_response(index, wait(result).await));
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_topic_id(topic_id)
+                    .with_partition_responses(partition_responses),
+            );
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(name)
-                .with_topic_id(topic_id)
-                .with_partition_responses(partition_responses),
-        );
+        if self.no_response {
+            return None;
+        }
+        Some(ProduceResponse::default().with_responses(responses))
     }
-    if matches!(acks, Ok(Acks::None)) {
-        return None;
-    }
-    Some(ProduceResponse::default().with_responses(responses))
 }
 
 async fn wait(result: Result<PendingProduce, BrokerError>) -> Result<ProduceOutcome, BrokerError> {
@@ -87,8 +108,4 @@ fn partition_response(
                 .with_error_message(message)
         }
     }
-}
-
-fn clone_error(e: &BrokerError) -> BrokerError {
-    BrokerError::InvalidRequiredAcks(e.to_string())
 }
