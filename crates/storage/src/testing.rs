@@ -1,11 +1,11 @@
 //! Test helpers shared with the broker's tests: build valid Kafka v2 record batches (any codec,
 //! correct CRC-32C) and decode them back. Not part of the stable API. A thin layer over
-//! `fjord-records` that keeps the owned `TestRecord` the tests write and the byte layout they
-//! have always got (smallest timestamp first, partition leader epoch 0).
+//! `fjord-records` that keeps the owned `TestRecord` the tests write.
 use crate::batch::{self, HEADER_LEN};
 pub use crate::codec::Codec;
 use crate::StorageError;
 use bytes::Bytes;
+pub use fjord_records::BatchOpts;
 use fjord_records::NewRecord;
 
 /// One record to put into a batch.
@@ -44,28 +44,6 @@ impl TestRecord {
     }
 }
 
-/// Producer-side fields of a batch header.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchOpts {
-    pub codec: Codec,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub attributes_extra: i16,
-}
-
-impl Default for BatchOpts {
-    fn default() -> Self {
-        BatchOpts {
-            codec: Codec::None,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            attributes_extra: 0,
-        }
-    }
-}
-
 impl TestRecord {
     /// The borrowed form the shared batch builder takes.
     fn view(&self) -> NewRecord<'_> {
@@ -89,19 +67,10 @@ pub fn encode_record(r: &TestRecord, base_ts: i64, offset_delta: i32) -> Vec<u8>
     out
 }
 
-/// Builds a v2 batch with base offset 0 and a valid CRC. Its first timestamp is the smallest
-/// record timestamp and its partition leader epoch 0, as this helper always wrote them.
+/// Builds a v2 batch with base offset 0 and a valid CRC (by default: first timestamp the
+/// smallest record timestamp, partition leader epoch -1 as producers send it).
 pub fn build(records: &[TestRecord], opts: BatchOpts) -> Bytes {
     let views: Vec<NewRecord> = records.iter().map(TestRecord::view).collect();
-    let opts = fjord_records::BatchOpts {
-        codec: opts.codec,
-        producer_id: opts.producer_id,
-        producer_epoch: opts.producer_epoch,
-        base_sequence: opts.base_sequence,
-        attributes_extra: opts.attributes_extra,
-        partition_leader_epoch: 0,
-        first_timestamp: None,
-    };
     Bytes::from(fjord_records::build(&views, opts).expect("compression of test data"))
 }
 
