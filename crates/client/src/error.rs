@@ -126,6 +126,13 @@ pub enum Error {
     Invalid(String),
 }
 
+/// Every failure of the batch format (malformed data, a codec error) is a records error.
+impl From<fjord_records::Error> for Error {
+    fn from(e: fjord_records::Error) -> Self {
+        Error::Records(e.to_string())
+    }
+}
+
 impl Error {
     pub fn kafka(code: KafkaCode, resource: impl Into<String>, message: Option<&str>) -> Error {
         Error::Kafka {

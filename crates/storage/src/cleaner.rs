@@ -13,8 +13,8 @@ use crate::codec::Codec;
 use crate::log::{index_capacity, lock, Log};
 use crate::recovery::{load_segment, scan_file, LoadSpec};
 use crate::segment::{file_name, Segment};
-use crate::testing::Header;
 use crate::StorageError;
+use fjord_records::HeaderFields;
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -53,7 +53,7 @@ fn records_of(b: &[u8]) -> Result<(Codec, Vec<u8>), StorageError> {
 fn decode_all(raw: &[u8], count: i32) -> Result<Vec<RecordRef<'_>>, StorageError> {
     let mut rest = raw;
     (0..count.max(0))
-        .map(|_| batch::next_record(&mut rest))
+        .map(|_| batch::next_record(&mut rest).map_err(StorageError::from))
         .collect()
 }
 
@@ -96,8 +96,10 @@ impl Pass<'_> {
             return Ok(Outcome::Drop);
         }
         let payload: Vec<u8> = keep.iter().flat_map(|r| r.raw.iter().copied()).collect();
-        let mut header = Header::of(b);
+        let mut header = HeaderFields::of(b);
         header.count = keep.len() as i32;
+        // The cleaner has always written a partition leader epoch of 0 into rewritten batches.
+        header.partition_leader_epoch = 0;
         Ok(Outcome::Rewrite(
             header.assemble(h.base_offset, &codec.compress(&payload)?),
         ))

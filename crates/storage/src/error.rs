@@ -25,3 +25,14 @@ pub enum StorageError {
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
+
+/// Malformed input (bad records, corrupt compressed data) is an invalid batch; a codec that
+/// fails to compress is an I/O failure, as it was before the format moved to `fjord-records`.
+impl From<fjord_records::Error> for StorageError {
+    fn from(e: fjord_records::Error) -> Self {
+        match e {
+            fjord_records::Error::Malformed(what) => StorageError::InvalidBatch(what),
+            fjord_records::Error::Compress { source, .. } => StorageError::Io(source),
+        }
+    }
+}

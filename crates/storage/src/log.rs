@@ -13,21 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
-/// The header fields of one stored v2 record batch (61 bytes on disk), as the layer above needs them
-/// (idempotent producer state rebuild, transactions later).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
-    pub base_offset: i64,
-    pub last_offset: i64,
-    pub batch_length: i32,
-    pub max_timestamp: i64,
-    pub first_timestamp: i64,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub record_count: i32,
-    pub attributes: i16,
-}
+/// The header fields of one stored batch; defined with the format in `fjord-records`.
+pub use fjord_records::BatchHeader;
 
 /// What an append did.
 #[derive(Debug)]

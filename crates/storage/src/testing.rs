@@ -1,9 +1,12 @@
 //! Test helpers shared with the broker's tests: build valid Kafka v2 record batches (any codec,
-//! correct CRC-32C) and decode them back. Not part of the stable API.
-use crate::batch::{self, put_varlong, HEADER_LEN};
+//! correct CRC-32C) and decode them back. Not part of the stable API. A thin layer over
+//! `fjord-records` that keeps the owned `TestRecord` the tests write.
+use crate::batch::{self, HEADER_LEN};
 pub use crate::codec::Codec;
 use crate::StorageError;
 use bytes::Bytes;
+pub use fjord_records::BatchOpts;
+use fjord_records::NewRecord;
 
 /// One record to put into a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,130 +44,34 @@ impl TestRecord {
     }
 }
 
-/// Producer-side fields of a batch header.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchOpts {
-    pub codec: Codec,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub attributes_extra: i16,
-}
-
-impl Default for BatchOpts {
-    fn default() -> Self {
-        BatchOpts {
-            codec: Codec::None,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            attributes_extra: 0,
-        }
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &Option<Vec<u8>>) {
-    match b {
-        None => put_varlong(out, -1),
-        Some(b) => {
-            put_varlong(out, b.len() as i64);
-            out.extend_from_slice(b);
+impl TestRecord {
+    /// The borrowed form the shared batch builder takes.
+    fn view(&self) -> NewRecord<'_> {
+        NewRecord {
+            timestamp: self.timestamp,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| (&k[..], v.as_deref()))
+                .collect(),
         }
     }
 }
 
 /// Encodes one record (with its length prefix).
 pub fn encode_record(r: &TestRecord, base_ts: i64, offset_delta: i32) -> Vec<u8> {
-    let mut body = vec![0u8]; // attributes
-    put_varlong(&mut body, r.timestamp - base_ts);
-    put_varlong(&mut body, i64::from(offset_delta));
-    put_bytes(&mut body, &r.key);
-    put_bytes(&mut body, &r.value);
-    put_varlong(&mut body, r.headers.len() as i64);
-    for (k, v) in &r.headers {
-        put_bytes(&mut body, &Some(k.clone()));
-        put_bytes(&mut body, v);
-    }
-    let mut out = Vec::with_capacity(body.len() + 5);
-    put_varlong(&mut out, body.len() as i64);
-    out.extend_from_slice(&body);
+    let mut out = Vec::new();
+    fjord_records::encode_record(&mut out, &r.view(), base_ts, offset_delta);
     out
 }
 
-/// Builds a v2 batch with base offset 0 and a valid CRC.
+/// Builds a v2 batch with base offset 0 and a valid CRC (by default: first timestamp the
+/// smallest record timestamp, partition leader epoch -1 as producers send it).
 pub fn build(records: &[TestRecord], opts: BatchOpts) -> Bytes {
-    let base_ts = records.iter().map(|r| r.timestamp).min().unwrap_or(0);
-    let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(0);
-    let mut raw = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        raw.extend(encode_record(r, base_ts, i as i32));
-    }
-    let payload = opts.codec.compress(&raw).expect("compression of test data");
-    let attrs = opts.codec.attribute_bits() | opts.attributes_extra;
-    let n = records.len() as i32;
-    let header = Header {
-        attributes: attrs,
-        last_offset_delta: n - 1,
-        first_ts: base_ts,
-        max_ts,
-        producer_id: opts.producer_id,
-        producer_epoch: opts.producer_epoch,
-        base_sequence: opts.base_sequence,
-        count: n,
-    };
-    Bytes::from(header.assemble(0, &payload))
-}
-
-/// Header fields used to assemble a batch around an (already compressed) records area.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Header {
-    pub attributes: i16,
-    pub last_offset_delta: i32,
-    pub first_ts: i64,
-    pub max_ts: i64,
-    pub producer_id: i64,
-    pub producer_epoch: i16,
-    pub base_sequence: i32,
-    pub count: i32,
-}
-
-impl Header {
-    pub(crate) fn of(b: &[u8]) -> Header {
-        let h = batch::parse_header(b);
-        Header {
-            attributes: h.attributes,
-            last_offset_delta: (h.last_offset - h.base_offset) as i32,
-            first_ts: h.first_timestamp,
-            max_ts: h.max_timestamp,
-            producer_id: h.producer_id,
-            producer_epoch: h.producer_epoch,
-            base_sequence: h.base_sequence,
-            count: h.record_count,
-        }
-    }
-
-    /// Lays out header + payload and fills in the length and CRC.
-    pub(crate) fn assemble(&self, base_offset: i64, payload: &[u8]) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER_LEN + payload.len());
-        b.extend_from_slice(&base_offset.to_be_bytes());
-        let len = (HEADER_LEN - batch::LOG_OVERHEAD + payload.len()) as i32;
-        b.extend_from_slice(&len.to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
-        b.push(2);
-        b.extend_from_slice(&0u32.to_be_bytes()); // crc placeholder
-        b.extend_from_slice(&self.attributes.to_be_bytes());
-        b.extend_from_slice(&self.last_offset_delta.to_be_bytes());
-        b.extend_from_slice(&self.first_ts.to_be_bytes());
-        b.extend_from_slice(&self.max_ts.to_be_bytes());
-        b.extend_from_slice(&self.producer_id.to_be_bytes());
-        b.extend_from_slice(&self.producer_epoch.to_be_bytes());
-        b.extend_from_slice(&self.base_sequence.to_be_bytes());
-        b.extend_from_slice(&self.count.to_be_bytes());
-        b.extend_from_slice(payload);
-        let crc = batch::compute_crc(&b);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        b
-    }
+    let views: Vec<NewRecord> = records.iter().map(TestRecord::view).collect();
+    Bytes::from(fjord_records::build(&views, opts).expect("compression of test data"))
 }
 
 /// A batch of `records` with the given codec.

@@ -7,8 +7,13 @@
 //!   state timestamp, members with subscription and assignment);
 //! - a null value is a tombstone (offset deleted / group deleted).
 //!
-//! Plus the minimal v2 record-batch framing (uncompressed, CRC-32C) to append and read them.
+//! Plus their batches: uncompressed v2 batches built and read with `fjord-records`.
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use fjord_records::header::{
+    self as batch_header, parse_header, ATTR_COMPRESSION_MASK, ATTR_CONTROL, HEADER_LEN, LENGTH_AT,
+    LOG_OVERHEAD,
+};
+use fjord_records::{next_record, BatchOpts, NewRecord};
 
 /// A decoding failure: the stored bytes are not what this module writes.
 #[derive(Debug, thiserror::Error)]
@@ -273,76 +278,25 @@ pub fn decode_record(
     }
 }
 
-// ---- v2 record batch framing ----
+// ---- v2 record batches (the format itself is fjord-records) ----
 
-/// Bytes before the CRC-covered part: base offset, length, leader epoch, magic, crc.
-const CRC_START: usize = 21;
-const HEADER_LEN: usize = 61;
-
-fn put_varint(out: &mut BytesMut, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.put_u8((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.put_u8(z as u8);
-}
-
-fn get_varint(b: &mut &[u8]) -> Result<i64, RecordError> {
-    let mut z: u64 = 0;
-    for shift in (0..64).step_by(7) {
-        if !b.has_remaining() {
-            return Err(bad("truncated varint"));
-        }
-        let byte = b.get_u8();
-        z |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
-        }
-    }
-    Err(bad("varint too long"))
-}
-
-/// Encodes `(key, value)` pairs (None value = tombstone) as one uncompressed v2 batch. The
-/// storage engine assigns the real offsets.
+/// Encodes `(key, value)` pairs (None value = tombstone) as one uncompressed v2 batch, every
+/// record at `timestamp`. The storage engine assigns the real offsets. The caller never passes
+/// an empty slice.
 pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], timestamp: i64) -> Bytes {
-    let mut body = BytesMut::new();
-    for (delta, (key, value)) in records.iter().enumerate() {
-        let mut rec = BytesMut::new();
-        rec.put_i8(0);
-        put_varint(&mut rec, 0);
-        put_varint(&mut rec, delta as i64);
-        put_varint(&mut rec, key.len() as i64);
-        rec.put_slice(key);
-        match value {
-            Some(v) => {
-                put_varint(&mut rec, v.len() as i64);
-                rec.put_slice(v);
-            }
-            None => put_varint(&mut rec, -1),
-        }
-        put_varint(&mut rec, 0);
-        put_varint(&mut body, rec.len() as i64);
-        body.put_slice(&rec);
-    }
-    let mut out = BytesMut::with_capacity(HEADER_LEN + body.len());
-    out.put_i64(0);
-    out.put_i32((HEADER_LEN - 12 + body.len()) as i32);
-    out.put_i32(-1); // partition leader epoch
-    out.put_i8(2); // magic
-    out.put_u32(0); // crc, patched below
-    out.put_i16(0); // attributes: uncompressed, CreateTime, not transactional
-    out.put_i32(records.len().saturating_sub(1) as i32);
-    out.put_i64(timestamp);
-    out.put_i64(timestamp);
-    out.put_i64(-1); // producer id
-    out.put_i16(-1); // producer epoch
-    out.put_i32(-1); // base sequence
-    out.put_i32(records.len() as i32);
-    out.put_slice(&body);
-    let crc = crc32c::crc32c(&out[CRC_START..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
-    out.freeze()
+    let views: Vec<NewRecord> = records
+        .iter()
+        .map(|(key, value)| NewRecord {
+            timestamp,
+            key: Some(key),
+            value: value.as_deref(),
+            headers: Vec::new(),
+        })
+        .collect();
+    // Defaults: uncompressed, CreateTime, not transactional, no producer id, leader epoch -1.
+    let batch = fjord_records::build(&views, BatchOpts::default())
+        .expect("an uncompressed batch has no codec that could fail");
+    Bytes::from(batch)
 }
 
 /// One record read back from a batch, with its absolute offset.
@@ -360,74 +314,43 @@ pub fn decode_batches(mut buf: &[u8]) -> Result<(Vec<ReadRecord>, Option<i64>), 
     let mut out = Vec::new();
     let mut next = None;
     while buf.len() >= HEADER_LEN {
-        let mut h = buf;
-        let base_offset = get_i64(&mut h)?;
-        let length = get_i32(&mut h)?;
-        let total = usize::try_from(length)
+        let total = usize::try_from(batch_header::get_i32(buf, LENGTH_AT))
             .ok()
-            .and_then(|l| l.checked_add(12))
+            .and_then(|l| l.checked_add(LOG_OVERHEAD))
             .ok_or_else(|| bad("negative batch length"))?;
         if total < HEADER_LEN || total > buf.len() {
             break;
         }
-        let batch = &buf[..total];
-        buf = &buf[total..];
-        let attributes = i16::from_be_bytes([batch[21], batch[22]]);
-        let last_delta = i32::from_be_bytes([batch[23], batch[24], batch[25], batch[26]]);
-        next = Some(base_offset + i64::from(last_delta) + 1);
-        if attributes & 0x20 != 0 {
-            continue; // control batch
+        let (batch, tail) = buf.split_at(total);
+        buf = tail;
+        let h = parse_header(batch);
+        next = Some(h.last_offset + 1);
+        if h.attributes & ATTR_CONTROL != 0 {
+            continue;
         }
-        if attributes & 0x07 != 0 {
+        if h.attributes & ATTR_COMPRESSION_MASK != 0 {
             return Err(bad("compressed batch in __consumer_offsets"));
         }
-        decode_records(&batch[HEADER_LEN..], base_offset, &mut out)?;
+        decode_records(&batch[HEADER_LEN..], h.base_offset, &mut out)?;
     }
     Ok((out, next))
 }
 
+/// Every record of an uncompressed records area (the log validated them on append).
 fn decode_records(
     mut b: &[u8],
     base_offset: i64,
     out: &mut Vec<ReadRecord>,
 ) -> Result<(), RecordError> {
-    while b.has_remaining() {
-        let len = get_varint(&mut b)?;
-        let len = usize::try_from(len).map_err(|_| bad("negative record length"))?;
-        if b.remaining() < len {
-            return Err(bad("truncated record"));
-        }
-        let mut r = &b[..len];
-        b.advance(len);
-        if !r.has_remaining() {
-            return Err(bad("empty record"));
-        }
-        r.advance(1); // attributes
-        get_varint(&mut r)?; // timestamp delta
-        let offset_delta = get_varint(&mut r)?;
-        let key = get_varbytes(&mut r)?.unwrap_or_default();
-        let value = get_varbytes(&mut r)?;
+    while !b.is_empty() {
+        let r = next_record(&mut b).map_err(|e| RecordError(e.to_string()))?;
         out.push(ReadRecord {
-            offset: base_offset + offset_delta,
-            key,
-            value,
+            offset: base_offset + i64::from(r.offset_delta),
+            key: r.key.map(Bytes::copy_from_slice).unwrap_or_default(),
+            value: r.value.map(Bytes::copy_from_slice),
         });
     }
     Ok(())
-}
-
-fn get_varbytes(b: &mut &[u8]) -> Result<Option<Bytes>, RecordError> {
-    let len = get_varint(b)?;
-    if len < 0 {
-        return Ok(None);
-    }
-    let len = len as usize;
-    if b.remaining() < len {
-        return Err(bad("truncated record field"));
-    }
-    let out = Bytes::copy_from_slice(&b[..len]);
-    b.advance(len);
-    Ok(Some(out))
 }
 
 /// Kafka's partition for a group: `abs(groupId.hashCode()) % partitions`, with Java's UTF-16
@@ -443,6 +366,7 @@ pub fn partition_for(group: &str, partitions: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fjord_records::header::{get_u32, CRC_AT};
 
     #[test]
     fn partition_matches_java_hash_code() {
@@ -486,10 +410,7 @@ mod tests {
             ],
             17,
         );
-        assert_eq!(
-            crc32c::crc32c(&batch[CRC_START..]).to_be_bytes(),
-            batch[17..21]
-        );
+        assert_eq!(fjord_records::compute_crc(&batch), get_u32(&batch, CRC_AT));
         let (records, next) = decode_batches(&batch).unwrap();
         assert_eq!(next, Some(3));
         let decoded: Vec<_> = records
