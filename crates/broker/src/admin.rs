@@ -1,5 +1,5 @@
 //! Topic administration: create, delete, add partitions, configs.
-use crate::broker::{open_partition, open_topic};
+use crate::broker::{is_internal_topic, open_partition, open_topic};
 use crate::meta::TopicRecord;
 use crate::topic::TopicMetrics;
 use crate::{validate_topic_name, Broker, BrokerError, ConfigEntry, Topic, TopicConfigs};
@@ -29,8 +29,24 @@ pub enum ConfigOp {
 
 impl Broker {
     /// Creates a topic (or only validates the request). Single node: the replication factor must
-    /// be 1 (or -1 for the default).
+    /// be 1 (or -1 for the default). The broker's internal topics are refused: the broker creates
+    /// them itself, with the configuration they need.
     pub fn create_topic(
+        &self,
+        new: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        if is_internal_topic(&new.name) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{}' is an internal topic name, reserved for the broker",
+                new.name
+            )));
+        }
+        self.create_any_topic(new, validate_only)
+    }
+
+    /// Creates a topic, internal ones included.
+    pub(crate) fn create_any_topic(
         &self,
         new: NewTopic,
         validate_only: bool,
@@ -109,7 +125,8 @@ impl Broker {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
-        if !self.config.auto_create_topics {
+        // Internal topics appear when the broker needs them, never through auto-creation.
+        if !self.config.auto_create_topics || is_internal_topic(name) {
             return Err(BrokerError::UnknownTopicOrPartition);
         }
         let new = NewTopic {

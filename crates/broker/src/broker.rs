@@ -164,6 +164,12 @@ pub(crate) fn open_partition(
     Ok(Arc::new(Partition::new(index, log, producers)))
 }
 
+/// Topics the broker itself writes (Kafka's list: a user topic merely starting with `__` is an
+/// ordinary topic).
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(name, OFFSETS_TOPIC | "__transaction_state")
+}
+
 pub(crate) fn record_of(topic: &Topic) -> TopicRecord {
     TopicRecord {
         name: topic.name.clone(),
@@ -188,7 +194,7 @@ pub(crate) fn open_topic(
         id: record.id,
         configs: record.configs.clone(),
         partitions,
-        internal: record.name.starts_with("__"),
+        internal: is_internal_topic(&record.name),
         metrics: TopicMetrics::new(&record.name),
     })
 }

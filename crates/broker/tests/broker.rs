@@ -210,6 +210,20 @@ async fn topic_rules_are_enforced() {
         broker.create_topic(topic("a_b", 1, &[]), false),
         Err(BrokerError::InvalidTopic(_))
     ));
+    let reserved = broker.create_topic(topic("__consumer_offsets", 1, &[]), false);
+    assert!(matches!(reserved, Err(BrokerError::InvalidTopic(_))));
+    assert!(broker.topic_or_auto_create("__consumer_offsets").is_err());
+    broker.create_topic(topic("__mine", 1, &[]), false).unwrap();
+    assert!(
+        !broker.topic("__mine").unwrap().internal,
+        "only the broker's own topics are internal"
+    );
+    broker
+        .produce("__mine", 0, values(1), Acks::Leader)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     broker.create_topic(topic("v", 1, &[]), true).unwrap();
     assert!(broker.topic("v").is_none(), "validate_only creates nothing");
 

@@ -110,7 +110,7 @@ impl Broker {
             replication_factor: 1,
             configs,
         };
-        let topic = match self.create_topic(new, false) {
+        let topic = match self.create_any_topic(new, false) {
             Ok(topic) => topic,
             Err(BrokerError::TopicAlreadyExists(_)) => self
                 .topic(OFFSETS_TOPIC)
