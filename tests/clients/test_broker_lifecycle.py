@@ -1,5 +1,6 @@
 """Broker flags, restart and crash recovery, driven by confluent-kafka."""
 
+import subprocess
 import time
 
 import pytest
@@ -7,6 +8,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from confluent_kafka.admin import ConfigResource, OffsetSpec
 
 import kutil
+import wire
 from conftest import wait_until
 
 T = 15
@@ -185,3 +187,28 @@ def test_retention_deletes_old_segments(make_broker, topic_name):
     kutil.produce_all(b.bootstrap, topic_name, [{"value": b"fresh"}])
     got = kutil.consume(b.bootstrap, topic_name, 1, offset=n)
     assert got[0].value() == b"fresh"
+
+
+def test_data_dir_is_locked_against_a_second_broker(make_broker):
+    first = make_broker()
+    argv = [first.argv()[0], "serve", "--data-dir", first.data_dir, "--listen", "127.0.0.1:0",
+            "--http-listen", "127.0.0.1:0"]
+    second = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1, second
+    assert "in use by another fjord process" in second.stderr, second.stderr
+    assert first.alive()
+    kutil.create_topic(first.bootstrap, "still-mine")
+
+
+def test_idle_connections_are_closed(make_broker):
+    broker = make_broker("--connections-max-idle-ms", "300")
+    started = time.monotonic()
+    with wire.connect(broker.bootstrap) as idle:
+        wire.wait_closed(idle, timeout=10)
+    assert time.monotonic() - started >= 0.25
+    # A connection that keeps talking stays open across several idle periods.
+    with wire.connect(broker.bootstrap) as busy:
+        for i in range(8):
+            busy.sendall(wire.api_versions_request(version=0, correlation_id=i))
+            assert wire.read_response(busy)[0] == i
+            time.sleep(0.1)  # pacing the client, not synchronisation: each reply is awaited above
