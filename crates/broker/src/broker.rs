@@ -133,6 +133,49 @@ impl Broker {
         self.meta.save_topics(records)
     }
 
+    /// Writes a producer-state snapshot for every partition whose state changed since the last
+    /// one (all of them with `all`); returns how many were written. Snapshots bound how much of
+    /// the log a restart after a crash must replay.
+    pub fn snapshot_producer_states(&self, all: bool) -> Result<usize, BrokerError> {
+        let mut written = 0;
+        for topic in self.topics() {
+            for p in &topic.partitions {
+                // Copy under the lock, write outside it: producers wait only for the copy.
+                let copy = {
+                    let mut states = p.lock_producers();
+                    let changed = states.take_dirty();
+                    (changed || all).then(|| (p.log.log_end_offset(), states.clone()))
+                };
+                if let Some((end_offset, states)) = copy {
+                    save_state(&self.meta, &topic.name, p.index, end_offset, states)?;
+                    written += 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Snapshots changed producer state every `every` until the broker is dropped.
+    pub fn start_producer_snapshots(self: &Arc<Broker>, every: std::time::Duration) {
+        let broker = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(broker) = broker.upgrade() else {
+                    return;
+                };
+                let result =
+                    tokio::task::spawn_blocking(move || broker.snapshot_producer_states(false))
+                        .await;
+                if let Ok(Err(e)) = result {
+                    tracing::warn!(error = %e, "producer state snapshot failed");
+                }
+            }
+        });
+    }
+
     /// A receiver that changes after every append (for long-polling fetches).
     pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
@@ -141,12 +184,7 @@ impl Broker {
     /// Snapshots producer state, flushes every log and writes the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), BrokerError> {
         self.appended.send_modify(|v| *v += 1);
-        for topic in self.topics() {
-            for p in &topic.partitions {
-                let states = p.lock_producers();
-                save_state(&self.meta, &topic.name, p.index, &p.log, &states)?;
-            }
-        }
+        self.snapshot_producer_states(true)?;
         Ok(self.storage.shutdown()?)
     }
 }

@@ -303,3 +303,53 @@ async fn partitions_grow_and_configs_change() {
         99
     );
 }
+
+#[tokio::test]
+async fn producer_state_snapshots_only_changed_partitions_and_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid;
+    {
+        let broker = open(dir.path());
+        broker.create_topic(topic("s", 2, &[]), false).unwrap();
+        pid = broker.init_producer_id(None).unwrap().0;
+        broker
+            .produce("s", 1, idempotent(pid, 0, 0, 2), Acks::All)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        assert_eq!(
+            broker.snapshot_producer_states(false).unwrap(),
+            1,
+            "only partition 1 changed"
+        );
+        assert_eq!(
+            broker.snapshot_producer_states(false).unwrap(),
+            0,
+            "nothing changed since"
+        );
+        assert!(dir.path().join("producer-state/s-1.json").exists());
+        // After the snapshot, one more batch that only the log knows about; then a crash.
+        broker
+            .produce("s", 1, idempotent(pid, 0, 2, 1), Acks::All)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+    }
+    let broker = open(dir.path());
+    let retry_old = broker
+        .produce("s", 1, idempotent(pid, 0, 0, 2), Acks::All)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    let retry_new = broker
+        .produce("s", 1, idempotent(pid, 0, 2, 1), Acks::All)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!((retry_old.base_offset, retry_new.base_offset), (0, 2));
+    assert_eq!(broker.list_offset("s", 1, OffsetSpec::Latest).unwrap().0, 3);
+}

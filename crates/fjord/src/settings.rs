@@ -76,6 +76,10 @@ pub struct Overrides {
     /// Idle connections are closed after this long (connections.max.idle.ms) [default: 600000].
     #[arg(long, env = "FJORD_CONNECTIONS_MAX_IDLE_MS")]
     pub connections_max_idle_ms: Option<u64>,
+    /// How often changed idempotent-producer state is snapshotted, bounding the log a restart
+    /// after a crash replays [default: 60000].
+    #[arg(long, env = "FJORD_PRODUCER_SNAPSHOT_INTERVAL_MS")]
+    pub producer_snapshot_interval_ms: Option<u64>,
     /// Log format: "text" or "json" [default: text]. Filter with RUST_LOG (default: info).
     #[arg(long, env = "FJORD_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -128,6 +132,7 @@ pub struct Settings {
     pub retention_check_interval_ms: u64,
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
+    pub producer_snapshot_interval_ms: u64,
     pub log_format: String,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
@@ -161,6 +166,7 @@ impl Default for Settings {
             retention_check_interval_ms: ManagerOptions::default().retention_check_interval_ms,
             socket_request_max_bytes: 100 * 1024 * 1024,
             connections_max_idle_ms: 600_000,
+            producer_snapshot_interval_ms: 60_000,
             log_format: "text".into(),
             offsets_topic_num_partitions: groups.offsets_partitions,
             offsets_retention_minutes: groups.offsets_retention_ms / 60_000,
@@ -224,6 +230,7 @@ impl Settings {
             retention_check_interval_ms,
             socket_request_max_bytes,
             connections_max_idle_ms,
+            producer_snapshot_interval_ms,
             log_format,
             offsets_topic_num_partitions,
             offsets_retention_minutes,
@@ -326,6 +333,10 @@ impl Settings {
             retention_check_interval_ms: self.retention_check_interval_ms,
             ..ManagerOptions::default()
         }
+    }
+
+    pub fn producer_snapshot_interval(&self) -> Duration {
+        Duration::from_millis(self.producer_snapshot_interval_ms.max(100))
     }
 
     pub fn idle_timeout(&self) -> Duration {

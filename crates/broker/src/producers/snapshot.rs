@@ -1,5 +1,5 @@
-//! Producer state survives restarts: a snapshot per partition is written at clean shutdown, and
-//! at startup the state is the snapshot plus every batch header in the log after it (or, with no
+//! Producer state survives restarts: a snapshot per partition is written periodically (when the
+//! state changed) and at clean shutdown, and at startup the state is the snapshot plus every batch header in the log after it (or, with no
 //! usable snapshot, every batch header in the log).
 use super::{last_seq, BatchMeta, ProducerStates};
 use crate::meta::MetaStore;
@@ -18,17 +18,16 @@ fn file_name(topic: &str, partition: i32) -> String {
     format!("producer-state/{topic}-{partition}.json")
 }
 
+/// Writes the state of one partition. `end_offset` must have been read while the state could not
+/// change (under the partition's producer lock), so the snapshot covers exactly the batches below.
 pub(crate) fn save_state(
     meta: &MetaStore,
     topic: &str,
     partition: i32,
-    log: &Log,
-    states: &ProducerStates,
+    end_offset: i64,
+    states: ProducerStates,
 ) -> Result<(), BrokerError> {
-    let snapshot = Snapshot {
-        end_offset: log.log_end_offset(),
-        states: states.clone(),
-    };
+    let snapshot = Snapshot { end_offset, states };
     meta.write_json_file(&file_name(topic, partition), &snapshot)
 }
 

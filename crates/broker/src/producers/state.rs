@@ -64,6 +64,9 @@ pub fn last_seq(first_seq: i32, record_count: i32) -> i32 {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     entries: HashMap<i64, ProducerEntry>,
+    /// Changed since the last snapshot (not persisted).
+    #[serde(skip)]
+    dirty: bool,
 }
 
 impl ProducerStates {
@@ -120,7 +123,13 @@ impl ProducerStates {
     }
 
     /// Remembers an appended batch (a new epoch forgets the old epoch's batches).
+    /// True once after every change: whether a snapshot is due.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchMeta, now_ms: i64) {
+        self.dirty = true;
         let entry = self
             .entries
             .entry(producer_id)
