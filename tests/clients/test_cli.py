@@ -7,26 +7,9 @@ import subprocess
 
 import pytest
 
-from conftest import fjord_bin, free_port, unique_topic
+from conftest import fjord, fjord_bin, free_port, unique_topic
 
 
-def fjord(broker_or_addr, *args, stdin=None, timeout=60, check=None):
-    """Runs `fjord ARGS` against a broker; returns the CompletedProcess."""
-    addr = getattr(broker_or_addr, "bootstrap", broker_or_addr)
-    env = dict(os.environ, FJORD_BOOTSTRAP=addr)
-    p = subprocess.run(
-        [fjord_bin(), *args],
-        input=stdin.encode() if isinstance(stdin, str) else stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        timeout=timeout,
-    )
-    p.out = p.stdout.decode(errors="replace")
-    p.err = p.stderr.decode(errors="replace")
-    if check is not None:
-        assert p.returncode == check, f"rc={p.returncode}\nstdout={p.out}\nstderr={p.err}"
-    return p
 
 
 @pytest.fixture

@@ -13,28 +13,10 @@ import uuid
 import pytest
 from confluent_kafka import Consumer
 
-from conftest import fjord_bin, wait_until
+from conftest import fjord, fjord_bin, wait_until
 
 PARTITIONS = 3
 TOTAL = 90
-
-
-def fjord(broker, *args, stdin=None, timeout=60, check=None):
-    """Runs `fjord ARGS` against a broker; returns the CompletedProcess with .out/.err."""
-    env = dict(os.environ, FJORD_BOOTSTRAP=broker.bootstrap)
-    p = subprocess.run(
-        [fjord_bin(), *args],
-        input=stdin.encode() if isinstance(stdin, str) else stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        timeout=timeout,
-    )
-    p.out = p.stdout.decode(errors="replace")
-    p.err = p.stderr.decode(errors="replace")
-    if check is not None:
-        assert p.returncode == check, f"rc={p.returncode}\nstdout={p.out}\nstderr={p.err}"
-    return p
 
 
 def gid():

@@ -173,6 +173,10 @@ impl Broker {
         Ok(())
     }
 
+    fn existing_topic(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        self.topic(name).ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
     /// Grows a topic to `count` partitions (never shrinks, as in Kafka).
     pub fn create_partitions(
         &self,
@@ -181,9 +185,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         let _admin = self.lock_admin();
-        let topic = self
-            .topic(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let topic = self.existing_topic(name)?;
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(BrokerError::InvalidPartitions(format!(
@@ -213,9 +215,7 @@ impl Broker {
     }
 
     pub fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>, BrokerError> {
-        let topic = self
-            .topic(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let topic = self.existing_topic(name)?;
         Ok(self.config.describe(&topic.configs))
     }
 
@@ -227,9 +227,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         let _admin = self.lock_admin();
-        let topic = self
-            .topic(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let topic = self.existing_topic(name)?;
         self.apply_configs(topic, configs, validate_only)
     }
 
@@ -241,9 +239,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         let _admin = self.lock_admin();
-        let topic = self
-            .topic(name)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let topic = self.existing_topic(name)?;
         let mut configs = topic.configs.clone();
         for op in ops {
             apply_op(&mut configs, op)?;

@@ -93,11 +93,7 @@ impl Client {
             return Ok(c.clone());
         }
         let addr = self
-            .brokers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&node_id)
-            .cloned()
+            .broker_addr(node_id)
             .ok_or_else(|| Error::Invalid(format!("no address known for broker {node_id}")))?;
         // Reuse the bootstrap socket when the leader is the broker we bootstrapped from.
         let conn = if addr == self.bootstrap.addr() && !self.bootstrap.is_closed() {
@@ -109,14 +105,16 @@ impl Client {
         Ok(conn)
     }
 
+    /// The address Metadata gave for `node_id`.
+    fn broker_addr(&self, node_id: i32) -> Option<String> {
+        let brokers = self.brokers.lock().unwrap_or_else(|e| e.into_inner());
+        brokers.get(&node_id).cloned()
+    }
+
     /// A fresh, unshared connection to `node_id` (benchmarks want one socket per task).
     pub async fn dedicated(&self, node_id: i32) -> Result<Arc<Connection>> {
         let addr = self
-            .brokers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&node_id)
-            .cloned()
+            .broker_addr(node_id)
             .unwrap_or_else(|| self.bootstrap.addr().to_string());
         Connection::connect(&addr, self.config.clone()).await
     }
