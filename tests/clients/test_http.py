@@ -35,6 +35,8 @@ def test_health_and_metrics_follow_traffic(broker, topic_name):
     assert metric(text, "fjord_partition_size_bytes", topic=topic_name, partition=1) > 1000
     assert metric(text, "fjord_topic_records_in_total", topic=topic_name) == 10
     assert metric(text, "fjord_topic_bytes_out_total", topic=topic_name) > 1000
+    assert metric(text, "fjord_partition_records_in_total", topic=topic_name, partition=1) == 10
+    assert metric(text, "fjord_partition_bytes_out_total", topic=topic_name, partition=1) > 1000
     assert metric(text, "fjord_requests_total", api="Produce") >= 1
     assert metric(text, "fjord_request_duration_seconds_count", api="Fetch") >= 1
     assert metric(text, "fjord_connections_active") >= 0

@@ -199,7 +199,7 @@ pub(crate) fn open_partition(
 ) -> Result<Arc<Partition>, BrokerError> {
     let log = storage.open_log(topic, index, log_config.clone())?;
     let producers = load_state(meta, topic, index, &log, now_ms())?;
-    Ok(Arc::new(Partition::new(index, log, producers)))
+    Ok(Arc::new(Partition::new(topic, index, log, producers)))
 }
 
 /// Topics the broker itself writes (Kafka's list: a user topic merely starting with `__` is an

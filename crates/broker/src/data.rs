@@ -202,8 +202,8 @@ impl Broker {
             }
         };
         self.appended.send_modify(|v| *v += 1);
-        topic.metrics.bytes_in.increment(bytes_in);
-        topic.metrics.records_in.increment(records_in);
+        topic.metrics.add_in(bytes_in, records_in);
+        partition.metrics.add_in(bytes_in, records_in);
         let outcome = ProduceOutcome {
             base_offset: appended.base_offset,
             log_append_time: appended.log_append_time,
@@ -233,6 +233,10 @@ impl Broker {
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let read = partition.log.read(offset, max_bytes)?;
         topic.metrics.bytes_out.increment(read.records.len() as u64);
+        partition
+            .metrics
+            .bytes_out
+            .increment(read.records.len() as u64);
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,

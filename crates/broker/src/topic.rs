@@ -17,7 +17,8 @@ pub struct Topic {
     pub(crate) metrics: TopicMetrics,
 }
 
-/// Per-topic traffic counters, registered once so the produce and fetch paths only add.
+/// Traffic counters of a topic or of one partition, registered once so the produce and fetch
+/// paths only add.
 #[derive(Clone)]
 pub(crate) struct TopicMetrics {
     pub bytes_in: metrics::Counter,
@@ -43,6 +44,23 @@ impl TopicMetrics {
             bytes_out: metrics::counter!("fjord_topic_bytes_out_total", &label),
         }
     }
+
+    pub fn for_partition(topic: &str, partition: i32) -> TopicMetrics {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        TopicMetrics {
+            bytes_in: metrics::counter!("fjord_partition_bytes_in_total", &labels),
+            records_in: metrics::counter!("fjord_partition_records_in_total", &labels),
+            bytes_out: metrics::counter!("fjord_partition_bytes_out_total", &labels),
+        }
+    }
+
+    pub fn add_in(&self, bytes: u64, records: u64) {
+        self.bytes_in.increment(bytes);
+        self.records_in.increment(records);
+    }
 }
 
 /// One partition of a topic and its log.
@@ -52,14 +70,21 @@ pub struct Partition {
     /// Idempotent-producer state; its lock is held across check, append and record so the three
     /// are atomic for a partition.
     pub(crate) producers: Mutex<ProducerStates>,
+    pub(crate) metrics: TopicMetrics,
 }
 
 impl Partition {
-    pub(crate) fn new(index: i32, log: Arc<Log>, producers: ProducerStates) -> Partition {
+    pub(crate) fn new(
+        topic: &str,
+        index: i32,
+        log: Arc<Log>,
+        producers: ProducerStates,
+    ) -> Partition {
         Partition {
             index,
             log,
             producers: Mutex::new(producers),
+            metrics: TopicMetrics::for_partition(topic, index),
         }
     }
 
