@@ -44,8 +44,13 @@ def test_topic_create_list_describe_alter_delete(broker):
     row = next(line.split() for line in listing if line.split()[0] == name)
     assert row[1:] == ["2", "1h", "delete"]
 
+    fjord(broker, "produce", name, "--partition", "1", stdin="x" * 500 + "\n", check=0)
     d = fjord(broker, "topic", "describe", name, check=0).out
     assert "PARTITION" in d and "LOG END" in d
+    # Size on disk comes from DescribeLogDirs.
+    assert "Size on disk:" in d and "SIZE" in d, d
+    sizes = {line.split()[0]: line.split()[-2:] for line in d.splitlines() if line[:1].isdigit()}
+    assert sizes["0"] == ["0", "B"] and sizes["1"][1] == "B" and int(sizes["1"][0]) > 500, sizes
     retention = next(line.split() for line in d.splitlines() if line.startswith("retention.ms"))
     assert retention[1:] == ["3600000", "topic"]
 

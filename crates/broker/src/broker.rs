@@ -78,6 +78,11 @@ impl Broker {
         &self.identity.cluster_id
     }
 
+    /// The directory holding every partition log.
+    pub fn data_dir(&self) -> &Path {
+        self.storage.data_dir()
+    }
+
     pub fn node_id(&self) -> i32 {
         self.identity.node_id
     }

@@ -130,6 +130,16 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
         "largest record batch accepted",
     ),
     (
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        "how far in the future a record's CreateTime may be",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        "how far in the past a record's CreateTime may be",
+    ),
+    (
         "message.timestamp.type",
         ConfigType::String,
         "CreateTime or LogAppendTime",

@@ -6,6 +6,7 @@ mod fetch;
 mod group_admin;
 mod group_offsets;
 mod groups;
+mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
@@ -142,6 +143,10 @@ async fn handle(
             decode(&mut frame, version)?,
         )),
         ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
+        ApiKey::DescribeLogDirs => respond(&log_dirs::describe_log_dirs(
+            context,
+            decode(&mut frame, version)?,
+        )),
         ApiKey::InitProducerId => respond(&producer_id::init_producer_id(
             context,
             decode(&mut frame, version)?,

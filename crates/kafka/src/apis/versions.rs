@@ -23,6 +23,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeLogDirs, 1, 4),
     // Consumer groups, classic protocol. Every version the crate knows, so old clients
     // (kafkajs 2.2.4, librdkafka 2.0.2, kafka-python) and current ones all find a match.
     // ConsumerGroupHeartbeat (KIP-848) is deliberately absent.
