@@ -106,6 +106,9 @@ impl Pass<'_> {
     }
 }
 
+/// Longest wait before a compacted log whose closed segments did not change is looked at again.
+const RECHECK_UNCHANGED_MS: i64 = 3_600_000;
+
 impl Log {
     /// Compacts the closed segments once. Returns the number of segments rewritten.
     pub fn compact(&self, now_ms: i64) -> Result<usize, StorageError> {
@@ -113,11 +116,25 @@ impl Log {
         if !cfg.cleanup_policy.compact || self.closed.load(Acquire) {
             return Ok(0);
         }
-        let _m = lock(&self.maint);
+        let mut maint = lock(&self.maint);
         let segs = self.segments_snapshot();
         let Some((active, closed)) = segs.split_last() else {
             return Ok(0);
         };
+        // Nothing new was closed since the last pass: only tombstones ageing past
+        // delete.retention.ms could change the outcome, so re-check rarely rather than decode
+        // every closed segment on every cleaner tick.
+        let seen = (
+            closed.last().map_or(-1, |s| s.next_offset.load(Acquire)),
+            active.is_empty(),
+        );
+        let recheck_ms = cfg.delete_retention_ms.clamp(1_000, RECHECK_UNCHANGED_MS);
+        if let Some((last_seen, at)) = maint.last_compaction {
+            if last_seen == seen && now_ms.saturating_sub(at) < recheck_ms {
+                return Ok(0);
+            }
+        }
+        maint.last_compaction = Some((seen, now_ms));
         let latest = self.key_map(closed)?;
         let pass = Pass {
             latest: &latest,

@@ -77,6 +77,14 @@ pub(crate) struct LogEnv {
 
 /// One partition's log: `Send + Sync`, shared as `Arc<Log>`; appends serialize internally,
 /// reads run concurrently with appends.
+/// What the background maintenance remembers between passes.
+#[derive(Default)]
+pub(crate) struct Maintenance {
+    /// What the last compaction pass saw: the end offset of the closed segments and whether the
+    /// active segment was empty (then the log's last batch is kept), and when it ran.
+    pub last_compaction: Option<((i64, bool), i64)>,
+}
+
 pub struct Log {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -96,8 +104,8 @@ pub struct Log {
     pub(crate) flush: Mutex<FlushState>,
     /// Serializes fsync rounds of this log (flusher vs shutdown).
     pub(crate) flush_lock: Mutex<()>,
-    /// Serializes segment deletion / compaction swaps.
-    pub(crate) maint: Mutex<()>,
+    /// Serializes segment deletion / compaction swaps; remembers the last compaction pass.
+    pub(crate) maint: Mutex<Maintenance>,
     pub(crate) closed: AtomicBool,
 }
 

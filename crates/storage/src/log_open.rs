@@ -129,7 +129,7 @@ impl Log {
             // After an unclean shutdown the recovered bytes may only be in the page cache.
             flush: Mutex::new(FlushState::new(rp < end)),
             flush_lock: Mutex::new(()),
-            maint: Mutex::new(()),
+            maint: Mutex::new(Default::default()),
             closed: AtomicBool::new(false),
         })
     }
