@@ -4,11 +4,10 @@ use crate::data::now_ms;
 use crate::groups::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::meta::{Identity, MetaStore, TopicRecord};
 use crate::producers::{load_state, save_state, ProducerIds};
-use crate::topic::TopicMetrics;
+use crate::topic::{Catalogue, TopicMetrics};
 use crate::{BrokerConfig, BrokerError, Partition, Topic};
 use fjord_storage::LogConfig;
 use fjord_storage::LogManager;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
@@ -19,7 +18,7 @@ pub struct Broker {
     pub(crate) meta: MetaStore,
     identity: Identity,
     pub(crate) producer_ids: ProducerIds,
-    pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    pub(crate) topics: RwLock<Catalogue>,
     /// Serialises admin operations (create, delete, alter) and their catalogue writes.
     pub(crate) admin: Mutex<()>,
     /// Bumped after every append; long-polling fetches wait on it.
@@ -40,7 +39,7 @@ impl Broker {
         let identity = meta.load_or_create_identity(config.node_id)?;
         let records = meta.load_topics()?;
         let producer_ids = ProducerIds::open(&meta)?;
-        let mut topics = BTreeMap::new();
+        let mut topics = Catalogue::default();
         for record in &records {
             let topic = open_topic(&config, &storage, &meta, record)?;
             topics.insert(record.name.clone(), Arc::new(topic));
@@ -92,7 +91,7 @@ impl Broker {
     }
 
     pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
-        self.read_topics().values().find(|t| t.id == id).cloned()
+        self.read_topics().by_id(id).cloned()
     }
 
     /// All topics, internal ones included, in name order.
@@ -110,17 +109,13 @@ impl Broker {
             .ok_or(BrokerError::UnknownTopicOrPartition)
     }
 
-    pub(crate) fn read_topics(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Topic>>> {
+    pub(crate) fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, Catalogue> {
         self.topics
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn write_topics(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
+    pub(crate) fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, Catalogue> {
         self.topics
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

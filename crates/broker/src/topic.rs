@@ -1,6 +1,7 @@
 use crate::producers::ProducerStates;
 use crate::TopicConfigs;
 use fjord_storage::Log;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A topic as the broker serves it. Immutable: admin operations replace the whole `Arc<Topic>`,
@@ -100,5 +101,48 @@ impl Topic {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.partitions.get(i))
+    }
+}
+
+/// Every topic, by name and by id (Fetch and Produce name topics by id from v13 on).
+#[derive(Default)]
+pub(crate) struct Catalogue {
+    by_name: BTreeMap<String, Arc<Topic>>,
+    by_id: HashMap<uuid::Uuid, Arc<Topic>>,
+}
+
+impl Catalogue {
+    pub fn insert(&mut self, name: String, topic: Arc<Topic>) -> Option<Arc<Topic>> {
+        self.by_id.insert(topic.id, topic.clone());
+        let old = self.by_name.insert(name, topic);
+        if let Some(old) = &old {
+            if self.by_id.get(&old.id).is_some_and(|t| Arc::ptr_eq(t, old)) {
+                self.by_id.remove(&old.id);
+            }
+        }
+        old
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {
+        let topic = self.by_name.remove(name)?;
+        self.by_id.remove(&topic.id);
+        Some(topic)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Topic>> {
+        self.by_name.get(name)
+    }
+
+    pub fn by_id(&self, id: uuid::Uuid) -> Option<&Arc<Topic>> {
+        self.by_id.get(&id)
+    }
+
+    /// Topics in name order.
+    pub fn values(&self) -> impl Iterator<Item = &Arc<Topic>> {
+        self.by_name.values()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.by_name.keys()
     }
 }
