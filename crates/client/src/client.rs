@@ -51,6 +51,16 @@ pub struct Metadata {
     pub topics: Vec<TopicInfo>,
 }
 
+impl TopicInfo {
+    /// The leader of `partition`, or -1 when the partition or its leader is unknown.
+    pub fn leader_of(&self, partition: i32) -> i32 {
+        self.partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .map_or(-1, |p| p.leader)
+    }
+}
+
 impl Metadata {
     pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
         self.topics.iter().find(|t| t.name == name)

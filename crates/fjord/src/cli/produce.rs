@@ -216,12 +216,7 @@ impl<'a> LineProducer<'a> {
             if records.is_empty() {
                 continue;
             }
-            let leader = self
-                .topic
-                .partitions
-                .iter()
-                .find(|x| x.partition == p)
-                .map_or(-1, |x| x.leader);
+            let leader = self.topic.leader_of(p);
             by_leader
                 .entry(leader)
                 .or_default()

@@ -53,16 +53,9 @@ async fn read(
     budget: &AtomicU64,
     deadline: Option<Instant>,
 ) -> Result<()> {
-    let leader = |p: i32| {
-        topic
-            .partitions
-            .iter()
-            .find(|x| x.partition == p)
-            .map_or(-1, |x| x.leader)
-    };
     let mut groups: HashMap<i32, Vec<i32>> = HashMap::new();
     for &p in partitions {
-        groups.entry(leader(p)).or_default().push(p);
+        groups.entry(topic.leader_of(p)).or_default().push(p);
     }
     for (node, parts) in groups {
         let conn = client.dedicated(node).await?;

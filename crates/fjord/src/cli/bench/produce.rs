@@ -142,12 +142,7 @@ impl Worker {
         let mut by_leader: HashMap<i32, Arc<Connection>> = HashMap::new();
         let mut out = HashMap::new();
         for &p in &self.partitions {
-            let leader = self
-                .topic
-                .partitions
-                .iter()
-                .find(|x| x.partition == p)
-                .map_or(-1, |x| x.leader);
+            let leader = self.topic.leader_of(p);
             let conn = match by_leader.get(&leader) {
                 Some(c) => c.clone(),
                 None => {
