@@ -82,6 +82,10 @@ pub struct ProduceBench {
     /// Produce requests in flight per connection.
     #[arg(long, default_value_t = 5)]
     pub max_in_flight: usize,
+    /// Target rate in records per second across all tasks (0 = as fast as possible). Latency
+    /// at a fixed fraction of the maximum rate is the broker's, not a queue in the client.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,10 +7,11 @@ use fjord_client::{
     encode_batch, send_produce, Client, Connection, InFlightProduce, KafkaCode, NewTopic, Record,
     TopicInfo,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 pub const DEFAULT_COUNT: u64 = 1_000_000;
 /// Distinct pre-encoded batches per task, so the payload is not one repeated block.
@@ -105,16 +106,26 @@ struct Worker {
     seed: u64,
 }
 
-/// A request in flight: when it was sent, its records and their bytes.
-type Flight = (InFlightProduce, Instant, u64, u64);
+/// A request in flight: when it was sent, its records and their bytes, and its place in the
+/// window of `max_in_flight` requests (released once its answer is counted).
+type Flight = (InFlightProduce, Instant, u64, u64, OwnedSemaphorePermit);
 
 impl Worker {
     async fn run(self) -> Result<()> {
         let conns = self.connections().await?;
         let batches = self.variants(self.per_batch as usize)?;
-        let mut in_flight: VecDeque<Flight> = VecDeque::new();
+        // Answers are awaited by a separate task, so each latency ends when the answer arrives
+        // even while this task is pacing its sends (--rate).
+        let window = Arc::new(Semaphore::new(self.args.max_in_flight.max(1)));
+        let (flights, queue) = mpsc::unbounded_channel::<Flight>();
+        let reaper = tokio::spawn(reap(queue, self.counters.clone()));
+        let started = tokio::time::Instant::now();
+        let mut sent = 0u64;
         let mut n = 0usize;
         while let Some(records) = self.claim() {
+            if let Some(due) = self.due(started, sent) {
+                tokio::time::sleep_until(due).await;
+            }
             let p = self.partitions[n % self.partitions.len()];
             let batch = if records == self.per_batch {
                 batches[n % batches.len()].clone()
@@ -122,19 +133,29 @@ impl Worker {
                 self.variants(records as usize)?.swap_remove(0)
             };
             n += 1;
-            while in_flight.len() >= self.args.max_in_flight.max(1) {
-                self.reap(&mut in_flight).await;
-            }
+            let permit = window.clone().acquire_owned().await?;
             let conn = &conns[&p];
             let req =
                 send_produce(conn, &self.topic, vec![(p, batch)], self.args.acks, 30_000).await?;
             let bytes = records * self.args.record_size as u64;
-            in_flight.push_back((req, Instant::now(), records, bytes));
+            sent += records;
+            if flights
+                .send((req, Instant::now(), records, bytes, permit))
+                .is_err()
+            {
+                break;
+            }
         }
-        while !in_flight.is_empty() {
-            self.reap(&mut in_flight).await;
-        }
+        drop(flights);
+        reaper.await.context("benchmark reaper task")?;
         Ok(())
+    }
+
+    /// When the next batch may go, given this task's share of `--rate`.
+    fn due(&self, started: tokio::time::Instant, sent: u64) -> Option<tokio::time::Instant> {
+        let tasks = self.args.common.concurrency.max(1) as f64;
+        let per_task = self.args.rate as f64 / tasks;
+        (per_task > 0.0).then(|| started + Duration::from_secs_f64(sent as f64 / per_task))
     }
 
     /// One dedicated connection per leader this task writes to.
@@ -171,21 +192,6 @@ impl Worker {
         Some(got.min(want))
     }
 
-    async fn reap(&self, in_flight: &mut VecDeque<Flight>) {
-        let Some((req, sent, records, bytes)) = in_flight.pop_front() else {
-            return;
-        };
-        let ok = match req.wait().await {
-            Ok(acks) => acks.iter().all(|a| a.result.is_ok()),
-            Err(_) => false,
-        };
-        if ok {
-            self.counters.add(records, bytes, sent.elapsed());
-        } else {
-            self.counters.errors.fetch_add(records, Ordering::Relaxed);
-        }
-    }
-
     /// Pre-encoded batches of `n` records with pseudo-random values.
     fn variants(&self, n: usize) -> Result<Vec<Bytes>> {
         let mut rng = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -207,6 +213,21 @@ impl Worker {
 
 /// xorshift64 bytes, mapped to printable ASCII so compressed runs see text-like data
 /// (random bytes would not compress at all, real payloads usually do somewhat).
+/// Counts each answer as it arrives (requests are answered in the order they were sent).
+async fn reap(mut queue: mpsc::UnboundedReceiver<Flight>, counters: Arc<Counters>) {
+    while let Some((req, sent, records, bytes, _permit)) = queue.recv().await {
+        let ok = match req.wait().await {
+            Ok(acks) => acks.iter().all(|a| a.result.is_ok()),
+            Err(_) => false,
+        };
+        if ok {
+            counters.add(records, bytes, sent.elapsed());
+        } else {
+            counters.errors.fetch_add(records, Ordering::Relaxed);
+        }
+    }
+}
+
 fn random_bytes(state: &mut u64, n: usize) -> Vec<u8> {
     (0..n)
         .map(|_| {
