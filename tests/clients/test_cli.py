@@ -195,6 +195,18 @@ def test_bench_produce_json(broker):
     assert rc["mode"] == "consume" and rc["records"] == 20000
 
 
+def test_bench_produce_rate_paces_the_sends(broker):
+    # 2 000 records of 100 B are 4 batches of at most 640 records; at 4 000 records/s the last
+    # batch may not leave before 0.48 s, so the achieved rate cannot exceed the target by much.
+    name = unique_topic("benchr")
+    p = fjord(broker, "bench", "produce", "--topic", name, "--count", "2000", "--rate", "4000",
+              "--concurrency", "1", "--json", timeout=120, check=0)
+    r = json.loads(p.out)
+    assert r["records"] == 2000 and r["errors"] == 0
+    assert r["elapsed_s"] >= 0.45, r
+    assert r["records_per_s"] <= 4000 * 1.5, r
+
+
 def test_bench_produce_human_report(broker):
     name = unique_topic("benchh")
     p = fjord(broker, "bench", "produce", "--topic", name, "--count", "5000", "--acks", "all",
