@@ -1,6 +1,8 @@
 //! The broker core over real storage in a temporary directory.
 use bytes::Bytes;
-use fjord_broker::{Acks, Broker, BrokerConfig, BrokerError, NewTopic, OffsetSpec, TopicConfigs};
+use fjord_broker::{
+    Acks, Broker, BrokerConfig, BrokerError, NewTopic, OffsetSpec, ProduceOutcome, TopicConfigs,
+};
 use fjord_storage::testing::{batch_with, build, BatchOpts, Codec, TestRecord};
 use fjord_storage::{LogManager, ManagerOptions};
 use std::path::Path;
@@ -21,6 +23,22 @@ fn topic(name: &str, partitions: i32, configs: &[(&str, &str)]) -> NewTopic {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<TopicConfigs>(),
     }
+}
+
+/// Produces and waits for the acknowledgement, which must be a success.
+async fn produce_ok(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: Acks,
+) -> ProduceOutcome {
+    broker
+        .produce(topic, partition, records, acks)
+        .unwrap()
+        .wait()
+        .await
+        .unwrap()
 }
 
 /// Record timestamps near "now", so that `segment.ms` (measured from the first record's timestamp,
@@ -61,18 +79,8 @@ async fn produce_fetch_and_offsets_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
     broker.create_topic(topic("t", 2, &[]), false).unwrap();
-    let first = broker
-        .produce("t", 1, values(3), Acks::Leader)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
-    let second = broker
-        .produce("t", 1, values(2), Acks::All)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    let first = produce_ok(&broker, "t", 1, values(3), Acks::Leader).await;
+    let second = produce_ok(&broker, "t", 1, values(2), Acks::All).await;
     assert_eq!((first.base_offset, second.base_offset), (0, 3));
     let fetched = broker.fetch("t", 1, 0, 1 << 20).unwrap();
     assert_eq!(fetched.high_watermark, 5);
@@ -103,12 +111,7 @@ async fn topics_and_data_survive_restart_and_deletes_are_complete() {
             .create_topic(topic("keep", 1, &[("retention.ms", "1234")]), false)
             .unwrap();
         broker.create_topic(topic("gone", 1, &[]), false).unwrap();
-        broker
-            .produce("keep", 0, values(4), Acks::All)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
+        produce_ok(&broker, "keep", 0, values(4), Acks::All).await;
         broker.delete_topic("gone").unwrap();
         broker.shutdown().unwrap();
     }
@@ -134,37 +137,17 @@ async fn idempotent_retries_are_not_appended_twice_even_after_a_restart() {
         let broker = open(dir.path());
         broker.create_topic(topic("i", 1, &[]), false).unwrap();
         pid = broker.init_producer_id(None).unwrap().0;
-        let a = broker
-            .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
-        let retry = broker
-            .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
+        let a = produce_ok(&broker, "i", 0, idempotent(pid, 0, 0, 3), Acks::All).await;
+        let retry = produce_ok(&broker, "i", 0, idempotent(pid, 0, 0, 3), Acks::All).await;
         assert_eq!(a.base_offset, retry.base_offset);
         let gap = broker.produce("i", 0, idempotent(pid, 0, 9, 1), Acks::All);
         assert!(matches!(gap, Err(BrokerError::OutOfOrderSequence(_))));
         // No clean shutdown: the state must be rebuilt from the log.
     }
     let broker = open(dir.path());
-    let retry = broker
-        .produce("i", 0, idempotent(pid, 0, 0, 3), Acks::All)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    let retry = produce_ok(&broker, "i", 0, idempotent(pid, 0, 0, 3), Acks::All).await;
     assert_eq!(retry.base_offset, 0);
-    let next = broker
-        .produce("i", 0, idempotent(pid, 0, 3, 2), Acks::All)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    let next = produce_ok(&broker, "i", 0, idempotent(pid, 0, 3, 2), Acks::All).await;
     assert_eq!(next.base_offset, 3);
     assert_eq!(broker.list_offset("i", 0, OffsetSpec::Latest).unwrap().0, 5);
     let stale = broker.produce("i", 0, idempotent(pid, -1, 5, 1), Acks::All);
@@ -218,12 +201,7 @@ async fn topic_rules_are_enforced() {
         !broker.topic("__mine").unwrap().internal,
         "only the broker's own topics are internal"
     );
-    broker
-        .produce("__mine", 0, values(1), Acks::Leader)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    produce_ok(&broker, "__mine", 0, values(1), Acks::Leader).await;
     broker.create_topic(topic("v", 1, &[]), true).unwrap();
     assert!(broker.topic("v").is_none(), "validate_only creates nothing");
 
@@ -236,12 +214,7 @@ async fn topic_rules_are_enforced() {
     let keyless = broker.produce("compacted", 0, values(1), Acks::Leader);
     assert!(matches!(keyless, Err(BrokerError::InvalidRecord(_))));
     let keyed = batch_with(&[TestRecord::kv(b"k", b"v", 5)], Codec::Gzip);
-    broker
-        .produce("compacted", 0, keyed, Acks::Leader)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    produce_ok(&broker, "compacted", 0, keyed, Acks::Leader).await;
 
     broker
         .create_topic(topic("isr", 1, &[("min.insync.replicas", "2")]), false)
@@ -250,12 +223,7 @@ async fn topic_rules_are_enforced() {
         broker.produce("isr", 0, values(1), Acks::All),
         Err(BrokerError::NotEnoughReplicas(_))
     ));
-    broker
-        .produce("isr", 0, values(1), Acks::Leader)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    produce_ok(&broker, "isr", 0, values(1), Acks::Leader).await;
 
     broker
         .create_topic(
@@ -312,12 +280,7 @@ async fn producer_state_snapshots_only_changed_partitions_and_survive_a_crash() 
         let broker = open(dir.path());
         broker.create_topic(topic("s", 2, &[]), false).unwrap();
         pid = broker.init_producer_id(None).unwrap().0;
-        broker
-            .produce("s", 1, idempotent(pid, 0, 0, 2), Acks::All)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
+        produce_ok(&broker, "s", 1, idempotent(pid, 0, 0, 2), Acks::All).await;
         assert_eq!(
             broker.snapshot_producer_states(false).unwrap(),
             1,
@@ -330,26 +293,11 @@ async fn producer_state_snapshots_only_changed_partitions_and_survive_a_crash() 
         );
         assert!(dir.path().join("producer-state/s-1.json").exists());
         // After the snapshot, one more batch that only the log knows about; then a crash.
-        broker
-            .produce("s", 1, idempotent(pid, 0, 2, 1), Acks::All)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
+        produce_ok(&broker, "s", 1, idempotent(pid, 0, 2, 1), Acks::All).await;
     }
     let broker = open(dir.path());
-    let retry_old = broker
-        .produce("s", 1, idempotent(pid, 0, 0, 2), Acks::All)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
-    let retry_new = broker
-        .produce("s", 1, idempotent(pid, 0, 2, 1), Acks::All)
-        .unwrap()
-        .wait()
-        .await
-        .unwrap();
+    let retry_old = produce_ok(&broker, "s", 1, idempotent(pid, 0, 0, 2), Acks::All).await;
+    let retry_new = produce_ok(&broker, "s", 1, idempotent(pid, 0, 2, 1), Acks::All).await;
     assert_eq!((retry_old.base_offset, retry_new.base_offset), (0, 2));
     assert_eq!(broker.list_offset("s", 1, OffsetSpec::Latest).unwrap().0, 3);
 }
