@@ -121,7 +121,7 @@ def rdkafka_logger():
 
 def run_confluent(b, proxy, topic, n, partitions, kill_at=None):
     """Produce n records through the proxy; optionally kill -9 + restart the broker once
-    `kill_at` deliveries have been reported. Returns (delivered, errors, capture, killed)."""
+    `kill_at` records have been produced (see maybe_kill). Returns (delivered, errors, capture, killed)."""
     log, cap = rdkafka_logger()
     errors = []  # error_cb
     failed = []  # failed deliveries
@@ -168,21 +168,35 @@ def run_confluent(b, proxy, topic, n, partitions, kill_at=None):
         # a fatal error reaches error_cb with err.fatal(); every later produce() would fail
         return next((e for e in errors if e.fatal()), None)
 
-    def maybe_kill():
-        if kill_at is not None and not killed and len(delivered) >= kill_at:
-            # Kill while the broker has certainly handled produce requests whose responses the
-            # producer never gets: after the restart it resends them with the same
-            # pid/epoch/sequence, and the state rebuilt from the log must recognise them.
-            proxy.hold_responses()
-            wait_until(lambda: proxy.held(PRODUCE) >= 1, timeout=10,
-                       msg="a produce response to withhold")
-            outstanding = len(p)
-            b.kill9()
-            proxy.drop_held()
-            wait_until(lambda: proxy.held() == 0, timeout=10, msg="withheld responses dropped")
-            b.start()
-            killed.append({"delivered": len(delivered), "outstanding": outstanding,
-                           "unanswered_produce": proxy.dropped[PRODUCE]})
+    holding = []
+
+    def maybe_kill(produced):
+        """Two steps, never blocking the caller (which keeps producing and polling). Once
+        `kill_at` records are produced, the producer is demonstrably up (a tenth of them
+        delivered) and over a quarter of all records still await delivery — far more than fit
+        in the 5 requests in flight, so produce requests are certain to follow — start
+        withholding responses; once a produce response is withheld, kill -9 and restart. So the
+        broker has certainly handled produce requests the producer never heard back on: after
+        the restart it resends them with the same pid/epoch/sequence, and the state rebuilt
+        from the log must recognise them."""
+        if kill_at is None or killed:
+            return
+        if not holding:
+            started = len(delivered) >= kill_at // 10
+            if produced >= kill_at and started and len(p) > n // 4:
+                proxy.hold_responses()
+                holding.append(time.monotonic())
+            return
+        if proxy.held(PRODUCE) < 1:
+            assert time.monotonic() - holding[0] < 30, "no produce response to withhold in 30 s"
+            return
+        outstanding = len(p)
+        b.kill9()
+        proxy.drop_held()
+        wait_until(lambda: proxy.held() == 0, timeout=10, msg="withheld responses dropped")
+        b.start()
+        killed.append({"delivered": len(delivered), "outstanding": outstanding,
+                       "unanswered_produce": proxy.dropped[PRODUCE]})
 
     proxy.unleash()
     for i in range(n):
@@ -195,11 +209,11 @@ def run_confluent(b, proxy, topic, n, partitions, kill_at=None):
                 p.poll(0.05)
         if i % 500 == 0:
             p.poll(0)
-            maybe_kill()
+            maybe_kill(i)
     deadline = time.monotonic() + 150
     while len(p) > 0 and time.monotonic() < deadline and fatal() is None:
         p.poll(0.1)
-        maybe_kill()
+        maybe_kill(n)
     remaining = len(p)
     proxy.calm()
     if kill_at is not None:
