@@ -3,7 +3,7 @@ use crate::producers::{last_seq, BatchMeta, SeqCheck};
 use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
-use fjord_storage::{batch, BatchHeader, FlushPolicy, FlushTicket, Log};
+use fjord_storage::{batch, BatchHeader, FileSlice, FlushPolicy, FlushTicket, Log};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,7 +74,8 @@ impl PendingProduce {
 /// What a fetch read from one partition.
 #[derive(Debug, Clone)]
 pub struct FetchedPartition {
-    pub records: Bytes,
+    /// Where the batches lie in a segment file: sent from there, not copied (zero-copy fetch).
+    pub records: FileSlice,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
@@ -231,7 +232,7 @@ impl Broker {
         let partition = topic
             .partition(partition)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let read = partition.log.read(offset, max_bytes)?;
+        let read = partition.log.read_slice(offset, max_bytes)?;
         topic.metrics.bytes_out.increment(read.records.len() as u64);
         partition
             .metrics

@@ -23,6 +23,7 @@ pub use config::{
 };
 pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
 pub use error::BrokerError;
+pub use fjord_storage::FileSlice;
 pub use groups::{GroupConfig, GroupError};
 pub use names::validate_topic_name;
 pub use topic::{Partition, Topic};

@@ -1,6 +1,8 @@
 //! Request header decoding and response encoding, on top of the `kafka-protocol` crate.
+use crate::frame::{self, Frame};
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use fjord_broker::FileSlice;
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 /// Why a request could not be understood. The connection answers with a log line and a close.
@@ -68,6 +70,31 @@ pub fn encode_response<T: Encodable>(
     correlation_id: i32,
     body: &T,
 ) -> Result<Bytes, CodecError> {
+    let mut buf = encode_frame(api, version, correlation_id, body)?;
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// Encodes a Fetch response whose records are placeholders for `files` (zero-copy fetch).
+pub fn encode_fetch_response(
+    version: i16,
+    correlation_id: i32,
+    body: &FetchResponse,
+    files: Vec<FileSlice>,
+) -> Result<Frame, CodecError> {
+    let buf = encode_frame(ApiKey::Fetch, version, correlation_id, body)?;
+    // Fetch is a flexible version from v12 (KIP-482): compact lengths.
+    frame::splice(buf, files, version >= 12)
+}
+
+/// Length placeholder, response header and body.
+fn encode_frame<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<BytesMut, CodecError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api.response_header_version(version);
     let mut buf = BytesMut::new();
@@ -76,7 +103,5 @@ pub fn encode_response<T: Encodable>(
         .encode(&mut buf, header_version)
         .map_err(CodecError::Encode)?;
     body.encode(&mut buf, version).map_err(CodecError::Encode)?;
-    let len = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
+    Ok(buf)
 }

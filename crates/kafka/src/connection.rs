@@ -6,6 +6,8 @@
 //! of paying one fsync each.
 use crate::apis::{self, LaterReply, Reply};
 use crate::codec::CodecError;
+use crate::frame::{Frame, Part};
+use crate::sendfile;
 use crate::server::Context;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -132,9 +134,20 @@ impl Connection {
         }
     }
 
-    async fn write(&mut self, response: Option<Bytes>) -> Result<(), Close> {
-        if let Some(response) = response {
-            self.writer.write_all(&response).await?;
+    /// Queues a response in the write buffer; file ranges go out with sendfile after what is
+    /// buffered before them.
+    async fn write(&mut self, response: Option<Frame>) -> Result<(), Close> {
+        let Some(response) = response else {
+            return Ok(());
+        };
+        for part in response.into_parts() {
+            match part {
+                Part::Bytes(bytes) => self.writer.write_all(&bytes).await?,
+                Part::File(slice) => {
+                    self.writer.flush().await?;
+                    sendfile::send_file(self.writer.get_ref().as_ref(), &slice).await?;
+                }
+            }
         }
         Ok(())
     }
@@ -154,7 +167,7 @@ impl Connection {
 }
 
 /// The oldest queued response (cancel-safe: the future stays in the queue).
-async fn oldest(pending: &mut VecDeque<LaterReply>) -> Result<Option<Bytes>, CodecError> {
+async fn oldest(pending: &mut VecDeque<LaterReply>) -> Result<Option<Frame>, CodecError> {
     match pending.front_mut() {
         Some(reply) => reply.as_mut().await,
         None => std::future::pending().await,

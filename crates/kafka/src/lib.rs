@@ -10,6 +10,8 @@ pub mod apis;
 pub mod codec;
 pub mod connection;
 pub mod errors;
+pub mod frame;
+mod sendfile;
 pub mod server;
 
 pub use server::{serve, KafkaOptions};

@@ -19,6 +19,7 @@ pub mod records;
 mod recovery;
 mod retention;
 mod segment;
+mod slice;
 #[doc(hidden)]
 pub mod testing;
 
@@ -26,3 +27,4 @@ pub use config::{CleanupPolicy, FlushPolicy, LogConfig, ManagerOptions, Timestam
 pub use error::StorageError;
 pub use log::{AppendResult, BatchHeader, FlushTicket, Log, ReadResult};
 pub use manager::LogManager;
+pub use slice::FileSlice;

@@ -5,6 +5,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{FlushPolicy, TimestampType};
 use crate::flusher::{FlushQueue, FlushState};
 use crate::segment::{FileCache, Segment};
+use crate::slice::FileSlice;
 use crate::{LogConfig, StorageError};
 use bytes::Bytes;
 use std::io;
@@ -56,15 +57,27 @@ impl FlushTicket {
 
 /// What a read returns: whole batches, never a partially written one.
 #[derive(Debug, Clone)]
-pub struct ReadResult {
+pub struct ReadResult<R = Bytes> {
     /// Concatenated whole batches starting with the one that contains the requested offset;
     /// empty when the offset equals the log end. At least one whole batch even when it is larger
     /// than `max_bytes` (Kafka's KIP-74 behaviour), never more than `max_bytes` otherwise.
-    pub records: Bytes,
+    pub records: R,
     pub log_start_offset: i64,
     /// Published end offset (= high watermark on a single node).
     pub high_watermark: i64,
     pub last_stable_offset: i64,
+}
+
+impl<R> ReadResult<R> {
+    /// The same read with its records in another form (file range → bytes).
+    pub fn with_records<T>(self, records: T) -> ReadResult<T> {
+        ReadResult {
+            records,
+            log_start_offset: self.log_start_offset,
+            high_watermark: self.high_watermark,
+            last_stable_offset: self.last_stable_offset,
+        }
+    }
 }
 
 /// Shared services a log uses (owned by the manager).
@@ -281,7 +294,21 @@ impl Log {
         }
     }
 
+    /// Reads whole batches from `offset` into memory (see [`Log::read_slice`]).
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+        let read = self.read_slice(offset, max_bytes)?;
+        let records = read.records.to_bytes()?;
+        Ok(read.with_records(records))
+    }
+
+    /// Locates whole batches from `offset` without reading them: the returned slice is sent
+    /// straight from the page cache (zero-copy fetch). Costs an index lookup and a few small
+    /// header reads near the start and the end of the range, whatever its size.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult<FileSlice>, StorageError> {
         // A segment can be deleted (retention) or swapped (cleaner) under us; retry with a fresh
         // view, which then reports out-of-range or reads the new file.
         let mut attempts = 0;
@@ -300,11 +327,15 @@ impl Log {
         }
     }
 
-    fn try_read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
+    fn try_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult<FileSlice>, StorageError> {
         self.check_open()?;
         let end = self.end.load(Acquire);
         let start = self.start.load(Acquire);
-        let result = |records: Bytes| ReadResult {
+        let result = |records: FileSlice| ReadResult {
             records,
             log_start_offset: start,
             high_watermark: end,
@@ -313,8 +344,8 @@ impl Log {
         if offset < start || offset > end {
             return Err(self.out_of_range(offset));
         }
-        let mut i = self.segment_index(offset);
-        while let Some(seg) = self.segment_at(i) {
+        let mut current = self.segment_and_next(offset);
+        while let Some((seg, next)) = current {
             if seg.base >= end {
                 break;
             }
@@ -322,44 +353,61 @@ impl Log {
                 if h.base_offset >= end {
                     break;
                 }
-                let records = self.read_batches(&seg, pos, &h, max_bytes, end)?;
+                // A segment followed by one starting at or below `end` lies wholly below it;
+                // only the segment `end` falls in needs its end position looked up.
+                let wholly_below = next.is_some_and(|n| n.base <= end);
+                let end = (!wholly_below).then_some(end);
+                let records = self.slice_batches(&seg, pos, &h, max_bytes, end)?;
                 return Ok(result(records));
             }
-            i += 1;
+            // Compaction can leave a segment without the offsets asked for: go on by base
+            // offset (not by position in the list, which retention may shift meanwhile).
+            current = next.and_then(|n| self.segment_and_next(n.base));
         }
-        Ok(result(Bytes::new()))
+        Ok(result(FileSlice::default()))
     }
 
-    /// Reads whole batches from `pos`: at least the first one, then as many as fit in
-    /// `max_bytes`, none at or beyond the end offset the reader started with.
-    fn read_batches(
+    /// Whole batches from `pos`: at least the first one, then as many as fit in `max_bytes`,
+    /// none at or beyond `end` (the end offset the reader started with; None when the whole
+    /// segment is below it).
+    fn slice_batches(
         &self,
         seg: &Arc<Segment>,
         pos: u64,
         first: &BatchHeader,
         max_bytes: usize,
-        end: i64,
-    ) -> Result<Bytes, StorageError> {
-        let avail = seg.size.load(Acquire).saturating_sub(pos) as usize;
-        let first_len = LOG_OVERHEAD + first.batch_length.max(0) as usize;
-        let want = max_bytes.min(avail).max(first_len);
-        let buf = seg.read_at(&self.env.files, pos, want)?;
-        let mut keep = 0;
-        for b in batch::batches(&buf) {
-            if batch::parse_header(b).base_offset >= end {
-                break;
-            }
-            keep += b.len();
-        }
-        let mut buf = buf;
-        buf.truncate(keep);
-        Ok(Bytes::from(buf))
+        end: Option<i64>,
+    ) -> Result<FileSlice, StorageError> {
+        let file = seg.handle(&self.env.files)?;
+        // Appends publish the segment size before the log end, so `size` may already cover
+        // batches at or beyond the `end` this reader loaded: find where `end` starts.
+        let size = seg.size.load(Acquire);
+        let stop = match end {
+            Some(end) => seg.position_of(&file, end, size)?,
+            None => size,
+        };
+        let first_end = pos + (LOG_OVERHEAD as u64) + first.batch_length.max(0) as u64;
+        let limit = pos.saturating_add(max_bytes as u64).min(stop);
+        let cut = if limit <= first_end {
+            first_end
+        } else {
+            seg.last_boundary_within(&file, pos, limit)?
+        };
+        Ok(FileSlice::new(file, pos, (cut - pos) as usize))
     }
 
     /// Index of the segment with the largest base offset <= `offset` (0 if none).
     pub(crate) fn segment_index(&self, offset: i64) -> usize {
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
         segs.partition_point(|s| s.base <= offset).saturating_sub(1)
+    }
+
+    /// The segment holding `offset` (the one with the largest base <= it) and the one after it,
+    /// from a single view of the list.
+    fn segment_and_next(&self, offset: i64) -> Option<(Arc<Segment>, Option<Arc<Segment>>)> {
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let i = segs.partition_point(|s| s.base <= offset).saturating_sub(1);
+        Some((segs.get(i)?.clone(), segs.get(i + 1).cloned()))
     }
 
     pub(crate) fn segment_at(&self, i: usize) -> Option<Arc<Segment>> {

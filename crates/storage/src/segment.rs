@@ -220,6 +220,30 @@ impl Segment {
         Ok(None)
     }
 
+    /// Position of the first batch at or beyond `end` (or `size` if none): where a reader that
+    /// loaded `end` must stop. Starts from the index, so it reads about one index interval.
+    pub(crate) fn position_of(&self, file: &File, end: i64, size: u64) -> io::Result<u64> {
+        let from = self.index_position(end).min(size);
+        walk_headers(file, from, size, |_, base_offset, _| base_offset < end)
+    }
+
+    /// The last batch boundary at or before `limit`, not before `from` (a boundary itself).
+    /// Starts from the last index entry at or before `limit`.
+    pub(crate) fn last_boundary_within(
+        &self,
+        file: &File,
+        from: u64,
+        limit: u64,
+    ) -> io::Result<u64> {
+        let indexed = {
+            let idx = self.index.read().unwrap_or_else(|e| e.into_inner());
+            idx.last_where(|e| u64::from(index::read_offset_entry(e).1) <= limit)
+                .map(|i| u64::from(index::read_offset_entry(idx.entry(i)).1))
+                .unwrap_or(0)
+        };
+        walk_headers(file, indexed.max(from), limit, |_, _, next| next <= limit)
+    }
+
     /// File position of the last indexed batch starting at or before `offset` (0 if none).
     pub(crate) fn index_position(&self, offset: i64) -> u64 {
         let rel = (offset - self.base).clamp(0, u32::MAX as i64) as u32;
@@ -351,4 +375,38 @@ impl Segment {
     pub(crate) fn is_empty(&self) -> bool {
         self.size.load(Acquire) == 0
     }
+}
+
+/// Walks batch headers from `from` (a batch boundary) towards `limit`, reading only the 12-byte
+/// framing of each batch (a few KiB per read), while `go(position, base_offset, next_position)`
+/// says so. Returns the position of the batch it stopped at, or `limit` when it got there.
+fn walk_headers(
+    file: &File,
+    from: u64,
+    limit: u64,
+    mut go: impl FnMut(u64, i64, u64) -> bool,
+) -> io::Result<u64> {
+    const READ: u64 = 16 * 1024;
+    let overhead = batch::LOG_OVERHEAD as u64;
+    let mut buf = Vec::new();
+    let mut buf_pos = 0u64;
+    let mut pos = from;
+    while pos + overhead <= limit {
+        let cached = pos >= buf_pos && pos + overhead <= buf_pos + buf.len() as u64;
+        if !cached {
+            buf.resize(READ.min(limit - pos) as usize, 0);
+            file.read_exact_at(&mut buf, pos)?;
+            buf_pos = pos;
+        }
+        let at = (pos - buf_pos) as usize;
+        let framing = &buf[at..at + batch::LOG_OVERHEAD];
+        let base_offset = i64::from_be_bytes(framing[..8].try_into().expect("8 bytes"));
+        let length = i32::from_be_bytes(framing[8..].try_into().expect("4 bytes"));
+        let next = pos + overhead + length.max(0) as u64;
+        if !go(pos, base_offset, next) {
+            return Ok(pos);
+        }
+        pos = next;
+    }
+    Ok(pos.min(limit))
 }

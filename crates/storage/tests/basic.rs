@@ -235,6 +235,55 @@ fn readers_never_see_partial_batches_during_appends() {
     writer.join().unwrap();
 }
 
+/// Ranges located without reading them (zero-copy fetch) stop at the end offset the reader saw
+/// and at whole batches, while appends run, across index entries and segment rolls.
+#[test]
+fn slices_hold_whole_batches_below_the_end_during_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let cfg = LogConfig {
+        segment_bytes: 64 * 1024,
+        index_interval_bytes: 512,
+        ..LogConfig::default()
+    };
+    let log = m.open_log("t", 0, cfg).unwrap();
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for i in 0..3000 {
+                log.append(batch(1 + (i % 5) as usize, 40 + i % 300, NOW), NOW)
+                    .unwrap();
+            }
+        })
+    };
+    let mut checked = 0;
+    while !writer.is_finished() || checked == 0 {
+        let end = log.log_end_offset();
+        let from = (end / 2 + checked % 7).min(end);
+        let max = 1000 + (checked as usize * 997) % 20_000;
+        let r = log.read_slice(from, max).unwrap();
+        let bytes = r.records.to_bytes().unwrap();
+        let recs = decode(&bytes).unwrap();
+        if from < r.high_watermark {
+            assert!(
+                recs.first().is_some_and(|x| x.offset <= from),
+                "from {from}"
+            );
+            assert!(recs.iter().any(|x| x.offset == from), "from {from}");
+        }
+        assert!(recs.iter().all(|x| x.offset < r.high_watermark));
+        assert!(recs.windows(2).all(|w| w[1].offset == w[0].offset + 1));
+        // More than `max` only when the first batch alone is larger.
+        let first = fjord_storage::batch::batches(&bytes)
+            .next()
+            .map_or(0, |b| b.len());
+        assert!(bytes.len() <= max.max(first), "{} > {max}", bytes.len());
+        checked += 1;
+    }
+    writer.join().unwrap();
+    assert!(log.segment_count() > 3);
+}
+
 #[test]
 fn segment_ms_rolls_by_age_of_first_batch() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,13 @@
-//! Fetch with long polling. Stored bytes go out as they are (no decoding, no re-encoding).
+//! Fetch with long polling. Stored bytes go out as they are (no decoding, no re-encoding) and,
+//! above [`ZERO_COPY_MIN`] per partition, without being copied: the response carries the file
+//! ranges and the connection sends them with sendfile.
 //! Incremental fetch sessions (KIP-227) are declined the way Kafka allows: every response carries
 //! session id 0, so clients keep sending full fetch requests.
 use crate::errors;
+use crate::frame;
 use crate::server::Context;
 use bytes::Bytes;
-use fjord_broker::{BrokerError, FetchedPartition};
+use fjord_broker::{BrokerError, FetchedPartition, FileSlice};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::time::Duration;
@@ -13,11 +16,23 @@ use tokio::time::Instant;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 /// A client's `max_wait_ms` beyond this is cut (a fetch must not pin a connection forever).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+/// Smaller record ranges are copied into the response: one read and a buffered write cost less
+/// than flushing the buffer and a sendfile call of their own.
+const ZERO_COPY_MIN: usize = 16 * 1024;
 
-pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> FetchResponse {
+/// The response, and the file ranges that go where its records placeholders are, in order.
+pub struct Fetched {
+    pub response: FetchResponse,
+    pub files: Vec<FileSlice>,
+}
+
+pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> Fetched {
     if request.session_id != 0 {
         // We never create sessions, so any session id is unknown.
-        return FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND);
+        return Fetched {
+            response: FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND),
+            files: Vec::new(),
+        };
     }
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
@@ -33,7 +48,10 @@ pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> F
             || Instant::now() >= deadline;
         let stopping = *shutdown.borrow();
         if done || stopping {
-            return read.response;
+            return Fetched {
+                response: read.response,
+                files: read.files,
+            };
         }
         tokio::select! {
             _ = appended.changed() => {}
@@ -45,6 +63,7 @@ pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> F
 
 struct Read {
     response: FetchResponse,
+    files: Vec<FileSlice>,
     bytes: usize,
     any_error: bool,
 }
@@ -53,6 +72,7 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
     let mut budget = request.max_bytes.max(0) as usize;
     let mut bytes = 0;
     let mut any_error = false;
+    let mut files = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         // Topic ids replace names from Fetch v13.
@@ -73,11 +93,11 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
                     )
                 }
             };
-            let data = match result {
-                Ok(fetched) => {
+            let data = match result.and_then(|fetched| records(fetched, &mut files)) {
+                Ok((fetched, records)) => {
                     bytes += fetched.records.len();
                     budget = budget.saturating_sub(fetched.records.len());
-                    partition_data(p.partition, fetched, request.isolation_level)
+                    partition_data(p.partition, fetched, records, request.isolation_level)
                 }
                 Err(e) => {
                     any_error = true;
@@ -99,6 +119,7 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
         .with_responses(topics);
     Read {
         response,
+        files,
         bytes,
         any_error,
     }
@@ -117,12 +138,32 @@ fn read_partition(
 ) -> Result<FetchedPartition, BrokerError> {
     let mut fetched = context.broker.fetch(topic, partition, offset, limit)?;
     if !first && fetched.records.len() > limit {
-        fetched.records = Bytes::new();
+        fetched.records = FileSlice::default();
     }
     Ok(fetched)
 }
 
-fn partition_data(partition: i32, fetched: FetchedPartition, isolation_level: i8) -> PartitionData {
+/// The records field for a partition: a placeholder for a large range (queued in `files`),
+/// the bytes themselves for a small one.
+fn records(
+    fetched: FetchedPartition,
+    files: &mut Vec<FileSlice>,
+) -> Result<(FetchedPartition, Bytes), BrokerError> {
+    if fetched.records.len() < ZERO_COPY_MIN {
+        let bytes = fetched.records.to_bytes();
+        let bytes = bytes.map_err(|e| BrokerError::Storage(e.to_string()))?;
+        return Ok((fetched, bytes));
+    }
+    files.push(fetched.records.clone());
+    Ok((fetched, frame::placeholder()))
+}
+
+fn partition_data(
+    partition: i32,
+    fetched: FetchedPartition,
+    records: Bytes,
+    isolation_level: i8,
+) -> PartitionData {
     PartitionData::default()
         .with_partition_index(partition)
         .with_error_code(errors::NONE)
@@ -131,7 +172,7 @@ fn partition_data(partition: i32, fetched: FetchedPartition, isolation_level: i8
         .with_log_start_offset(fetched.log_start_offset)
         .with_aborted_transactions((isolation_level == 1).then(Vec::new))
         .with_preferred_read_replica(BrokerId(-1))
-        .with_records(Some(fetched.records))
+        .with_records(Some(records))
 }
 
 fn error_data(partition: i32, error: &BrokerError) -> PartitionData {

@@ -15,6 +15,7 @@ mod topics;
 pub mod versions;
 
 use crate::codec::{self, CodecError};
+use crate::frame::Frame;
 use crate::server::Context;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, TopicName};
@@ -34,11 +35,11 @@ pub struct Client {
 /// durable as the flush policy promises. The connection keeps reading and appending the next
 /// requests meanwhile, and writes the responses in request order.
 pub enum Reply {
-    Now(Option<Bytes>),
+    Now(Option<Frame>),
     Later(LaterReply),
 }
 
-pub type LaterReply = Pin<Box<dyn Future<Output = Result<Option<Bytes>, CodecError>> + Send>>;
+pub type LaterReply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CodecError>> + Send>>;
 
 /// Handles one request frame. An error closes the connection.
 pub async fn dispatch(
@@ -53,7 +54,7 @@ pub async fn dispatch(
         if api == ApiKey::ApiVersions {
             // KIP-511: answer with v0 and the versions we do support, so the client can retry.
             return versions::unsupported_version_response(pre.correlation_id)
-                .map(|r| Reply::Now(Some(r)));
+                .map(|r| Reply::Now(Some(r.into())));
         }
         return Err(CodecError::UnsupportedVersion { api, version });
     }
@@ -72,7 +73,8 @@ pub async fn dispatch(
             let response = appended.response().await;
             duration.record(started.elapsed().as_secs_f64());
             match response {
-                Some(r) => codec::encode_response(api, version, correlation_id, &r).map(Some),
+                Some(r) => codec::encode_response(api, version, correlation_id, &r)
+                    .map(|frame| Some(frame.into())),
                 None => Ok(None),
             }
         })));
@@ -90,17 +92,16 @@ async fn handle(
     version: i16,
     correlation_id: i32,
     mut frame: Bytes,
-) -> Result<Option<Bytes>, CodecError> {
+) -> Result<Option<Frame>, CodecError> {
+    // Name the response that could not be encoded: it is always a broker bug.
+    let name_api = |e| match e {
+        CodecError::Encode(err) => CodecError::Encode(err.context(format!("{api:?} v{version}"))),
+        other => other,
+    };
     let respond = |body: &dyn EncodeDyn| {
         body.encode_frame(api, version, correlation_id)
-            .map(Some)
-            .map_err(|e| match e {
-                // Name the response that could not be encoded: it is always a broker bug.
-                CodecError::Encode(err) => {
-                    CodecError::Encode(err.context(format!("{api:?} v{version}")))
-                }
-                other => other,
-            })
+            .map(|frame| Some(frame.into()))
+            .map_err(name_api)
     };
     match api {
         ApiKey::ApiVersions => respond(&versions::handle(decode(&mut frame, version)?)),
@@ -110,7 +111,10 @@ async fn handle(
             version,
         )),
         ApiKey::Fetch => {
-            respond(&fetch::handle(context, decode(&mut frame, version)?, version).await)
+            let fetched = fetch::handle(context, decode(&mut frame, version)?, version).await;
+            codec::encode_fetch_response(version, correlation_id, &fetched.response, fetched.files)
+                .map(Some)
+                .map_err(name_api)
         }
         ApiKey::ListOffsets => respond(&offsets::list_offsets(
             context,
