@@ -251,7 +251,7 @@ fn slices_hold_whole_batches_below_the_end_during_appends() {
         let log = log.clone();
         std::thread::spawn(move || {
             for i in 0..3000 {
-                log.append(batch(1 + (i % 5) as usize, 40 + i % 300, NOW), NOW)
+                log.append(batch(1 + i % 5, 40 + i % 300, NOW), NOW)
                     .unwrap();
             }
         })
