@@ -317,6 +317,42 @@ def many_producers(kind, nprod, size, count_each, acks):
         b.stop()
 
 
+def fjord_bench(args, timeout=600):
+    """Runs `fjord bench ... --json` and returns its JSON summary."""
+    r = sh([str(FJORD), "bench", *args, "--json"], timeout=timeout, check=False)
+    try:
+        return json.loads(r.stdout[r.stdout.index("{"):])
+    except ValueError:
+        raise RuntimeError("no fjord bench summary:\n" + (r.stdout + r.stderr)[-3000:])
+
+
+def fjbench_run(kind, size, parts, acks, count, concurrency):
+    """The matrix cell with `fjord bench` as the client: a lighter client than
+    rdkafka_performance (it re-sends pre-encoded batches), so more of the 2 cores go to the
+    broker and the ratio shows more of the brokers' own difference."""
+    b = Broker(kind)
+    try:
+        b.create_topic("fjb", parts)
+        c0 = b.cpu()
+        p = fjord_bench(["produce", "-b", b.addr, "--topic", "fjb", "--count", str(count),
+                         "--record-size", str(size), "--concurrency", str(concurrency),
+                         "--acks", "all" if acks == -1 else str(acks)])
+        c1 = b.cpu()
+        c = fjord_bench(["consume", "-b", b.addr, "--topic", "fjb", "--count", str(count)])
+        c2 = b.cpu()
+        if p["errors"] or c["records"] < count:
+            raise RuntimeError(f"produce errors {p['errors']}, consumed {c['records']}/{count}")
+        out = {}
+        for ph, r, cpu in (("produce", p, c1 - c0), ("consume", c, c2 - c1)):
+            out[ph] = {"mb_s": r["mb_per_s"], "msgs_s": r["records_per_s"],
+                       "p99_ms": r["latency_ms"]["p99"], "cpu_s": cpu,
+                       "cpu_s_per_mb": cpu / (r["bytes"] / 1e6)}
+        out["rss_mb"] = b.hwm_mb()
+        return out
+    finally:
+        b.stop()
+
+
 def cold_consume(size, count):
     """Produce with Fjord async, restart it, evict the data dir from the page cache
     (posix_fadvise DONTNEED after fsync) and consume: the disk-read path of a log not in RAM."""
@@ -360,9 +396,11 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--quiet-wait", type=int, default=60,
                     help="max seconds to wait for running rustc before each repetition")
-    ap.add_argument("--only", default="", help="comma list: limits,matrix,latency,many,cold")
+    ap.add_argument("--only", default="",
+                    help="comma list: limits,matrix,fjbench,latency,many,cold")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"limits", "matrix", "latency", "many", "cold"}
+    only = (set(args.only.split(",")) if args.only
+            else {"limits", "matrix", "fjbench", "latency", "many", "cold"})
     scale = 0.1 if args.quick else 1.0
     reps = 1 if args.quick else args.reps
     OUT.mkdir(parents=True, exist_ok=True)
@@ -477,6 +515,34 @@ def main():
                     many[k].append({"error": str(e)[:500]})
                 log("many", k, json.dumps(many[k][-1]))
         R["many"] = many
+        save(R)
+
+    if "fjbench" in only:
+        # The same matrix with `fjord bench` as the client (4 connections, 5 requests in
+        # flight each), plus the 16-producer sync case.
+        cells = [(size, parts, acks, int(count * scale), 4)
+                 for size, count in ((100, 8_000_000), (1024, 2_000_000))
+                 for parts in (1, 8) for acks in (1, -1)]
+        cells.append((1024, 8, -1, int(2_000_000 * scale), 16))
+        fj = [{"size": s_, "parts": p_, "acks": a_, "count": n_, "concurrency": c_,
+               "runs": {k: [] for k in brokers}} for s_, p_, a_, n_, c_ in cells]
+        for rep in range(reps):
+            la, n = wait_quiet(args.quiet_wait)
+            log(f"fjbench rep {rep + 1}/{reps} load={la} rustc={n}")
+            for w in fj:
+                for k in brokers:
+                    try:
+                        r = fjbench_run(k, w["size"], w["parts"], w["acks"], w["count"],
+                                        w["concurrency"])
+                        r["load"], r["rustc"] = load_state()
+                    except Exception as e:
+                        r = {"error": str(e)[:500]}
+                    w["runs"][k].append(r)
+                    log(f"  fjbench {k} s={w['size']} p={w['parts']} a={w['acks']} "
+                        f"c={w['concurrency']}:",
+                        json.dumps({a: (r[a]["mb_s"] if a in r else None)
+                                    for a in ("produce", "consume")}), r.get("error", ""))
+        R["fjbench"] = fj
         save(R)
 
     if "cold" in only:
@@ -607,6 +673,32 @@ def report(R):
             pc = f"{100 * v / ddw:.0f}%" if ddw else "–"
             L.append(f"| {k} | {v:.1f} | {pc} | {med([r['cpu_s_per_mb'] for r in ok]):.4f} | "
                      f"{med([r['rss_mb'] for r in ok]):.0f} |")
+        L.append("")
+    if "fjbench" in R:
+        L.append("### Throughput matrix with `fjord bench` as the client")
+        L.append("")
+        L.append("Same cells; MB/s of record values; conc = client connections; p99 = produce "
+                 "request latency (ms); CPU = broker CPU-seconds per MB.")
+        L.append("")
+        L.append("| size | parts | acks | conc | phase | Fjord async MB/s | Tansu mem MB/s | "
+                 "Fjord sync MB/s | **Fjord async / Tansu** | Fjord sync / dd | p99 F-async / Tansu / "
+                 "F-sync | CPU s/MB F-async / Tansu |")
+        L.append("| --- " * 12 + "|")
+        for w in R["fjbench"]:
+            for ph in ("produce", "consume"):
+                def m(k, key):
+                    return med([r[ph][key] for r in w["runs"][k] if ph in r])
+                v = {k: m(k, "mb_s") for k in w["runs"]}
+                ratio = v["fjord-async"] / v["tansu"] if v["tansu"] else float("nan")
+                sync_dd = f"{v['fjord-sync'] / ddw:.2f}" if ddw and ph == "produce" else "–"
+                p99 = (" / ".join(f"{m(k, 'p99_ms'):.1f}" for k in ("fjord-async", "tansu", "fjord-sync"))
+                       if ph == "produce" else "–")
+                errs = sum(1 for runs in w["runs"].values() for r in runs if "error" in r)
+                L.append(f"| {w['size']} B | {w['parts']} | {'all' if w['acks'] == -1 else w['acks']} "
+                         f"| {w['concurrency']} | {ph} | {v['fjord-async']:.1f} | {v['tansu']:.1f} | "
+                         f"{v['fjord-sync']:.1f} | **{ratio:.2f}×** | {sync_dd} | {p99} | "
+                         f"{m('fjord-async', 'cpu_s_per_mb'):.4f} / {m('tansu', 'cpu_s_per_mb'):.4f}"
+                         f"{f' ({errs} failed runs)' if errs else ''} |")
         L.append("")
     if "cold" in R:
         ok = [r for r in R["cold"] if "mb_s" in r]
