@@ -207,6 +207,22 @@ def test_bench_produce_rate_paces_the_sends(broker):
     assert r["records_per_s"] <= 4000 * 1.5, r
 
 
+def test_bench_produce_e2e_latency(broker):
+    # --e2e: a consumer in the same process follows the topic; every acknowledged batch must
+    # be seen by it, and a batch cannot arrive before its Produce request was sent.
+    name = unique_topic("benche")
+    p = fjord(broker, "bench", "produce", "--topic", name, "--count", "3000", "--rate", "6000",
+              "--partitions", "3", "--concurrency", "2", "--e2e", "--json", timeout=120, check=0)
+    r = json.loads(p.out)
+    assert r["records"] == 3000 and r["errors"] == 0
+    assert r["e2e_records"] == 3000, r
+    e2e = r["e2e_latency_ms"]
+    assert 0 < e2e["p50"] <= e2e["p99"] <= e2e["max"] < 30_000, r
+    assert "e2e_latency_ms" not in json.loads(fjord(
+        broker, "bench", "produce", "--topic", name, "--count", "10", "--json",
+        timeout=60, check=0).out)
+
+
 def test_bench_produce_human_report(broker):
     name = unique_topic("benchh")
     p = fjord(broker, "bench", "produce", "--topic", name, "--count", "5000", "--acks", "all",

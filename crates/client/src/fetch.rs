@@ -3,6 +3,7 @@ use crate::client::{topic_res, TopicInfo};
 use crate::conn::Connection;
 use crate::error::{check, Error, KafkaCode, Result};
 use crate::records::{decode_batches, DecodedBatch};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{ApiKey, FetchRequest, ListOffsetsRequest};
@@ -53,13 +54,56 @@ pub struct FetchedPartition {
     pub batches: Vec<DecodedBatch>,
 }
 
-/// One Fetch request for `partitions` (partition, offset) of `topic`, all led by `conn`'s broker.
+/// One partition of a Fetch response with its records as the broker sent them.
+#[derive(Debug, Clone)]
+pub struct RawPartition {
+    pub partition: i32,
+    pub error: Option<KafkaCode>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    /// Whole batches, possibly followed by a partial one (brokers may cut at `max_bytes`).
+    pub records: Bytes,
+}
+
+/// One Fetch request for `partitions` (partition, offset) of `topic`, all led by `conn`'s
+/// broker; records decoded.
 pub async fn fetch(
     conn: &Connection,
     topic: &TopicInfo,
     partitions: &[(i32, i64)],
     limits: FetchLimits,
 ) -> Result<Vec<FetchedPartition>> {
+    let raw = fetch_raw(conn, topic, partitions, limits).await?;
+    raw.into_iter()
+        .map(|p| {
+            let batches = match (&p.error, p.records.is_empty()) {
+                (None, false) => decode_batches(&p.records).map_err(|e| {
+                    Error::Records(format!(
+                        "{} partition {}: {e}",
+                        topic_res(&topic.name),
+                        p.partition
+                    ))
+                })?,
+                _ => Vec::new(),
+            };
+            Ok(FetchedPartition {
+                partition: p.partition,
+                error: p.error,
+                high_watermark: p.high_watermark,
+                log_start_offset: p.log_start_offset,
+                batches,
+            })
+        })
+        .collect()
+}
+
+/// [`fetch`] without decoding the records (load generators only look at batch headers).
+pub async fn fetch_raw(
+    conn: &Connection,
+    topic: &TopicInfo,
+    partitions: &[(i32, i64)],
+    limits: FetchLimits,
+) -> Result<Vec<RawPartition>> {
     let version = conn.versions().pick(ApiKey::Fetch, 4, 16)?;
     let mut ft = FetchTopic::default().with_partitions(
         partitions
@@ -86,28 +130,16 @@ pub async fn fetch(
         .with_topics(vec![ft]);
     let resp = conn.request(version, &req).await?;
     check(resp.error_code, || topic_res(&topic.name), None)?;
-    let mut out = Vec::new();
-    for p in resp.responses.into_iter().flat_map(|t| t.partitions) {
-        let error = KafkaCode::from_code(p.error_code);
-        let batches = match (&error, &p.records) {
-            (None, Some(r)) => decode_batches(r).map_err(|e| {
-                Error::Records(format!(
-                    "{} partition {}: {e}",
-                    topic_res(&topic.name),
-                    p.partition_index
-                ))
-            })?,
-            _ => Vec::new(),
-        };
-        out.push(FetchedPartition {
+    let partitions = resp.responses.into_iter().flat_map(|t| t.partitions);
+    Ok(partitions
+        .map(|p| RawPartition {
             partition: p.partition_index,
-            error,
+            error: KafkaCode::from_code(p.error_code),
             high_watermark: p.high_watermark,
             log_start_offset: p.log_start_offset,
-            batches,
-        });
-    }
-    Ok(out)
+            records: p.records.unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Offsets for `partitions` of `topic` (all led by `conn`'s broker), in request order.

@@ -19,7 +19,9 @@ pub use client::{BrokerInfo, Client, Metadata, PartitionInfo, TopicInfo};
 pub use compression::Compression;
 pub use conn::{ApiVersions, ConnConfig, Connection};
 pub use error::{Error, KafkaCode, Result};
-pub use fetch::{fetch, list_offsets, FetchLimits, FetchedPartition, OffsetSpec};
+pub use fetch::{
+    fetch, fetch_raw, list_offsets, FetchLimits, FetchedPartition, OffsetSpec, RawPartition,
+};
 pub use groups::{
     commit_offsets, delete_group, describe_group, describe_groups, fetch_committed, Committed,
     Committer, GroupDescription, GroupMemberInfo, ListedGroup,
@@ -27,4 +29,4 @@ pub use groups::{
 pub use kafka_protocol::messages::ApiKey;
 pub use member::{Assignor, Generation, GroupMember, Heartbeater, MemberConfig};
 pub use produce::{send_produce, Acks, InFlightProduce, PartitionAck};
-pub use records::{decode_batches, encode_batch, DecodedBatch, Record};
+pub use records::{batch_headers, decode_batches, encode_batch, BatchHeader, DecodedBatch, Record};

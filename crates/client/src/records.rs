@@ -7,8 +7,8 @@
 use crate::compression::Compression;
 use crate::error::{Error, Result};
 use bytes::Bytes;
+pub use fjord_records::{BatchHeader, DecodedBatch, Record};
 use fjord_records::{BatchOpts, NewRecord};
-pub use fjord_records::{DecodedBatch, Record};
 
 /// Encodes `records` as one v2 batch with base offset 0 (the broker rewrites it), no producer
 /// id (not idempotent) and create-time timestamps relative to the first record, as Kafka's
@@ -30,6 +30,13 @@ pub fn encode_batch(records: &[Record], compression: Compression) -> Result<Byte
 /// `max_bytes`) is ignored; corrupt data is an error.
 pub fn decode_batches(buf: &[u8]) -> Result<Vec<DecodedBatch>> {
     Ok(fjord_records::decode_batches(buf)?)
+}
+
+/// Headers of the complete batches in `buf`, without decoding records.
+pub fn batch_headers(buf: &[u8]) -> Vec<BatchHeader> {
+    fjord_records::batches(buf)
+        .map(fjord_records::parse_header)
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `fjord bench produce|consume`: load generators with throughput and latency reports.
 mod consume;
+mod e2e;
 mod produce;
 pub mod stats;
 
@@ -86,6 +87,10 @@ pub struct ProduceBench {
     /// at a fixed fraction of the maximum rate is the broker's, not a queue in the client.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Also measure end-to-end latency: a consumer in this process follows the topic, and each
+    /// batch counts from sending its Produce request to receiving it in a Fetch response.
+    #[arg(long)]
+    pub e2e: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,4 +1,5 @@
 //! The produce load generator.
+use super::e2e::E2e;
 use super::stats::Counters;
 use super::ProduceBench;
 use anyhow::{Context, Result};
@@ -30,6 +31,13 @@ pub async fn run(
         Some(_) => u64::MAX,
         None => a.common.count.unwrap_or(DEFAULT_COUNT),
     }));
+    let e2e = if a.e2e {
+        let e2e = Arc::new(E2e::default());
+        let followers = e2e.clone().start(client, &topic).await?;
+        Some((e2e, followers))
+    } else {
+        None
+    };
     let parts: Vec<i32> = topic.partitions.iter().map(|p| p.partition).collect();
     let tasks = a.common.concurrency.max(1);
     let mut handles = Vec::new();
@@ -56,11 +64,19 @@ pub async fn run(
             deadline,
             args: a.clone(),
             seed: i as u64 + 1,
+            e2e: e2e.as_ref().map(|(e, _)| e.clone()),
         };
         handles.push(tokio::spawn(w.run()));
     }
     for h in handles {
         h.await.context("benchmark task")??;
+    }
+    if let Some((e2e, followers)) = e2e {
+        e2e.producing_done();
+        for f in followers {
+            f.await.context("end-to-end consumer task")??;
+        }
+        *counters.e2e.lock().unwrap_or_else(|e| e.into_inner()) = Some(e2e.histogram());
     }
     Ok(())
 }
@@ -104,6 +120,7 @@ struct Worker {
     deadline: Option<Instant>,
     args: ProduceBench,
     seed: u64,
+    e2e: Option<Arc<E2e>>,
 }
 
 /// A request in flight: when it was sent, its records and their bytes, and its place in the
@@ -118,7 +135,7 @@ impl Worker {
         // even while this task is pacing its sends (--rate).
         let window = Arc::new(Semaphore::new(self.args.max_in_flight.max(1)));
         let (flights, queue) = mpsc::unbounded_channel::<Flight>();
-        let reaper = tokio::spawn(reap(queue, self.counters.clone()));
+        let reaper = tokio::spawn(reap(queue, self.counters.clone(), self.e2e.clone()));
         let started = tokio::time::Instant::now();
         let mut sent = 0u64;
         let mut n = 0usize;
@@ -214,10 +231,23 @@ impl Worker {
 /// xorshift64 bytes, mapped to printable ASCII so compressed runs see text-like data
 /// (random bytes would not compress at all, real payloads usually do somewhat).
 /// Counts each answer as it arrives (requests are answered in the order they were sent).
-async fn reap(mut queue: mpsc::UnboundedReceiver<Flight>, counters: Arc<Counters>) {
+async fn reap(
+    mut queue: mpsc::UnboundedReceiver<Flight>,
+    counters: Arc<Counters>,
+    e2e: Option<Arc<E2e>>,
+) {
     while let Some((req, sent, records, bytes, _permit)) = queue.recv().await {
         let ok = match req.wait().await {
-            Ok(acks) => acks.iter().all(|a| a.result.is_ok()),
+            Ok(acks) => {
+                if let Some(e2e) = &e2e {
+                    for a in &acks {
+                        if let Ok(base_offset) = a.result {
+                            e2e.acked(a.partition, base_offset, sent, records);
+                        }
+                    }
+                }
+                acks.iter().all(|a| a.result.is_ok())
+            }
             Err(_) => false,
         };
         if ok {

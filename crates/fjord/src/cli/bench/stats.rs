@@ -77,6 +77,11 @@ impl Histogram {
     pub fn max(&self) -> u64 {
         self.max
     }
+
+    /// Events recorded.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
 }
 
 /// Counters the workers bump and the progress printer reads.
@@ -86,6 +91,8 @@ pub struct Counters {
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
     pub latency: Mutex<Histogram>,
+    /// End-to-end latency (produce → fetched), when measured.
+    pub e2e: Mutex<Option<Histogram>>,
 }
 
 impl Counters {
@@ -142,6 +149,11 @@ pub struct Report {
     pub records_per_s: f64,
     pub mb_per_s: f64,
     pub latency_ms: Latency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2e_latency_ms: Option<Latency>,
+    /// Records seen at both ends (acknowledged and fetched) with --e2e.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2e_records: Option<u64>,
 }
 
 #[derive(serde::Serialize)]
@@ -159,7 +171,7 @@ impl Report {
         let bytes = c.bytes.load(Ordering::Relaxed);
         let secs = elapsed.as_secs_f64().max(1e-9);
         let h = c.latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let ms = |us: u64| us as f64 / 1000.0;
+        let e2e = c.e2e.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Report {
             mode,
             records,
@@ -168,21 +180,24 @@ impl Report {
             elapsed_s: secs,
             records_per_s: records as f64 / secs,
             mb_per_s: bytes as f64 / secs / 1e6,
-            latency_ms: Latency {
-                p50: ms(h.quantile(0.50)),
-                p95: ms(h.quantile(0.95)),
-                p99: ms(h.quantile(0.99)),
-                p999: ms(h.quantile(0.999)),
-                max: ms(h.max()),
-            },
+            latency_ms: Latency::of(&h),
+            e2e_latency_ms: e2e.as_ref().map(Latency::of),
+            e2e_records: e2e.as_ref().map(Histogram::count),
         }
     }
 
     pub fn human(&self) -> String {
         let l = &self.latency_ms;
+        let e2e = match &self.e2e_latency_ms {
+            Some(e) => format!(
+                "\nend-to-end ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+                e.p50, e.p95, e.p99, e.p999, e.max
+            ),
+            None => String::new(),
+        };
         format!(
             "{} {} records ({}) in {}: {:.0} records/s, {:.2} MB/s, {} errors\n\
-             latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+             latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}{e2e}",
             self.mode,
             output::count(self.records),
             output::bytes(self.bytes),
@@ -196,6 +211,19 @@ impl Report {
             l.p999,
             l.max
         )
+    }
+}
+
+impl Latency {
+    fn of(h: &Histogram) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            p50: ms(h.quantile(0.50)),
+            p95: ms(h.quantile(0.95)),
+            p99: ms(h.quantile(0.99)),
+            p999: ms(h.quantile(0.999)),
+            max: ms(h.max()),
+        }
     }
 }
 
