@@ -353,6 +353,28 @@ def fjbench_run(kind, size, parts, acks, count, concurrency):
         b.stop()
 
 
+def e2e_run(kind, size, count, rate):
+    """fjord bench at `rate` (or flat out when 0) with end-to-end latency: 1 partition, acks=1,
+    one connection with 5 requests in flight, plus a consumer long-polling the partition."""
+    b = Broker(kind)
+    try:
+        b.create_topic("e2e", 1)
+        args = ["produce", "-b", b.addr, "--topic", "e2e", "--count", str(count),
+                "--record-size", str(size), "--concurrency", "1", "--acks", "1"]
+        if rate:
+            args += ["--rate", str(rate), "--e2e"]
+        r = fjord_bench(args)
+        if r["errors"]:
+            raise RuntimeError(f"{r['errors']} produce errors")
+        out = {"msgs_s": r["records_per_s"], "produce_ms": r["latency_ms"]}
+        if rate:
+            out["e2e_ms"] = r["e2e_latency_ms"]
+            out["e2e_records"] = r["e2e_records"]
+        return out
+    finally:
+        b.stop()
+
+
 def cold_consume(size, count):
     """Produce with Fjord async, restart it, evict the data dir from the page cache
     (posix_fadvise DONTNEED after fsync) and consume: the disk-read path of a log not in RAM."""
@@ -397,10 +419,10 @@ def main():
     ap.add_argument("--quiet-wait", type=int, default=60,
                     help="max seconds to wait for running rustc before each repetition")
     ap.add_argument("--only", default="",
-                    help="comma list: limits,matrix,fjbench,latency,many,cold")
+                    help="comma list: limits,matrix,fjbench,e2e,latency,many,cold")
     args = ap.parse_args()
     only = (set(args.only.split(",")) if args.only
-            else {"limits", "matrix", "fjbench", "latency", "many", "cold"})
+            else {"limits", "matrix", "fjbench", "e2e", "latency", "many", "cold"})
     scale = 0.1 if args.quick else 1.0
     reps = 1 if args.quick else args.reps
     OUT.mkdir(parents=True, exist_ok=True)
@@ -515,6 +537,33 @@ def main():
                     many[k].append({"error": str(e)[:500]})
                 log("many", k, json.dumps(many[k][-1]))
         R["many"] = many
+        save(R)
+
+    if "e2e" in only:
+        # 1 KiB, 1 partition, acks=1 with fjord bench: each broker's max rate, then 50% of it
+        # with end-to-end latency (Produce sent → batch fetched by a long-polling consumer).
+        e2e = {k: {"max": [], "runs": []} for k in brokers}
+        n_max, n_half = int(2_000_000 * scale), int(3_000_000 * scale)
+        for rep in range(reps):
+            wait_quiet(args.quiet_wait)
+            for k in brokers:
+                try:
+                    e2e[k]["max"].append(e2e_run(k, 1024, n_max, 0)["msgs_s"])
+                except Exception as e:
+                    log("e2e max failed", k, e)
+        for rep in range(reps):
+            wait_quiet(args.quiet_wait)
+            for k in brokers:
+                rate = max(1000, int(med(e2e[k]["max"]) / 2))
+                e2e[k]["rate"] = rate
+                try:
+                    r = e2e_run(k, 1024, n_half, rate)
+                    r["load"], r["rustc"] = load_state()
+                except Exception as e:
+                    r = {"error": str(e)[:500]}
+                e2e[k]["runs"].append(r)
+                log("e2e", k, json.dumps(r))
+        R["e2e"] = e2e
         save(R)
 
     if "fjbench" in only:
@@ -673,6 +722,27 @@ def report(R):
             pc = f"{100 * v / ddw:.0f}%" if ddw else "–"
             L.append(f"| {k} | {v:.1f} | {pc} | {med([r['cpu_s_per_mb'] for r in ok]):.4f} | "
                      f"{med([r['rss_mb'] for r in ok]):.0f} |")
+        L.append("")
+    if "e2e" in R:
+        L.append("### Latency at 50% of each broker's max rate (`fjord bench --e2e`)")
+        L.append("")
+        L.append("1 KiB, 1 partition, acks=1, one connection, 5 requests in flight, 64 records per "
+                 "request. Produce = request sent → ack; end-to-end = request sent → batch received "
+                 "by a consumer long-polling the partition in the same process. ms.")
+        L.append("")
+        L.append("| broker | max rec/s | offered rec/s | achieved rec/s | produce p50 / p99 / p99.9 | "
+                 "end-to-end p50 / p99 / p99.9 / max |")
+        L.append("| --- " * 6 + "|")
+        for k, d in R["e2e"].items():
+            runs = [r for r in d["runs"] if "e2e_ms" in r]
+            if not runs:
+                continue
+            g = lambda key, q: med([r[key][q] for r in runs])
+            L.append(f"| {k} | {med(d['max']):,.0f} | {d.get('rate', 0):,} | "
+                     f"{med([r['msgs_s'] for r in runs]):,.0f} | "
+                     f"{g('produce_ms', 'p50'):.2f} / {g('produce_ms', 'p99'):.2f} / "
+                     f"{g('produce_ms', 'p999'):.2f} | {g('e2e_ms', 'p50'):.2f} / "
+                     f"{g('e2e_ms', 'p99'):.2f} / {g('e2e_ms', 'p999'):.2f} / {g('e2e_ms', 'max'):.1f} |")
         L.append("")
     if "fjbench" in R:
         L.append("### Throughput matrix with `fjord bench` as the client")
