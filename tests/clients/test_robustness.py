@@ -243,6 +243,28 @@ def test_slow_client_does_not_block_others(rb):
         assert time.monotonic() - start < 10
 
 
+def test_clients_leaving_in_the_middle_of_large_fetches(rb):
+    # Fetch responses are sent from the segment files (sendfile): a client that reads a few
+    # bytes of a 6 MB response and vanishes (some with a reset) must cost the broker nothing
+    # but that connection; a full read afterwards returns the whole log.
+    topic = unique_topic("robust-zc")
+    kutil.create_topic(rb.bootstrap, topic)
+    kutil.produce_all(rb.bootstrap, topic, [{"value": bytes([i % 251]) * 4096}
+                                            for i in range(1500)])
+    for i in range(30):
+        s = wire.connect(rb.bootstrap)
+        if i % 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.sendall(wire.fetch_request_v4(topic, correlation_id=i))
+        s.recv(100)
+        s.close()
+    with wire.connect(rb.bootstrap, timeout=20) as s:
+        s.sendall(wire.fetch_request_v4(topic, correlation_id=99))
+        cid, body = wire.read_response(s, timeout=20)
+        assert cid == 99
+        assert len(body) > 1500 * 4096, len(body)
+
+
 def test_zz_rss_back_near_baseline(rb):
     """Runs last in this module: after all the abuse, memory is back near where it began."""
     wait_until(lambda: rb.rss_kb() < rb.baseline_rss_kb + RSS_SLACK_KB, timeout=20,

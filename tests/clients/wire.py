@@ -37,6 +37,16 @@ def metadata_request_v1(topics=None, correlation_id=1, version=1):
     return frame(header_v1(3, version, correlation_id) + body)
 
 
+def fetch_request_v4(topic, partition=0, offset=0, max_bytes=64 << 20, correlation_id=1):
+    # Fetch v4: replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level,
+    # [topic, [partition, fetch_offset, partition_max_bytes]]
+    t = topic.encode()
+    body = struct.pack(">iiiib", -1, 0, 1, max_bytes, 0)
+    body += struct.pack(">ih", 1, len(t)) + t
+    body += struct.pack(">iiqi", 1, partition, offset, max_bytes)
+    return frame(header_v1(1, 4, correlation_id) + body)
+
+
 def connect(bootstrap, timeout=5.0):
     host, port = bootstrap.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=timeout)
