@@ -1,6 +1,6 @@
 //! One partition's log: the append path (validate, stamp, write, index, publish) and the read
 //! path (segment binary search, sparse index lookup, short scan).
-use crate::batch::{self, LOG_OVERHEAD};
+use crate::batch::{self, HEADER_LEN, LOG_OVERHEAD};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::{FlushPolicy, TimestampType};
 use crate::flusher::{FlushQueue, FlushState};
@@ -8,7 +8,8 @@ use crate::segment::{FileCache, Segment};
 use crate::slice::FileSlice;
 use crate::{LogConfig, StorageError};
 use bytes::Bytes;
-use std::io;
+use std::fs::File;
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::*};
@@ -126,6 +127,50 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Requests smaller than this are gathered into one buffer and written with a single `pwrite`:
+/// copying a few KiB costs less than the `lseek` the vectored write needs (about 0.1 µs, which
+/// made 1 KiB appends ~15% slower in `storage_bench`).
+const GATHER_BELOW: usize = 4096;
+
+/// Writes `parts` (`len` bytes in all) back to back at `pos`.
+///
+/// Larger writes go out with `writev` (std passes at most IOV_MAX slices per call; short writes
+/// continue where they stopped) after a seek to `pos`. Moving the file cursor is safe because
+/// only the appender, under the log's append lock, ever uses the cursor of a segment file:
+/// readers use positioned reads (`read_exact_at`) or sendfile with an explicit offset, recovery
+/// and the cleaner open their own handles, and every vectored write seeks first.
+fn write_parts_at(
+    file: &File,
+    pos: u64,
+    mut parts: &mut [IoSlice<'_>],
+    len: usize,
+) -> io::Result<()> {
+    if len < GATHER_BELOW {
+        let mut buf = Vec::with_capacity(len);
+        for p in parts.iter() {
+            buf.extend_from_slice(p);
+        }
+        return file.write_all_at(&buf, pos);
+    }
+    let mut file = file;
+    file.seek(SeekFrom::Start(pos))?;
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match file.write_vectored(parts) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "failed to write whole buffer",
+                ))
+            }
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Entries an index of a segment can hold: enough for a full segment at the configured interval
 /// (Kafka caps index files at 10 MiB).
 pub(crate) fn index_capacity(cfg: &LogConfig) -> usize {
@@ -172,40 +217,41 @@ impl Log {
         // Validation happens before taking the lock: a bad batch never touches disk and never
         // delays other producers.
         let spans = batch::validate_batches(&records, cfg.max_message_bytes)?;
-        let mut buf = records.to_vec();
         let log_append_time =
             (cfg.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms);
         let _g = lock(&self.append_lock);
         self.check_open()?;
         let base = self.end.load(Relaxed);
         let mut next = base;
+        // Only each batch's fixed header is stamped, into a copy next to its parsed form; the
+        // records areas are written straight from the producer's buffer.
         let mut headers = Vec::with_capacity(spans.len());
         for s in &spans {
-            let b = &mut buf[s.pos..s.pos + s.len];
-            batch::stamp(b, next, log_append_time);
-            headers.push(batch::parse_header(b));
+            let h = batch::stamped_header(&records[s.pos..s.pos + s.len], next, log_append_time);
+            headers.push((h, batch::parse_header(&h)));
             next += i64::from(s.last_offset_delta) + 1;
         }
-        let seg = self.maybe_roll(
-            &cfg,
-            buf.len() as u64,
-            next - 1,
-            headers[0].max_timestamp,
-            now_ms,
-        )?;
+        // The batches cover `records` exactly (validation walks it to the end).
+        let len = records.len() as u64;
+        let seg = self.maybe_roll(&cfg, len, next - 1, headers[0].1.max_timestamp, now_ms)?;
         let pos = seg.size.load(Relaxed);
         let file = seg.handle(&self.env.files)?;
-        if let Err(e) = file.write_all_at(&buf, pos) {
+        let mut parts = Vec::with_capacity(2 * spans.len());
+        for (s, (h, _)) in spans.iter().zip(&headers) {
+            parts.push(IoSlice::new(h));
+            parts.push(IoSlice::new(&records[s.pos + HEADER_LEN..s.pos + s.len]));
+        }
+        if let Err(e) = write_parts_at(&file, pos, &mut parts, records.len()) {
             // Undo a partial write so the file ends at a batch boundary again.
             let _ = file.set_len(pos);
             return Err(e.into());
         }
         let interval = u64::from(cfg.index_interval_bytes);
-        for (s, h) in spans.iter().zip(&headers) {
+        for (s, (_, h)) in spans.iter().zip(&headers) {
             seg.note_batch(pos + s.pos as u64, h, s.len as u64, interval);
         }
         // Publish: first the segment bytes, then the log end (readers load the end first).
-        seg.size.store(pos + buf.len() as u64, Release);
+        seg.size.store(pos + len, Release);
         self.end.store(next, Release);
         drop(_g);
         let durable = match cfg.flush {
@@ -539,5 +585,83 @@ impl Log {
                 (s.base, i, t)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{batch, batch_with, Codec, TestRecord};
+    use crate::{LogManager, ManagerOptions};
+
+    /// Several requests of several batches each, gathered (below `GATHER_BELOW`) or vectored
+    /// (one with more batches than a single `writev` takes): the segment file holds exactly what
+    /// stamping a copy of every request held.
+    #[test]
+    fn appended_bytes_equal_the_stamped_copy() {
+        for timestamp_type in [TimestampType::CreateTime, TimestampType::LogAppendTime] {
+            let dir = tempfile::tempdir().unwrap();
+            let m = LogManager::open(dir.path(), ManagerOptions::default()).unwrap();
+            let cfg = LogConfig {
+                timestamp_type,
+                index_interval_bytes: 256,
+                ..LogConfig::default()
+            };
+            let log = m.open_log("t", 0, cfg.clone()).unwrap();
+            let lat = (timestamp_type == TimestampType::LogAppendTime).then_some(5000);
+            let mut requests = Vec::new();
+            let mut req = Vec::new();
+            for codec in Codec::ALL {
+                req.extend_from_slice(&batch_with(&vec![TestRecord::kv(b"k", b"v", 7); 3], codec));
+            }
+            requests.push(req);
+            requests.push(batch(4, 300, 9).to_vec());
+            requests.push([batch(4, 1000, 9), batch(2, 1000, 10)].concat());
+            requests.push(
+                (0..700)
+                    .flat_map(|i| batch(1 + i % 3, 5, i as i64))
+                    .collect(),
+            );
+            let sizes: Vec<usize> = requests.iter().map(Vec::len).collect();
+            assert!(sizes.iter().any(|&n| n < GATHER_BELOW), "{sizes:?}");
+            assert!(
+                sizes.iter().filter(|&&n| n >= GATHER_BELOW).count() >= 2,
+                "{sizes:?}"
+            );
+            let mut expected = Vec::new();
+            let mut next = 0;
+            for req in requests {
+                let mut copy = req.clone();
+                let r = log.append(Bytes::from(req), 5000).unwrap();
+                assert_eq!(r.base_offset, next);
+                let spans = batch::validate_batches(&copy, u32::MAX).unwrap();
+                for s in &spans {
+                    batch::stamp(&mut copy[s.pos..s.pos + s.len], next, lat);
+                    next += i64::from(s.last_offset_delta) + 1;
+                }
+                assert_eq!(r.last_offset, next - 1);
+                expected.extend_from_slice(&copy);
+            }
+            assert_eq!(log.log_end_offset(), next);
+            let on_disk = std::fs::read(
+                dir.path()
+                    .join("t-0")
+                    .join(crate::segment::file_name(0, "log")),
+            )
+            .unwrap();
+            assert!(on_disk == expected, "{timestamp_type:?}: file differs");
+            let read = log.read(0, usize::MAX).unwrap();
+            assert!(read.records[..] == expected[..]);
+            let mut seen = 0;
+            log.for_each_batch_header(0, &mut |_| seen += 1).unwrap();
+            assert_eq!(seen, 5 + 1 + 2 + 700);
+            // The sparse index built while appending is the one recovery rebuilds.
+            let incremental = log.index_snapshot();
+            m.simulate_crash();
+            let m = LogManager::open(dir.path(), ManagerOptions::default()).unwrap();
+            let log = m.open_log("t", 0, cfg).unwrap();
+            assert_eq!(log.log_end_offset(), next);
+            assert_eq!(log.index_snapshot(), incremental);
+        }
     }
 }
