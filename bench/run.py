@@ -7,6 +7,7 @@ raw samples to bench/out/results.json). Tools come from bench/setup.sh.
     bench/setup.sh            # once
     python3 bench/run.py      # full run (~20 min on 2 cores, plus the build)
     python3 bench/run.py --quick   # smaller counts, 1 repetition (smoke test)
+    python3 bench/run.py --only bigcold   # log larger than RAM (1.15 x MemTotal): never by default
 
 Method
 - Every broker run starts a fresh broker (fresh Fjord data dir; Tansu memory://), creates the
@@ -23,12 +24,14 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,10 +92,14 @@ def dd_read(path):
 
 
 def dd_rate(text):
+    b, s = dd_bytes_secs(text)
+    return b / s / 1e6
+
+
+def dd_bytes_secs(text):
     # "1073741824 bytes (1.1 GB, 1.0 GiB) copied, 2.1 s, 511 MB/s"
     m = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", text)
-    b, s = int(m.group(1)), float(m.group(2))
-    return b / s / 1e6
+    return int(m.group(1)), float(m.group(2))
 
 
 def dd_dsync_latency(path, n):
@@ -137,7 +144,170 @@ def iperf3_loopback(secs):
         srv.wait(timeout=10) if srv.poll() is None else None
 
 
+# ---------------------------------------------------------------- page cache and disk
+
+def meminfo_bytes(key):
+    for line in open("/proc/meminfo"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def drop_caches():
+    """Empties the whole page cache (and dentries/inodes). Root only; False when refused."""
+    os.sync()  # drop_caches only drops clean pages
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def fadvise_evict(d):
+    """fsync + posix_fadvise(DONTNEED) of every file under d: works unprivileged, but only
+    advises, so it is the fallback when drop_caches is refused."""
+    for p in d.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def evict(d):
+    """Makes the files under d cold; returns how ("drop_caches" or "fadvise")."""
+    if os.geteuid() == 0 and drop_caches():
+        return "drop_caches"
+    fadvise_evict(d)
+    return "fadvise"
+
+
+def dir_bytes(d):
+    return sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+
+
+def block_dev(path):
+    """/sys/dev/block/M:m of the device holding path (None on overlay/tmpfs: no disk stats)."""
+    st = os.stat(path).st_dev
+    d = Path(f"/sys/dev/block/{os.major(st)}:{os.minor(st)}")
+    return d if (d / "stat").exists() else None
+
+
+def read_ahead_kb(dev):
+    # A partition has no queue/ of its own; its disk's is one level up.
+    for q in (dev / "queue", dev.resolve().parent / "queue"):
+        if (q / "read_ahead_kb").exists():
+            return int((q / "read_ahead_kb").read_text())
+    return None
+
+
+class Sampler(threading.Thread):
+    """Once a second while a phase runs: the disk's iostat -x view from /sys/dev/block/*/stat
+    (read MB/s, average read request size, read await, average queue depth, utilisation), the
+    machine's CPU split from /proc/stat and the broker's CPU. That separates "the disk is busy
+    with a deep queue" from "the disk idles while the broker or the client computes" from "the
+    disk idles while everyone waits on a synchronous read"."""
+
+    def __init__(self, dev, pid=None):
+        super().__init__(daemon=True)
+        self.dev, self.pid = dev, pid
+        self.samples = []
+        self.halt = threading.Event()
+
+    def snap(self):
+        disk = [int(x) for x in (self.dev / "stat").read_text().split()] if self.dev else None
+        cpu = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        broker = 0
+        if self.pid:
+            try:
+                f = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
+                broker = int(f[11]) + int(f[12])
+            except OSError:
+                pass
+        return time.time(), disk, cpu, broker
+
+    def run(self):
+        self.first = prev = self.snap()
+        while not self.halt.wait(1.0):
+            cur = self.snap()
+            self.samples.append(interval(prev, cur))
+            prev = cur
+
+    def stop(self):
+        """Per-second rows, and a summary: whole-phase averages (iostat's first report) plus
+        the spread of the per-second read rate, which can be bimodal."""
+        self.halt.set()
+        self.join()
+        whole = interval(self.first, self.snap())
+        rates = sorted(s["r_mb_s"] for s in self.samples if "r_mb_s" in s)
+        for q in (10, 50, 90):
+            whole[f"r_mb_s_p{q}"] = pct(rates, q)
+        return self.samples, {k: round(v, 3) for k, v in whole.items()}
+
+
+def interval(a, b):
+    """One iostat -x style row from two snapshots (stat fields: Documentation/block/stat.rst)."""
+    dt = b[0] - a[0]
+    row = {"t": round(b[0], 1), "load": float(open("/proc/loadavg").read().split()[0])}
+    if a[1] and b[1]:
+        d = [y - x for x, y in zip(a[1], b[1])]
+        reads, sectors, rticks, ioticks, inqueue = d[0], d[2], d[3], d[9], d[10]
+        row.update(r_mb_s=sectors * 512 / dt / 1e6, r_s=reads / dt,
+                   rareq_kib=sectors * 512 / reads / 1024 if reads else 0.0,
+                   r_await_ms=rticks / reads if reads else 0.0,
+                   aqu_sz=inqueue / (dt * 1000), util=ioticks / (dt * 1000),
+                   w_mb_s=d[6] * 512 / dt / 1e6)
+    c = [y - x for x, y in zip(a[2], b[2])]
+    tot = sum(c[:8]) or 1  # user nice system idle iowait irq softirq steal
+    row.update(cpu_user=c[0] / tot, cpu_sys=(c[2] + c[5] + c[6]) / tot, cpu_idle=c[3] / tot,
+               cpu_iowait=c[4] / tot, broker_cores=(b[3] - a[3]) / HZ / dt)
+    return row
+
+
+VMSTAT_KEYS = ("pgfault", "pgpgin", "pgsteal_kswapd", "pgsteal_direct", "allocstall_movable",
+               "allocstall_normal", "compact_stall", "workingset_refault_file")
+
+
+def vmstat():
+    """Kernel memory counters that say whether a phase paid for page faults, reclaim or
+    compaction (deltas are recorded, not absolute values)."""
+    v = dict(line.split() for line in open("/proc/vmstat"))
+    return {k: int(v.get(k, 0)) for k in VMSTAT_KEYS}
+
+
+def delta(a, b):
+    return {k: b[k] - a[k] for k in a}
+
+
+def dd_files(files, direct, dev):
+    """Sequential read of files (whole files, dd bs=1M, one after another): the disk's own rate
+    on the bytes the broker reads. Buffered dd takes the same page-cache and readahead path as
+    the broker's pread, so it is measured in the same cache state; iflag=direct bypasses the
+    page cache and is the raw device."""
+    smp = Sampler(dev)
+    smp.start()
+    total_b = total_s = 0.0
+    for f in files:
+        r = sh(f"dd if={f} of=/dev/null bs=1M {'iflag=direct' if direct else ''} 2>&1")
+        b, s = dd_bytes_secs(r.stdout)
+        total_b += b
+        total_s += s
+    return {"bytes": int(total_b), "s": total_s, "mb_s": total_b / total_s / 1e6,
+            "disk": smp.stop()[1]}
+
+
 # ---------------------------------------------------------------- brokers
+
+def port_taken(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
 
 def wait_port(port, proc, timeout=20):
     t0 = time.time()
@@ -169,6 +339,10 @@ class Broker:
                    "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--storage-engine", "memory://tansu/", "--silent"]
         self.cmd = cmd
+        # Another broker on the port (someone else's benchmark) would answer wait_port and
+        # the client would measure it instead.
+        if port_taken(self.port):
+            raise RuntimeError(f"port {self.port} is already in use (another benchmark?)")
         self.err = open(OUT / f"{kind}.stderr.log", "a")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err,
                                      env=dict(os.environ, RUST_LOG="warn"))
@@ -176,8 +350,13 @@ class Broker:
         self.addr = f"127.0.0.1:{self.port}"
 
     def cpu(self):
+        st = self.stat()
+        return st["utime_s"] + st["stime_s"]
+
+    def stat(self):
+        """utime, stime and minor page faults of all threads (/proc/PID/stat fields 14, 15, 10)."""
         f = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / HZ  # utime, stime (fields 14, 15)
+        return {"utime_s": int(f[11]) / HZ, "stime_s": int(f[12]) / HZ, "minflt": int(f[7])}
 
     def hwm_mb(self):
         for line in open(f"/proc/{self.proc.pid}/status"):
@@ -192,11 +371,11 @@ class Broker:
             raise RuntimeError(f"create topic on {self.kind}: {r.stdout}{r.stderr}")
         time.sleep(0.2)
 
-    def stop(self):
+    def stop(self, timeout=30):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -376,8 +555,9 @@ def e2e_run(kind, size, count, rate):
 
 
 def cold_consume(size, count):
-    """Produce with Fjord async, restart it, evict the data dir from the page cache
-    (posix_fadvise DONTNEED after fsync) and consume: the disk-read path of a log not in RAM."""
+    """Produce with Fjord async, stop it, evict the data dir from the page cache (drop_caches as
+    root, else fsync + posix_fadvise DONTNEED), restart and consume: the disk-read path of a log
+    not in RAM, at a size that fits in RAM."""
     d = DATA / "cold"
     b = Broker("fjord-async", datadir=d)
     try:
@@ -385,25 +565,159 @@ def cold_consume(size, count):
         run_produce(b.addr, "cold", size, count, 1)
     finally:
         b.stop()
-    evicted = 0
-    for p in d.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                evicted += p.stat().st_size
-            finally:
-                os.close(fd)
+    method = evict(d)
     b = Broker("fjord-async", datadir=d, keep_data=True)
     try:
         c0 = b.cpu()
         c = run_consume(b.addr, "cold", 1, count, timeout=600)
         c["cpu_s"] = b.cpu() - c0
-        c["evicted_mb"] = evicted / 1e6
+        c["evicted_mb"] = dir_bytes(d) / 1e6
+        c["evict"] = method
         return c
     finally:
         b.stop()
+
+
+# ---------------------------------------------------------------- log larger than RAM
+
+BIG_SIZE = 1024  # record value bytes
+
+
+def check_room(d, need):
+    """Exits with a message unless d's file system has room for need bytes of log, plus 10%
+    (batch and index overhead) and 5 GB left for the other users of the disk."""
+    free = shutil.disk_usage(d).free
+    want = int(need * 1.1) + 5 * 10**9
+    if free < want:
+        sys.exit(f"bigcold: a {need / 1e9:.1f} GB log needs {want / 1e9:.1f} GB free on {d} "
+                 f"(log + 10% + 5 GB margin) but only {free / 1e9:.1f} GB are free; "
+                 f"free some space or pass a smaller --bigcold-gb")
+
+
+def log_files(d):
+    return sorted(d.rglob("*.log"))
+
+
+def first_bytes(files, n):
+    """The leading files that together hold at least n bytes (all of them if fewer)."""
+    out, total = [], 0
+    for f in files:
+        if total >= n:
+            break
+        out.append(f)
+        total += f.stat().st_size
+    return out
+
+
+def fill_log(d, topic, count):
+    """Fresh Fjord async, one partition, count records of BIG_SIZE bytes with
+    rdkafka_performance acks=1: the same client and batch layout as the other sections, and the
+    faster producer in a 2 GB trial (962 MB/s vs 712 for `fjord bench produce`); past a few GB
+    both are held to the disk's writeback rate anyway."""
+    b = Broker("fjord-async", datadir=d)
+    try:
+        b.create_topic(topic, 1)
+        c0 = b.cpu()
+        p = run_produce(b.addr, topic, BIG_SIZE, count, 1, extra=["message.timeout.ms=600000"],
+                        timeout=max(1200, count * BIG_SIZE / 20e6))
+        p["cpu_s"] = b.cpu() - c0
+        p["rss_mb"] = b.hwm_mb()
+        p["load"], p["rustc"] = load_state()
+        # Write back the dirty pages before SIGTERM so the broker's final flush is short: a
+        # shutdown killed at the timeout would leave no clean marker, and the recovery scan at
+        # the next start would read (and cache) the whole log.
+        t = time.time()
+        os.sync()
+        p["sync_s"] = time.time() - t
+        return p
+    finally:
+        b.stop(timeout=600)
+
+
+def empty_cache(d, settle_s):
+    """Empties the page cache, then waits settle_s. On a VM with free page reporting
+    (virtio-balloon) the freed memory goes back to the host within seconds, and refilling it
+    then costs the guest kernel much more CPU (the first touch of each page faults on the host):
+    buffered dd of the same files read ~1000 MB/s right after drop_caches and ~400 MB/s 20 s
+    later on the machine of the first run. Waiting the same time before every buffered reader
+    puts dd and Fjord in the same state."""
+    method = evict(d)
+    time.sleep(settle_s)
+    return method
+
+
+def consume_log(d, topic, count, dev):
+    """Restarts Fjord on the log and consumes it all from offset 0, sampling the disk."""
+    cached0 = meminfo_bytes("Cached")
+    t0 = time.time()
+    b = Broker("fjord-async", datadir=d, keep_data=True)
+    try:
+        # Startup must not warm the cache (e.g. by scanning the log): recorded to be sure.
+        start = {"startup_s": time.time() - t0, "cached_before_mb": cached0 / 1e6,
+                 "cached_after_mb": meminfo_bytes("Cached") / 1e6}
+        st0, vm0 = b.stat(), vmstat()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        smp = Sampler(dev, b.proc.pid)
+        smp.start()
+        t1 = time.time()
+        try:
+            c = run_consume(b.addr, topic, 1, count, timeout=max(1200, count * BIG_SIZE / 20e6))
+        finally:
+            c_samples, c_disk = smp.stop()
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        c.update(start)
+        c["wall_s"] = time.time() - t1
+        c["broker"] = delta(st0, b.stat())
+        c["cpu_s"] = c["broker"]["utime_s"] + c["broker"]["stime_s"]
+        c["client_cpu_s"] = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+        c["vmstat"] = delta(vm0, vmstat())
+        c["rss_mb"] = b.hwm_mb()
+        c["load"], c["rustc"] = load_state()
+        c["disk"], c["samples"] = c_disk, c_samples
+        return c
+    finally:
+        b.stop(timeout=600)
+
+
+def big_cold_consume(total_bytes, dd_bytes, settle_s):
+    """Consume of a log larger than RAM: fill one partition with total_bytes of 1 KiB records
+    and stop Fjord. Then, in two page-cache states, read the log from offset 0 with a restarted
+    Fjord and the first dd_bytes of its segment files (all of them if 0) with dd:
+      cold: drop_caches (+ settle_s) before each reader; free memory is refilled;
+      full: straight after, no drop: RAM holds the log's tail, so every page read comes from
+            reclaim, as on a broker whose page cache is full of recent data.
+    O_DIRECT dd, which bypasses the page cache, is the raw device rate. The data dir is
+    deleted afterwards, whatever happens."""
+    d = DATA / "bigcold"
+    count = total_bytes // BIG_SIZE
+    dev = block_dev(DATA)
+    r = {"mem_total": meminfo_bytes("MemTotal"), "target_bytes": total_bytes, "count": count,
+         "device": dev.resolve().name if dev else None, "settle_s": settle_s,
+         "read_ahead_kb": read_ahead_kb(dev) if dev else None}
+
+    def step(key, fn):
+        r[key] = fn()
+        r[key]["load"] = r[key].get("load", load_state()[0])
+        log(f"bigcold {key}", json.dumps({k: v for k, v in r[key].items() if k != "samples"}))
+
+    try:
+        log(f"bigcold: producing {count:,} x {BIG_SIZE} B ({total_bytes / 1e9:.1f} GB)")
+        step("produce", lambda: fill_log(d, "bigcold", count))
+        r["log_bytes"] = dir_bytes(d)
+        files = first_bytes(log_files(d), dd_bytes or r["log_bytes"])
+        r["dd_files"] = len(files)
+        r["evict"] = empty_cache(d, settle_s)
+        step("dd_buffered", lambda: dd_files(files, False, dev))
+        step("dd_direct", lambda: dd_files(files, True, dev))
+        empty_cache(d, settle_s)
+        step("consume", lambda: consume_log(d, "bigcold", count, dev))
+        step("consume_full", lambda: consume_log(d, "bigcold", count, dev))
+        step("dd_buffered_full", lambda: dd_files(files, False, dev))
+        for k in ("consume", "consume_full"):
+            r[k]["log_mb_s"] = r["log_bytes"] / (r[k]["ms"] / 1000) / 1e6
+        return r
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def med(xs):
@@ -419,7 +733,14 @@ def main():
     ap.add_argument("--quiet-wait", type=int, default=60,
                     help="max seconds to wait for running rustc before each repetition")
     ap.add_argument("--only", default="",
-                    help="comma list: limits,matrix,fjbench,e2e,latency,many,cold")
+                    help="comma list: limits,matrix,fjbench,e2e,latency,many,cold,bigcold "
+                         "(bigcold is never run by default: it writes ~1.15 x RAM to disk)")
+    ap.add_argument("--bigcold-gb", type=float, default=None,
+                    help="bigcold log size in GB (10^9); default 1.15 x MemTotal")
+    ap.add_argument("--bigcold-dd-gb", type=float, default=0,
+                    help="GB of the bigcold segments dd reads for the reference rate (0 = all)")
+    ap.add_argument("--bigcold-settle", type=float, default=30,
+                    help="seconds to wait after drop_caches before each buffered bigcold reader")
     args = ap.parse_args()
     only = (set(args.only.split(",")) if args.only
             else {"limits", "matrix", "fjbench", "e2e", "latency", "many", "cold"})
@@ -606,6 +927,21 @@ def main():
         R["cold"] = cold
         save(R)
 
+    if "bigcold" in only:
+        total = int(args.bigcold_gb * 1e9 if args.bigcold_gb
+                    else 1.15 * meminfo_bytes("MemTotal"))
+        shutil.rmtree(DATA / "bigcold", ignore_errors=True)  # a previous run's, if interrupted
+        check_room(DATA, total)
+        la, n = wait_quiet(args.quiet_wait)
+        try:
+            big = big_cold_consume(total, int(args.bigcold_dd_gb * 1e9), args.bigcold_settle)
+        except Exception as e:
+            big = {"error": str(e)[:2000]}
+            log("bigcold failed", e)
+        big["load_start"], big["rustc_start"] = la, n
+        R["bigcold"] = big
+        save(R)
+
     R["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save(R)
     md = report(R)
@@ -775,14 +1111,66 @@ def report(R):
         if ok:
             v = med([r["mb_s"] for r in ok])
             ddr = med(R["limits"]["dd_read_mb_s"]) if lim else float("nan")
-            L.append("### Cold consume (log evicted from page cache, Fjord async)")
+            L.append(f"### Cold consume (log evicted from page cache by "
+                     f"{ok[0].get('evict', 'fadvise')}, Fjord async)")
             L.append("")
             L.append(f"{ok[0]['msgs']:,} × 1 KiB ({ok[0]['evicted_mb']:.0f} MB on disk), 1 partition: "
                      f"{v:.1f} MB/s = {v / ddr:.2f} × dd O_DIRECT read ({ddr:.0f} MB/s); "
                      f"broker CPU {med([r['cpu_s'] for r in ok]):.2f} s.")
             L.append("")
+    if "bigcold" in R:
+        L += report_bigcold(R["bigcold"])
     return "\n".join(L)
 
+
+def report_bigcold(b):
+    L = ["### Consume of a log larger than RAM (Fjord async, 1 partition, 1 KiB)", ""]
+    if "dd_buffered_full" not in b:
+        return L + [f"Failed: {b.get('error', '?')}", ""]
+    mem, p, ddd = b["mem_total"], b["produce"], b["dd_direct"]
+    L.append(f"Log {b['log_bytes'] / 1e9:.1f} GB on disk = {b['log_bytes'] / mem:.2f} × MemTotal "
+             f"({mem / 2**30:.1f} GiB), {p['msgs']:,} records, produced at {p['mb_s']:.0f} MB/s "
+             f"(rdkafka_performance acks=1; broker {p['cpu_s']:.0f} CPU-s, "
+             f"RSS {p['rss_mb']:.0f} MB, load {p['load']}). Device {b['device']}, "
+             f"read_ahead_kb {b['read_ahead_kb']}. "
+             f"\"cold\": page cache emptied by {b['evict']} and {b['settle_s']:.0f} s of settling "
+             f"before each reader; \"full\": read again straight after, RAM full of the log.")
+    L.append("")
+    L.append("| cache | reader | MB/s | ÷ dd buffered, same cache | ÷ dd O_DIRECT | "
+             "disk: rareq KiB / aqu-sz / r_await ms / util | broker CPU s user + sys "
+             "| broker minor faults | RSS MB | load |")
+    L.append("| --- " * 10 + "|")
+    for state, c, dd in (("cold", b["consume"], b["dd_buffered"]),
+                         ("full", b["consume_full"], b["dd_buffered_full"])):
+        br = c["broker"]
+        L.append(f"| {state} | **Fjord consume from offset 0** | **{c['mb_s']:.0f}** | "
+                 f"**{c['mb_s'] / dd['mb_s']:.2f}×** | {c['mb_s'] / ddd['mb_s']:.2f}× | "
+                 f"{disk_cols(c['disk'])} | {br['utime_s']:.1f} + {br['stime_s']:.1f} | "
+                 f"{br['minflt']:,} | {c['rss_mb']:.0f} | {c['load']} |")
+        L.append(f"| {state} | dd bs=1M buffered | {dd['mb_s']:.0f} | | | {disk_cols(dd['disk'])} "
+                 f"| | | | {dd['load']} |")
+    L.append(f"| – | dd bs=1M iflag=direct | {ddd['mb_s']:.0f} | | | {disk_cols(ddd['disk'])} "
+             f"| | | | {ddd['load']} |")
+    L.append("")
+    for state in ("consume", "consume_full"):
+        c = b[state]
+        L.append(f"- {state}: {c['msgs']:,} records in {c['ms'] / 1000:.0f} s "
+                 f"(log bytes {c['log_mb_s']:.0f} MB/s); disk read per second p10 / p50 / p90 "
+                 f"{c['disk']['r_mb_s_p10']:.0f} / {c['disk']['r_mb_s_p50']:.0f} / "
+                 f"{c['disk']['r_mb_s_p90']:.0f} MB/s; client {c['client_cpu_s']:.0f} CPU-s; "
+                 f"machine iowait {c['disk']['cpu_iowait']:.2f}, "
+                 f"idle {c['disk']['cpu_idle']:.2f}; "
+                 f"restart {c['startup_s']:.1f} s, page cache {c['cached_before_mb']:.0f} → "
+                 f"{c['cached_after_mb']:.0f} MB.")
+    L.append(f"- dd read {b['dd_files']} segment file(s), {ddd['bytes'] / 1e9:.1f} GB. "
+             f"Disk columns are whole-phase averages (iostat -x fields from "
+             f"/sys/dev/block/*/stat).")
+    L.append("")
+    return L
+
+
+def disk_cols(d):
+    return f"{d['rareq_kib']:.0f} / {d['aqu_sz']:.2f} / {d['r_await_ms']:.2f} / {d['util']:.2f}"
 
 if __name__ == "__main__":
     main()
