@@ -49,7 +49,9 @@ pub fn append(context: &Context, request: ProduceRequest, version: i16) -> Appen
             };
             partitions.push((data.index, result));
         }
-        topics.push((topic.name, topic.topic_id, partitions));
+        // An owned copy of the name: the decoded one points into the request frame, which would
+        // otherwise stay allocated (up to socket.request.max.bytes) until the fsync round ends.
+        topics.push((super::topic_name(&topic.name), topic.topic_id, partitions));
     }
     Appended {
         no_response: matches!(acks, Ok(Acks::None)),
