@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Fjord broker benchmarks: machine limits, Fjord vs Tansu (in-memory) with the same client.
+"""Fjord broker benchmarks: machine limits, Fjord vs Tansu (in-memory) with the same clients
+(rdkafka_performance and fjord bench), latency at 50% load, logs larger than RAM.
 
 One run does everything and prints a markdown report (also written to bench/out/results.md,
 raw samples to bench/out/results.json). Tools come from bench/setup.sh.
 
     bench/setup.sh            # once
-    python3 bench/run.py      # full run (~20 min on 2 cores, plus the build)
+    python3 bench/run.py      # full run (~30 min on 2 cores, plus the build)
     python3 bench/run.py --quick   # smaller counts, 1 repetition (smoke test)
     python3 bench/run.py --only bigcold   # log larger than RAM (1.15 x MemTotal): never by default
 
 Method
 - Every broker run starts a fresh broker (fresh Fjord data dir; Tansu memory://), creates the
-  topic with CreateTopics, produces a fixed count with rdkafka_performance -P, then consumes the
-  same count from the beginning with rdkafka_performance -C (catch-up read).
+  topic with CreateTopics, produces a fixed count with rdkafka_performance -P (or fjord bench
+  produce in the fjbench/e2e sections), then consumes the same count from the beginning with
+  rdkafka_performance -C (or fjord bench consume): a catch-up read.
 - Fjord async, Tansu and Fjord sync are interleaved inside every repetition so machine-load
   noise hits all of them; each cell is the median of --reps repetitions.
 - Broker CPU = utime+stime of the broker process (/proc/PID/stat, all threads) across the
