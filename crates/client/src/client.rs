@@ -59,6 +59,15 @@ impl TopicInfo {
             .find(|p| p.partition == partition)
             .map_or(-1, |p| p.leader)
     }
+
+    /// Partitions grouped by their leader (requests go to one broker per group).
+    pub fn partitions_by_leader(&self) -> std::collections::HashMap<i32, Vec<i32>> {
+        let mut by_leader: std::collections::HashMap<i32, Vec<i32>> = Default::default();
+        for p in &self.partitions {
+            by_leader.entry(p.leader).or_default().push(p.partition);
+        }
+        by_leader
+    }
 }
 
 impl Metadata {

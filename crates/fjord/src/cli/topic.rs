@@ -242,12 +242,8 @@ pub(super) async fn partition_offsets(
     client: &Client,
     topic: &TopicInfo,
 ) -> Result<HashMap<i32, (i64, i64)>> {
-    let mut by_leader: HashMap<i32, Vec<i32>> = HashMap::new();
-    for p in &topic.partitions {
-        by_leader.entry(p.leader).or_default().push(p.partition);
-    }
     let mut out = HashMap::new();
-    for (leader, parts) in by_leader {
+    for (leader, parts) in topic.partitions_by_leader() {
         let conn = client.node(leader).await?;
         let starts = list_offsets(&conn, &topic.name, &parts, OffsetSpec::Earliest).await?;
         let ends = list_offsets(&conn, &topic.name, &parts, OffsetSpec::Latest).await?;

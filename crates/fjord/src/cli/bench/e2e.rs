@@ -61,12 +61,8 @@ impl E2e {
         client: &Client,
         topic: &Arc<TopicInfo>,
     ) -> Result<Vec<JoinHandle<Result<()>>>> {
-        let mut by_leader: HashMap<i32, Vec<i32>> = HashMap::new();
-        for p in &topic.partitions {
-            by_leader.entry(p.leader).or_default().push(p.partition);
-        }
         let mut followers = Vec::new();
-        for (leader, parts) in by_leader {
+        for (leader, parts) in topic.partitions_by_leader() {
             let conn = client.dedicated(leader).await?;
             let start = list_offsets(&conn, &topic.name, &parts, OffsetSpec::Latest).await?;
             let (me, topic) = (self.clone(), topic.clone());
