@@ -168,7 +168,7 @@ impl Broker {
                 topic.name, partition.index
             ))?;
         }
-        self.appended.send_modify(|v| *v += 1);
+        self.catalogue_changed.send_modify(|v| *v += 1);
         tracing::info!(topic = %name, "deleted topic");
         Ok(())
     }

@@ -21,8 +21,9 @@ pub struct Broker {
     pub(crate) topics: RwLock<Catalogue>,
     /// Serialises admin operations (create, delete, alter) and their catalogue writes.
     pub(crate) admin: Mutex<()>,
-    /// Bumped after every append; long-polling fetches wait on it.
-    pub(crate) appended: watch::Sender<u64>,
+    /// Bumped when topics are deleted and at shutdown: long-polling fetches then look again
+    /// (appends wake fetches per partition, see `Partition::watch_appends`).
+    pub(crate) catalogue_changed: watch::Sender<u64>,
     /// Consumer groups and committed offsets.
     pub(crate) groups: Arc<GroupCoordinator>,
 }
@@ -53,7 +54,7 @@ impl Broker {
                 storage.delete_log(&name, partition)?;
             }
         }
-        let (appended, _) = watch::channel(0);
+        let (catalogue_changed, _) = watch::channel(0);
         let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
         groups.start(topics.get(OFFSETS_TOPIC).cloned());
         Ok(Arc::new(Broker {
@@ -64,7 +65,7 @@ impl Broker {
             producer_ids,
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
-            appended,
+            catalogue_changed,
             groups,
         }))
     }
@@ -176,14 +177,15 @@ impl Broker {
         });
     }
 
-    /// A receiver that changes after every append (for long-polling fetches).
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
+    /// A receiver that changes when topics are deleted and at shutdown (for long-polling
+    /// fetches; appends are watched per partition).
+    pub fn subscribe_catalogue_changes(&self) -> watch::Receiver<u64> {
+        self.catalogue_changed.subscribe()
     }
 
     /// Snapshots producer state, flushes every log and writes the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), BrokerError> {
-        self.appended.send_modify(|v| *v += 1);
+        self.catalogue_changed.send_modify(|v| *v += 1);
         self.snapshot_producer_states(true)?;
         Ok(self.storage.shutdown()?)
     }

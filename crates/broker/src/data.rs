@@ -202,7 +202,7 @@ impl Broker {
                 appended
             }
         };
-        self.appended.send_modify(|v| *v += 1);
+        partition.wake_fetchers();
         topic.metrics.add_in(bytes_in, records_in);
         partition.metrics.add_in(bytes_in, records_in);
         let outcome = ProduceOutcome {

@@ -2,7 +2,8 @@ use crate::producers::ProducerStates;
 use crate::TopicConfigs;
 use fjord_storage::Log;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use tokio::sync::Notify;
 
 /// A topic as the broker serves it. Immutable: admin operations replace the whole `Arc<Topic>`,
 /// so a request sees one consistent version from start to finish.
@@ -72,6 +73,9 @@ pub struct Partition {
     /// are atomic for a partition.
     pub(crate) producers: Mutex<ProducerStates>,
     pub(crate) metrics: TopicMetrics,
+    /// Long-polling fetches waiting for this partition's next append (Kafka's fetch purgatory,
+    /// keyed by partition: an append wakes only the fetches that asked for this partition).
+    fetch_waiters: Mutex<Vec<Weak<Notify>>>,
 }
 
 impl Partition {
@@ -86,7 +90,32 @@ impl Partition {
             log,
             producers: Mutex::new(producers),
             metrics: TopicMetrics::for_partition(topic, index),
+            fetch_waiters: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Has `waiter` notified after every append until it is dropped. Registering again is a
+    /// no-op; waiters of finished fetches are pruned here and on every wake.
+    pub fn watch_appends(&self, waiter: &Arc<Notify>) {
+        let mut waiters = self.fetch_waiters.lock().unwrap_or_else(|e| e.into_inner());
+        waiters.retain(|w| w.strong_count() > 0);
+        let me = Arc::downgrade(waiter);
+        if !waiters.iter().any(|w| w.ptr_eq(&me)) {
+            waiters.push(me);
+        }
+    }
+
+    /// Wakes the fetches watching this partition (a woken fetch that is not waiting yet keeps
+    /// the permit, so an append between its read and its wait is never missed).
+    pub(crate) fn wake_fetchers(&self) {
+        let mut waiters = self.fetch_waiters.lock().unwrap_or_else(|e| e.into_inner());
+        waiters.retain(|w| match w.upgrade() {
+            Some(waiter) => {
+                waiter.notify_one();
+                true
+            }
+            None => false,
+        });
     }
 
     pub(crate) fn lock_producers(&self) -> MutexGuard<'_, ProducerStates> {

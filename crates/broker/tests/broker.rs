@@ -102,6 +102,40 @@ async fn produce_fetch_and_offsets_round_trip() {
     ));
 }
 
+/// An append wakes the fetches watching its partition, and only those; a waiter registered
+/// twice is woken once per append; a dropped waiter is forgotten.
+#[tokio::test]
+async fn appends_wake_only_the_fetches_watching_that_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    broker.create_topic(topic("t", 2, &[]), false).unwrap();
+    let t = broker.topic("t").unwrap();
+    let on_zero = Arc::new(tokio::sync::Notify::new());
+    let on_one = Arc::new(tokio::sync::Notify::new());
+    t.partition(0).unwrap().watch_appends(&on_zero);
+    t.partition(0).unwrap().watch_appends(&on_zero);
+    t.partition(1).unwrap().watch_appends(&on_one);
+    let woken = |n: &Arc<tokio::sync::Notify>| {
+        let n = n.clone();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_millis(50), n.notified())
+                .await
+                .is_ok()
+        }
+    };
+    produce_ok(&broker, "t", 1, values(1), Acks::Leader).await;
+    assert!(woken(&on_one).await);
+    assert!(
+        !woken(&on_zero).await,
+        "an append to partition 1 woke a partition 0 fetch"
+    );
+    produce_ok(&broker, "t", 0, values(1), Acks::Leader).await;
+    assert!(woken(&on_zero).await);
+    assert!(!woken(&on_zero).await, "one append, one wake-up");
+    drop(on_one);
+    produce_ok(&broker, "t", 1, values(1), Acks::Leader).await; // no waiter left: no panic
+}
+
 #[tokio::test]
 async fn topics_and_data_survive_restart_and_deletes_are_complete() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use fjord_broker::{BrokerError, FetchedPartition, FileSlice};
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -37,10 +39,13 @@ pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> F
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
     let min_bytes = request.min_bytes.max(0) as usize;
-    let mut appended = context.broker.subscribe_appends();
+    // Woken by appends to the requested partitions only; watching starts before the first read
+    // so an append between a read and the wait is never missed.
+    let appended = Arc::new(Notify::new());
+    let mut catalogue = context.broker.subscribe_catalogue_changes();
+    watch_partitions(context, &request, version, &appended);
     let mut shutdown = context.shutdown.clone();
     loop {
-        appended.borrow_and_update();
         let read = read_all(context, &request, version);
         let done = read.bytes >= min_bytes
             || read.any_error
@@ -54,9 +59,27 @@ pub async fn handle(context: &Context, request: FetchRequest, version: i16) -> F
             };
         }
         tokio::select! {
-            _ = appended.changed() => {}
+            _ = appended.notified() => {}
+            // A topic was deleted: look again (and watch what exists now).
+            _ = catalogue.changed() => watch_partitions(context, &request, version, &appended),
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Registers `waiter` with every requested partition that exists (again after topics change:
+/// registering twice is a no-op).
+fn watch_partitions(context: &Context, request: &FetchRequest, version: i16, waiter: &Arc<Notify>) {
+    for topic in &request.topics {
+        let name = super::requested_topic(context, version, 13, &topic.topic, topic.topic_id);
+        let Some(found) = name.and_then(|n| context.broker.topic(&n)) else {
+            continue;
+        };
+        for p in &topic.partitions {
+            if let Some(partition) = found.partition(p.partition) {
+                partition.watch_appends(waiter);
+            }
         }
     }
 }
