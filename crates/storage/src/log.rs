@@ -194,7 +194,7 @@ impl Log {
             .clone()
     }
 
-    fn active(&self) -> Arc<Segment> {
+    pub(crate) fn active(&self) -> Arc<Segment> {
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
         segs.last()
             .expect("a log always has an active segment")

@@ -7,6 +7,7 @@ use crate::batch::{self, HEADER_LEN};
 use crate::index::{self, IndexFile, OFFSET_ENTRY, TIME_ENTRY};
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::*};
@@ -78,6 +79,8 @@ pub(crate) struct Segment {
     last_use: AtomicU64,
     /// Published (readable) length in bytes.
     pub size: AtomicU64,
+    /// Writeback was started for the bytes below this (see `start_writeback`).
+    pub(crate) writeback_from: AtomicU64,
     /// Last offset + 1 of the batches in this segment (base when empty).
     pub next_offset: AtomicI64,
     /// Largest batch max timestamp and the last offset of that batch (i64::MIN/-1 when empty).
@@ -113,6 +116,7 @@ impl Segment {
             file: Mutex::new(None),
             last_use: AtomicU64::new(0),
             size: AtomicU64::new(size),
+            writeback_from: AtomicU64::new(size),
             next_offset: AtomicI64::new(base),
             max_ts: AtomicI64::new(i64::MIN),
             max_ts_offset: AtomicI64::new(-1),
@@ -327,6 +331,30 @@ impl Segment {
     }
 
     /// fdatasync of the log file (and msync of the indexes when `indexes`).
+    /// Starts writeback of the bytes appended since the last call, without waiting for it
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): the periodic fdatasync then finds little left
+    /// to write, so appends are not held up behind one large flush.
+    pub(crate) fn start_writeback(self: &Arc<Self>, cache: &FileCache) -> io::Result<()> {
+        let size = self.size.load(Acquire);
+        let from = self.writeback_from.load(Relaxed);
+        // Below a MiB the syscall costs more than it smooths.
+        if size < from + (1 << 20) || self.deleted.load(Acquire) || self.retired.load(Acquire) {
+            return Ok(());
+        }
+        let f = self.handle(cache)?;
+        let (offset, len) = (from as libc::off64_t, (size - from) as libc::off64_t);
+        // SAFETY: sync_file_range(2) only reads its integer arguments; the descriptor stays
+        // open for the call because `f` (an Arc<File>) is held.
+        let rc = unsafe {
+            libc::sync_file_range(f.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.writeback_from.store(size, Relaxed);
+        Ok(())
+    }
+
     pub(crate) fn sync(self: &Arc<Self>, cache: &FileCache, indexes: bool) -> io::Result<()> {
         // A deleted segment needs no durability; a replaced one was fsynced by the cleaner.
         if self.deleted.load(Acquire) || self.retired.load(Acquire) {
