@@ -116,7 +116,9 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
                     )
                 }
             };
-            let data = match result.and_then(|fetched| records(fetched, &mut files)) {
+            let with_field =
+                |f: FetchedPartition| records_field(&f.records, &mut files).map(|r| (f, r));
+            let data = match result.and_then(with_field) {
                 Ok((fetched, records)) => {
                     bytes += fetched.records.len();
                     budget = budget.saturating_sub(fetched.records.len());
@@ -168,17 +170,14 @@ fn read_partition(
 
 /// The records field for a partition: a placeholder for a large range (queued in `files`),
 /// the bytes themselves for a small one.
-fn records(
-    fetched: FetchedPartition,
-    files: &mut Vec<FileSlice>,
-) -> Result<(FetchedPartition, Bytes), BrokerError> {
-    if fetched.records.len() < ZERO_COPY_MIN {
-        let bytes = fetched.records.to_bytes();
-        let bytes = bytes.map_err(|e| BrokerError::Storage(e.to_string()))?;
-        return Ok((fetched, bytes));
+fn records_field(records: &FileSlice, files: &mut Vec<FileSlice>) -> Result<Bytes, BrokerError> {
+    if records.len() < ZERO_COPY_MIN {
+        return records
+            .to_bytes()
+            .map_err(|e| BrokerError::Storage(e.to_string()));
     }
-    files.push(fetched.records.clone());
-    Ok((fetched, frame::placeholder()))
+    files.push(records.clone());
+    Ok(frame::placeholder())
 }
 
 fn partition_data(
