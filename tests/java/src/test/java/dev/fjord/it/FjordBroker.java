@@ -1,0 +1,248 @@
+package dev.fjord.it;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+
+/**
+ * One real fjord broker process: free loopback ports, a temporary data dir,
+ * {@code fjord serve --data-dir D --listen 127.0.0.1:P --http-listen 127.0.0.1:P2}, ready once a
+ * Kafka Admin describeCluster call returns a node, stopped with SIGTERM.
+ */
+public final class FjordBroker implements AutoCloseable {
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration STOP_TIMEOUT = Duration.ofSeconds(30);
+
+    private final List<String> extraFlags;
+    private final Path root;
+    private final Path dataDir;
+    private final Path logFile;
+    private final int port;
+    private final int httpPort;
+    private Process process;
+
+    public FjordBroker(String... extraFlags) {
+        this.extraFlags = List.of(extraFlags);
+        try {
+            this.root = Files.createTempDirectory("fjord-java-");
+            this.dataDir = Files.createDirectories(root.resolve("data"));
+            this.logFile = root.resolve("fjord.log");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        this.port = freePort();
+        this.httpPort = freePort();
+    }
+
+    public static String binary() {
+        String b = System.getProperty("fjord.bin");
+        if (b == null || b.isBlank() || b.startsWith("${")) {
+            b = System.getenv("FJORD_BIN");
+        }
+        if (b == null || b.isBlank()) {
+            // tests/java -> repo root
+            b = Paths.get("").toAbsolutePath().resolve("../../target/release/fjord").normalize().toString();
+        }
+        return Paths.get(b).toAbsolutePath().normalize().toString();
+    }
+
+    static int freePort() {
+        try (ServerSocket s = new ServerSocket()) {
+            s.setReuseAddress(true);
+            s.bind(new InetSocketAddress("127.0.0.1", 0));
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public String bootstrap() {
+        return "127.0.0.1:" + port;
+    }
+
+    public int port() {
+        return port;
+    }
+
+    public int httpPort() {
+        return httpPort;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    public List<String> argv() {
+        List<String> argv = new ArrayList<>(List.of(binary(), "serve",
+                "--data-dir", dataDir.toString(),
+                "--listen", bootstrap(),
+                "--http-listen", "127.0.0.1:" + httpPort));
+        argv.addAll(extraFlags);
+        return argv;
+    }
+
+    public FjordBroker start() {
+        Path bin = Paths.get(binary());
+        if (!Files.isExecutable(bin)) {
+            throw new IllegalStateException("fjord binary not found/executable at " + bin + " (set FJORD_BIN)");
+        }
+        ProcessBuilder pb = new ProcessBuilder(argv());
+        Map<String, String> env = pb.environment();
+        // FJORD_* variables would change the broker's defaults (clap env): drop them
+        env.keySet().removeIf(k -> k.startsWith("FJORD_"));
+        env.putIfAbsent("RUST_BACKTRACE", "1");
+        pb.redirectErrorStream(true);
+        pb.redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+        pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        try {
+            process = pb.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        waitReady();
+        return this;
+    }
+
+    private void waitReady() {
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        // 1) TCP accept
+        while (true) {
+            checkAlive("while starting");
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 500);
+                break;
+            } catch (IOException e) {
+                // not yet
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("fjord did not accept TCP on " + bootstrap() + "\n" + logTail(60));
+            }
+            sleepQuietly(20);
+        }
+        // 2) a real Kafka client's describeCluster sees a node
+        Exception last = null;
+        try (Admin admin = admin()) {
+            while (true) {
+                checkAlive("while waiting for describeCluster");
+                try {
+                    var nodes = admin.describeCluster(new DescribeClusterOptions().timeoutMs(2000))
+                            .nodes().get(3, TimeUnit.SECONDS);
+                    if (!nodes.isEmpty()) {
+                        return;
+                    }
+                } catch (Exception e) {
+                    last = e;
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("fjord not ready (describeCluster) within " + START_TIMEOUT
+                            + ", last: " + last + "\n" + logTail(60));
+                }
+                sleepQuietly(50);
+            }
+        }
+    }
+
+    private void checkAlive(String when) {
+        if (process != null && !process.isAlive()) {
+            throw new AssertionError("fjord exited with code " + process.exitValue() + " " + when + "\n" + logTail(60));
+        }
+    }
+
+    public boolean alive() {
+        return process != null && process.isAlive();
+    }
+
+    public Properties clientProps() {
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap());
+        return p;
+    }
+
+    public Admin admin() {
+        Properties p = clientProps();
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        return Admin.create(p);
+    }
+
+    /** SIGTERM, wait for a graceful exit; returns the exit code. */
+    public int stop() {
+        if (process == null) {
+            return 0;
+        }
+        process.destroy(); // SIGTERM on Unix
+        try {
+            if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+                throw new AssertionError("fjord did not exit within " + STOP_TIMEOUT + " of SIGTERM\n" + logTail(40));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return process.exitValue();
+    }
+
+    public String logText() {
+        try {
+            return Files.exists(logFile) ? Files.readString(logFile, StandardCharsets.UTF_8) : "";
+        } catch (IOException e) {
+            return "(cannot read " + logFile + ": " + e + ")";
+        }
+    }
+
+    public String logTail(int lines) {
+        String[] all = logText().split("\n", -1);
+        int from = Math.max(0, all.length - lines);
+        StringBuilder sb = new StringBuilder("----- fjord log tail (" + logFile + ") -----\n");
+        for (int i = from; i < all.length; i++) {
+            sb.append(all[i]).append('\n');
+        }
+        return sb.append("----- end of fjord log -----").toString();
+    }
+
+    @Override
+    public void close() {
+        try {
+            stop();
+        } finally {
+            deleteTree(root);
+        }
+    }
+
+    private static void deleteTree(Path p) {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(p)) {
+            walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    static void sleepQuietly(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
