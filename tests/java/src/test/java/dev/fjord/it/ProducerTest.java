@@ -89,7 +89,7 @@ class ProducerTest {
         List<Future<RecordMetadata>> fs = new ArrayList<>();
         // no acks / idempotence settings: the 4.x defaults are acks=all + enable.idempotence=true
         try (KafkaProducer<String, String> p = K.producer(bs(),
-                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION_CONFIG, 5,
+                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5,
                 ProducerConfig.BATCH_SIZE_CONFIG, 1024, ProducerConfig.LINGER_MS_CONFIG, 0)) {
             for (int i = 0; i < n; i++) {
                 fs.add(p.send(new ProducerRecord<>(topic, i % 2, null, "idem-" + i)));
