@@ -1,0 +1,356 @@
+// Package fjordtest drives the real fjord binary with Go Kafka clients
+// (franz-go kgo + kadm, IBM sarama). Kafka's behaviour is the oracle.
+//
+// TestMain starts one shared broker (unique topics/groups per test keep tests
+// independent); startBroker starts extra ones when a test needs its own.
+package fjordtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Broker is one running `fjord serve` process.
+type Broker struct {
+	Addr     string // Kafka listener, host:port
+	HTTPAddr string
+	DataDir  string
+	LogPath  string
+	tmp      string
+	cmd      *exec.Cmd
+	logFile  *os.File
+	exited   chan struct{}
+	exitErr  error
+}
+
+var shared *Broker
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+func fjordBin() (string, error) {
+	b := os.Getenv("FJORD_BIN")
+	if b == "" {
+		// tests/go -> repo root
+		wd, _ := os.Getwd()
+		b = filepath.Join(wd, "..", "..", "target", "release", "fjord")
+	}
+	abs, err := filepath.Abs(b)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("fjord binary not found/executable at %s (set FJORD_BIN)", abs)
+	}
+	return abs, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startBroker starts a broker with a fresh data dir and free ports and waits
+// until a Metadata request through franz-go succeeds.
+func startBroker(extra ...string) (*Broker, error) {
+	bin, err := fjordBin()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "fjord-go-test-")
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{tmp: tmp, DataDir: filepath.Join(tmp, "data"), LogPath: filepath.Join(tmp, "fjord.log")}
+	if err := os.MkdirAll(b.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	p1, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	p2, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b.Addr = fmt.Sprintf("127.0.0.1:%d", p1)
+	b.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", p2)
+	args := append([]string{"serve", "--data-dir", b.DataDir, "--listen", b.Addr, "--http-listen", b.HTTPAddr}, extra...)
+	b.logFile, err = os.Create(b.LogPath)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(b.logFile, "===== %s %s =====\n", bin, strings.Join(args, " "))
+	b.cmd = exec.Command(bin, args...)
+	b.cmd.Stdout = b.logFile
+	b.cmd.Stderr = b.logFile
+	// FJORD_* variables would change the broker's defaults: drop them.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FJORD_") {
+			b.cmd.Env = append(b.cmd.Env, kv)
+		}
+	}
+	b.cmd.Env = append(b.cmd.Env, "RUST_BACKTRACE=1", "NO_COLOR=1")
+	if err := b.cmd.Start(); err != nil {
+		return nil, err
+	}
+	b.exited = make(chan struct{})
+	go func() { b.exitErr = b.cmd.Wait(); close(b.exited) }()
+	if err := b.waitReady(30 * time.Second); err != nil {
+		tail := b.LogTail(60)
+		b.Stop()
+		return nil, fmt.Errorf("%v\n%s", err, tail)
+	}
+	return b, nil
+}
+
+func (b *Broker) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-b.exited:
+			return fmt.Errorf("fjord exited while starting: %v", b.exitErr)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", b.Addr, 500*time.Millisecond)
+		if err != nil {
+			last = err
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		c.Close()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		cancel()
+		cl.Close()
+		if err == nil && len(md.Brokers) > 0 {
+			return nil
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("fjord not ready on %s within %v (last: %v)", b.Addr, timeout, last)
+}
+
+// Stop sends SIGTERM and waits for a clean exit (SIGKILL after 30 s).
+func (b *Broker) Stop() error {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-b.exited:
+	default:
+		_ = b.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-b.exited:
+		case <-time.After(30 * time.Second):
+			_ = b.cmd.Process.Kill()
+			<-b.exited
+			return errors.New("fjord did not stop within 30s of SIGTERM (killed)")
+		}
+	}
+	if b.logFile != nil {
+		b.logFile.Close()
+	}
+	return b.exitErr
+}
+
+// Cleanup removes the broker's temp dir.
+func (b *Broker) Cleanup() { os.RemoveAll(b.tmp) }
+
+// LogTail returns the last n lines of the broker log.
+func (b *Broker) LogTail(n int) string {
+	data, err := os.ReadFile(b.LogPath)
+	if err != nil {
+		return fmt.Sprintf("(no fjord log: %v)", err)
+	}
+	data = ansi.ReplaceAll(data, nil)
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("----- fjord log tail (%s) -----\n%s\n-----", b.LogPath, bytes.Join(lines, []byte("\n")))
+}
+
+func TestMain(m *testing.M) {
+	var err error
+	shared, err = startBroker()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot start fjord: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := shared.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "fjord did not stop cleanly: %v\n%s\n", err, shared.LogTail(60))
+		if code == 0 {
+			code = 1
+		}
+	}
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, shared.LogTail(80))
+	}
+	shared.Cleanup()
+	os.Exit(code)
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+var nameSeq atomic.Int64
+
+// uniq returns a name unique within this run (topics, groups, ids).
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1_000_000_000, nameSeq.Add(1))
+}
+
+// attachLog prints the broker's log tail when the test fails.
+func attachLog(t *testing.T, b *Broker) {
+	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log("\n" + b.LogTail(40))
+		}
+	})
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newClient returns a franz-go client on the shared broker, closed at cleanup.
+func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return newClientOn(t, shared, opts...)
+}
+
+func newClientOn(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
+	if err != nil {
+		t.Fatalf("kgo.NewClient: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func newAdmin(t *testing.T) *kadm.Client {
+	t.Helper()
+	return kadm.NewClient(newClient(t))
+}
+
+// setup attaches the shared broker log to failures and returns an admin client.
+func setup(t *testing.T) *kadm.Client {
+	t.Helper()
+	attachLog(t, shared)
+	return newAdmin(t)
+}
+
+// createTopic creates a unique topic with n partitions and returns its name.
+func createTopic(t *testing.T, adm *kadm.Client, partitions int32, configs map[string]*string) string {
+	t.Helper()
+	name := uniq("go")
+	resp, err := adm.CreateTopic(ctxT(t, 15*time.Second), partitions, 1, configs, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("CreateTopic %s: %v / %v", name, err, resp.Err)
+	}
+	return name
+}
+
+// waitFor polls cond until it is true or the timeout expires.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// consumeN reads records from the given partitions starting at the given
+// offsets until it has n records, failing on timeout.
+func consumeN(t *testing.T, offsets map[string]map[int32]kgo.Offset, n int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, append([]kgo.Opt{kgo.ConsumePartitions(offsets), kgo.FetchMaxWait(200 * time.Millisecond)}, opts...)...)
+	return pollN(t, cl, n, 20*time.Second)
+}
+
+// consumeAll reads n records of a topic from the start of every partition.
+func consumeAll(t *testing.T, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	return pollN(t, cl, n, 20*time.Second)
+}
+
+func pollN(t *testing.T, cl *kgo.Client, n int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("got %d of %d records before timeout", len(out), n)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			t.Fatalf("fetch %s/%d: %v", topic, p, err)
+		})
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// syncMap is a tiny typed concurrent map used by group tests.
+type syncSet[K comparable] struct {
+	mu sync.Mutex
+	m  map[K]int
+}
+
+func (s *syncSet[K]) add(k K) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[K]int{}
+	}
+	s.m[k]++
+}
+
+func (s *syncSet[K]) snapshot() map[K]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[K]int, len(s.m))
+	for k, v := range s.m {
+		out[k] = v
+	}
+	return out
+}
