@@ -1,0 +1,148 @@
+package dev.fjord.it;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.errors.TimeoutException;
+import org.apache.kafka.common.errors.UnsupportedVersionException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * What Fjord does not implement yet must fail fast with a clear Kafka error, never hang: every
+ * call here runs under assertTimeoutPreemptively and with small client timeouts.
+ */
+class UnsupportedTest {
+    @RegisterExtension
+    static BrokerExtension broker = new BrokerExtension();
+
+    private static final Duration FAST = Duration.ofSeconds(15);
+
+    private String bs() {
+        return broker.bootstrap();
+    }
+
+    @Test
+    void transactionalProducerFailsFast() throws Exception {
+        // FJORD BUG: FindCoordinator(key_type=TRANSACTION) answers COORDINATOR_NOT_AVAILABLE (retriable),
+        // so initTransactions() retries until max.block.ms and ends in a TimeoutException instead of a
+        // clear non-retriable error (e.g. TRANSACTIONAL_ID_AUTHORIZATION_FAILED or UNSUPPORTED_VERSION).
+        Throwable t = assertTimeoutPreemptively(FAST, () -> {
+            try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.TRANSACTIONAL_ID_CONFIG, "tx-" + K.topic("id"),
+                    ProducerConfig.MAX_BLOCK_MS_CONFIG, 5000)) {
+                return assertThrows(KafkaException.class, p::initTransactions);
+            }
+        });
+        FjordBug.expect("transactional initTransactions() hangs until max.block.ms (TimeoutException) because "
+                + "FindCoordinator(TRANSACTION) returns the retriable COORDINATOR_NOT_AVAILABLE; got " + t, () -> {
+            assertFalse(t instanceof TimeoutException, "a clear error, not a timeout: " + t);
+        });
+    }
+
+    @Test
+    void idempotentProducerStillWorksNextToTransactionalAttempt() throws Exception {
+        String topic = K.topic("after-txn");
+        assertTimeoutPreemptively(FAST, () -> {
+            try (KafkaProducer<String, String> p = K.producer(bs())) {
+                p.send(new ProducerRecord<>(topic, "k", "v")).get(10, TimeUnit.SECONDS);
+            }
+        });
+    }
+
+    @Test
+    void consumerGroupProtocolIsRefusedClearly() {
+        UnsupportedVersionException e = assertTimeoutPreemptively(FAST, () -> {
+            try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, K.group("kip848"),
+                    ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer")) {
+                c.subscribe(List.of(K.topic("kip848")));
+                return assertThrows(UnsupportedVersionException.class, () -> {
+                    for (int i = 0; i < 100; i++) {
+                        c.poll(Duration.ofMillis(100));
+                    }
+                });
+            }
+        });
+        assertTrue(e.getMessage().contains("group.protocol=classic"), e.getMessage());
+    }
+
+    @Test
+    void shareConsumerIsRefusedClearly() {
+        UnsupportedVersionException e = assertTimeoutPreemptively(FAST, () -> {
+            Properties p = new Properties();
+            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bs());
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, K.group("share"));
+            try (KafkaShareConsumer<String, String> c = new KafkaShareConsumer<>(p, new StringDeserializer(), new StringDeserializer())) {
+                c.subscribe(List.of(K.topic("share")));
+                return assertThrows(UnsupportedVersionException.class, () -> {
+                    for (int i = 0; i < 100; i++) {
+                        c.poll(Duration.ofMillis(100));
+                    }
+                });
+            }
+        });
+        assertTrue(e.getMessage().contains("SHARE_GROUP_HEARTBEAT") || e.getMessage().contains("share group"), e.getMessage());
+    }
+
+    interface AdminCall {
+        Object call(Admin a) throws Exception;
+    }
+
+    private void unsupportedAdmin(String api, AdminCall call) {
+        assertTimeoutPreemptively(FAST, () -> {
+            Properties p = new Properties();
+            p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bs());
+            p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 5000);
+            p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 10000);
+            try (Admin a = Admin.create(p)) {
+                ExecutionException e = assertThrows(ExecutionException.class, () -> call.call(a));
+                assertInstanceOf(UnsupportedVersionException.class, e.getCause(), api + ": " + e.getCause());
+                assertTrue(e.getCause().getMessage().contains(api), e.getCause().getMessage());
+            }
+        });
+    }
+
+    @Test
+    void aclsUnsupported() {
+        unsupportedAdmin("DESCRIBE_ACLS", a -> a.describeAcls(AclBindingFilter.ANY).values().get());
+    }
+
+    @Test
+    void transactionsAdminUnsupported() throws Exception {
+        String topic = K.topic("producers");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+        }
+        unsupportedAdmin("LIST_TRANSACTIONS", a -> a.listTransactions().all().get());
+        unsupportedAdmin("DESCRIBE_PRODUCERS", a -> a.describeProducers(List.of(new TopicPartition(topic, 0))).all().get());
+    }
+
+    @Test
+    void quotasScramQuorumElectionsUnsupported() {
+        unsupportedAdmin("DESCRIBE_CLIENT_QUOTAS",
+                a -> a.describeClientQuotas(org.apache.kafka.common.quota.ClientQuotaFilter.all()).entities().get());
+        unsupportedAdmin("DESCRIBE_USER_SCRAM_CREDENTIALS", a -> a.describeUserScramCredentials().all().get());
+        unsupportedAdmin("DESCRIBE_QUORUM", a -> a.describeMetadataQuorum().quorumInfo().get());
+        unsupportedAdmin("ELECT_LEADERS",
+                a -> a.electLeaders(org.apache.kafka.common.ElectionType.PREFERRED, null).partitions().get());
+    }
+}
