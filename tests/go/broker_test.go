@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -198,6 +200,9 @@ func (b *Broker) LogTail(n int) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("SARAMA_LOG") != "" { // SARAMA_LOG=1: sarama's logger on stderr
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
+	}
 	var err error
 	shared, err = startBroker()
 	if err != nil {
@@ -253,7 +258,8 @@ func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 
 func newClientOn(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.Addr)}, opts...)...)
+	base := baseOpts(t, b)
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)
 	}
@@ -261,9 +267,24 @@ func newClientOn(t *testing.T, b *Broker, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// newAdmin: kadm answers metadata questions from the client's metadata cache
+// (MetadataMinAge, default 5 s); a short age lets tests see changes at once.
+// baseOpts: seed broker plus, with KGO_LOG=debug|info|warn, franz-go's log on stderr.
+func baseOpts(t *testing.T, b *Broker) []kgo.Opt {
+	base := []kgo.Opt{kgo.SeedBrokers(b.Addr)}
+	if lvl := os.Getenv("KGO_LOG"); lvl != "" {
+		l := map[string]kgo.LogLevel{"debug": kgo.LogLevelDebug, "info": kgo.LogLevelInfo, "warn": kgo.LogLevelWarn}[lvl]
+		name := t.Name()
+		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, l, func() string {
+			return time.Now().Format("15:04:05.000 ") + name + " "
+		})))
+	}
+	return base
+}
+
 func newAdmin(t *testing.T) *kadm.Client {
 	t.Helper()
-	return kadm.NewClient(newClient(t))
+	return kadm.NewClient(newClient(t, kgo.MetadataMinAge(50*time.Millisecond)))
 }
 
 // setup attaches the shared broker log to failures and returns an admin client.

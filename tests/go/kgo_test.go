@@ -390,8 +390,8 @@ func TestKgoGroupManualCommit(t *testing.T) {
 		perPart[r.Partition]++
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(shared.Addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
-		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl, err := kgo.NewClient(append(baseOpts(t, shared), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,9 @@ func startMember(t *testing.T, name, group, topic string, balancer kgo.GroupBala
 	t.Helper()
 	m := &member{name: name, assigned: map[int32]bool{}, done: make(chan struct{})}
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(shared.Addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ClientID("member-" + name), kgo.ConsumerGroup(group),
+		// members learn about a rebalance on their next heartbeat (default every 3 s)
+		kgo.HeartbeatInterval(300 * time.Millisecond), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.Balancers(balancer), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
@@ -506,7 +508,7 @@ func startMember(t *testing.T, name, group, topic string, balancer kgo.GroupBala
 			m.mu.Unlock()
 		}),
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(baseOpts(t, shared), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -330,6 +330,7 @@ func startSaramaMember(t *testing.T, group, topic, name string, strategy sarama.
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
+	cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
 	g, err := sarama.NewConsumerGroup([]string{shared.Addr}, group, cfg)
 	if err != nil {
 		t.Fatalf("NewConsumerGroup: %v", err)

@@ -13,19 +13,36 @@ import (
 
 // Transactions are not implemented by Fjord yet: a transactional producer
 // must get a clear Kafka error quickly, never hang, and nothing may be written.
+//
+// FJORD BUG: FindCoordinator(key_type=1, transaction) answers the retriable
+// COORDINATOR_NOT_AVAILABLE, so both clients retry until their own timeouts
+// (franz-go: until the produce context ends; sarama: Transaction.Retry.Max=50
+// rounds of FindCoordinator + metadata waits, minutes) instead of failing.
+// Kafka always has a transaction coordinator; answering this node as the
+// coordinator lets InitProducerId return its TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+// which both clients treat as fatal. These tests fail until that is fixed.
 
 func TestKgoTransactionsRefused(t *testing.T) {
 	adm := setup(t)
 	topic := createTopic(t, adm, 1, nil)
-	cl := newClient(t, kgo.TransactionalID(uniq("txn")), kgo.TransactionTimeout(10*time.Second),
-		kgo.RequestTimeoutOverhead(2*time.Second), kgo.RetryTimeout(5*time.Second))
+	cl := newClient(t, kgo.TransactionalID(uniq("txn")), kgo.TransactionTimeout(10*time.Second))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	err := cl.BeginTransaction()
-	if err == nil {
-		err = cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("in a txn")}).FirstErr()
+	done := make(chan error, 1)
+	go func() {
+		err := cl.BeginTransaction()
+		if err == nil {
+			err = cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("in a txn")}).FirstErr()
+		}
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("transactional produce still blocked after 15s (its 10s context ignored): no Kafka error")
 	}
 	elapsed := time.Since(start)
 	if err == nil {
@@ -59,8 +76,6 @@ func TestSaramaTransactionsRefused(t *testing.T) {
 	cfg.Producer.Return.Successes = true
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Transaction.ID = uniq("stxn")
-	cfg.Producer.Transaction.Retry.Max = 5
-	cfg.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
 
 	type result struct {
 		p   sarama.SyncProducer
@@ -94,7 +109,7 @@ func TestSaramaTransactionsRefused(t *testing.T) {
 			t.Fatalf("sarama transactional producer failed without a Kafka error: %v", r.err)
 		}
 		t.Logf("refused after %v with %v", time.Since(start), r.err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("sarama transactional producer hung for 30s")
+	case <-time.After(20 * time.Second):
+		t.Fatalf("sarama transactional producer hung for 20s (no Kafka error)")
 	}
 }
