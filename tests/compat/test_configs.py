@@ -49,14 +49,9 @@ VALUE_CASES = [
 ]
 
 # where Fjord answers differently: (config, value) -> keyword args of Case
-LZ4_GAP = ("topics with compression.type other than 'producer' are refused with 40 "
-           "INVALID_CONFIG (Fjord stores batches as the producer sent them and does not "
-           "recompress yet); Kafka accepts and recompresses")
 VALUE_DIFFS = {
     ("compression.gzip.level", "5"): dict(gap="compression.gzip.level (KIP-390) is unknown to "
                                           "Fjord: refused as an unknown config (40)"),
-    **{("compression.type", c): dict(gap=LZ4_GAP)
-       for c in ("gzip", "snappy", "lz4", "zstd", "uncompressed")},
 }
 
 
