@@ -34,6 +34,7 @@ type Broker struct {
 	HTTPAddr string
 	DataDir  string
 	LogPath  string
+	args     []string
 	tmp      string
 	cmd      *exec.Cmd
 	logFile  *os.File
@@ -103,7 +104,41 @@ func startBroker(extra ...string) (*Broker, error) {
 		return nil, err
 	}
 	fmt.Fprintf(b.logFile, "===== %s %s =====\n", bin, strings.Join(args, " "))
-	b.cmd = exec.Command(bin, args...)
+	b.args = args
+	if err := b.spawn(bin); err != nil {
+		return nil, err
+	}
+	if err := b.waitReady(30 * time.Second); err != nil {
+		tail := b.LogTail(60)
+		b.Stop()
+		return nil, fmt.Errorf("%v\n%s", err, tail)
+	}
+	return b, nil
+}
+
+// Restart stops the broker with SIGTERM and starts it again on the same
+// ports and data dir.
+func (b *Broker) Restart() error {
+	if err := b.Stop(); err != nil {
+		return fmt.Errorf("stop before restart: %w", err)
+	}
+	bin, err := fjordBin()
+	if err != nil {
+		return err
+	}
+	b.logFile, err = os.OpenFile(b.LogPath, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.logFile, "===== restart: %s %s =====\n", bin, strings.Join(b.args, " "))
+	if err := b.spawn(bin); err != nil {
+		return err
+	}
+	return b.waitReady(30 * time.Second)
+}
+
+func (b *Broker) spawn(bin string) error {
+	b.cmd = exec.Command(bin, b.args...)
 	b.cmd.Stdout = b.logFile
 	b.cmd.Stderr = b.logFile
 	// FJORD_* variables would change the broker's defaults: drop them.
@@ -114,16 +149,11 @@ func startBroker(extra ...string) (*Broker, error) {
 	}
 	b.cmd.Env = append(b.cmd.Env, "RUST_BACKTRACE=1", "NO_COLOR=1")
 	if err := b.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
 	b.exited = make(chan struct{})
 	go func() { b.exitErr = b.cmd.Wait(); close(b.exited) }()
-	if err := b.waitReady(30 * time.Second); err != nil {
-		tail := b.LogTail(60)
-		b.Stop()
-		return nil, fmt.Errorf("%v\n%s", err, tail)
-	}
-	return b, nil
+	return nil
 }
 
 func (b *Broker) waitReady(timeout time.Duration) error {
@@ -178,6 +208,7 @@ func (b *Broker) Stop() error {
 	}
 	if b.logFile != nil {
 		b.logFile.Close()
+		b.logFile = nil
 	}
 	return b.exitErr
 }
@@ -374,4 +405,23 @@ func (s *syncSet[K]) snapshot() map[K]int {
 		out[k] = v
 	}
 	return out
+}
+
+// ownBroker starts a broker for this test only (stopped and removed at cleanup).
+func ownBroker(t *testing.T, flags ...string) *Broker {
+	t.Helper()
+	b, err := startBroker(flags...)
+	if err != nil {
+		t.Fatalf("start fjord: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			t.Errorf("fjord did not stop cleanly: %v", err)
+		}
+		if t.Failed() {
+			t.Log("\n" + b.LogTail(60))
+		}
+		b.Cleanup()
+	})
+	return b
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,17 +73,19 @@ func toSent(rs []*kgo.Record) []sent {
 
 // Produce synchronously with each acks level; offsets reported by the broker
 // must be the offsets the records are read back at.
+var acksModes = []struct {
+	name string
+	opts []kgo.Opt
+}{
+	{"all-idempotent-default", nil},
+	{"all", []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite()}},
+	{"leader", []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}},
+	{"none", []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}},
+}
+
 func TestKgoProduceSyncAcks(t *testing.T) {
 	adm := setup(t)
-	for _, tc := range []struct {
-		name string
-		opts []kgo.Opt
-	}{
-		{"all-idempotent-default", nil},
-		{"all", []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite()}},
-		{"leader", []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}},
-		{"none", []kgo.Opt{kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite()}},
-	} {
+	for _, tc := range acksModes {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := createTopic(t, adm, 3, nil)
 			cl := newClient(t, tc.opts...)
@@ -121,47 +124,54 @@ func TestKgoProduceSyncAcks(t *testing.T) {
 // offsets per partition are dense, and records read back equal.
 func TestKgoProduceAsync(t *testing.T) {
 	adm := setup(t)
-	topic := createTopic(t, adm, 4, nil)
-	cl := newClient(t, kgo.ProducerLinger(5*time.Millisecond))
-	const n = 2000
-	rs := makeRecords(topic, n, "async")
-	var mu sync.Mutex
-	var errs []error
-	calls := 0
-	for _, r := range rs {
-		cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			calls++
-			if err != nil {
-				errs = append(errs, err)
+	for _, tc := range acksModes {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := createTopic(t, adm, 4, nil)
+			cl := newClient(t, append([]kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond)}, tc.opts...)...)
+			const n = 2000
+			rs := makeRecords(topic, n, "async")
+			var mu sync.Mutex
+			var errs []error
+			calls := 0
+			for _, r := range rs {
+				cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					calls++
+					if err != nil {
+						errs = append(errs, err)
+					}
+				})
 			}
+			if err := cl.Flush(ctxT(t, 30*time.Second)); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			mu.Lock()
+			if calls != n || len(errs) > 0 {
+				t.Fatalf("promises: %d calls of %d, errors %v", calls, n, errs)
+			}
+			mu.Unlock()
+			perPart := map[int32][]int64{}
+			for _, r := range rs {
+				perPart[r.Partition] = append(perPart[r.Partition], r.Offset)
+			}
+			if len(perPart) < 2 {
+				t.Fatalf("records of distinct keys landed in %d partition(s)", len(perPart))
+			}
+			acked := tc.name != "none" // acks=0: no offsets come back
+			if acked {
+				for p, offs := range perPart {
+					sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+					for i, o := range offs {
+						if o != int64(i) {
+							t.Fatalf("p%d: offsets not dense: position %d has offset %d", p, i, o)
+						}
+					}
+				}
+			}
+			checkSame(t, toSent(rs), consumeAll(t, topic, n), acked)
 		})
 	}
-	if err := cl.Flush(ctxT(t, 30*time.Second)); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-	mu.Lock()
-	if calls != n || len(errs) > 0 {
-		t.Fatalf("promises: %d calls of %d, errors %v", calls, n, errs)
-	}
-	mu.Unlock()
-	perPart := map[int32][]int64{}
-	for _, r := range rs {
-		perPart[r.Partition] = append(perPart[r.Partition], r.Offset)
-	}
-	if len(perPart) < 2 {
-		t.Fatalf("records of distinct keys landed in %d partition(s)", len(perPart))
-	}
-	for p, offs := range perPart {
-		sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
-		for i, o := range offs {
-			if o != int64(i) {
-				t.Fatalf("p%d: offsets not dense: position %d has offset %d", p, i, o)
-			}
-		}
-	}
-	checkSame(t, toSent(rs), consumeAll(t, topic, n), true)
 }
 
 // Every codec: records round-trip and the fetched batches carry the codec
@@ -630,4 +640,96 @@ func TestKgoGroupTwoMembersCooperativeSticky(t *testing.T) {
 
 func TestKgoGroupTwoMembersRangeEager(t *testing.T) {
 	testTwoMembers(t, kgo.RangeBalancer())
+}
+
+// Static membership (KIP-345): a member that comes back with the same
+// group.instance.id within the session timeout takes its old place without a
+// rebalance (same generation, same assignment); kadm's LeaveGroup by instance
+// id then removes it.
+func TestKgoStaticMembership(t *testing.T) {
+	adm := setup(t)
+	topic := createTopic(t, adm, 3, nil)
+	group := uniq("static")
+	instance := "static-instance-1"
+	join := func() (*kgo.Client, map[int32]bool) {
+		assigned := make(chan map[int32]bool, 4)
+		cl, err := kgo.NewClient(append(baseOpts(t, shared), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+			kgo.InstanceID(instance), kgo.SessionTimeout(20*time.Second), kgo.HeartbeatInterval(300*time.Millisecond),
+			kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+				m := map[int32]bool{}
+				for _, p := range a[topic] {
+					m[p] = true
+				}
+				assigned <- m
+			}))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for ctx := context.Background(); ; {
+				if fs := cl.PollFetches(ctx); fs.IsClientClosed() {
+					return
+				}
+			}
+		}()
+		select {
+		case a := <-assigned:
+			return cl, a
+		case <-time.After(30 * time.Second):
+			cl.Close()
+			t.Fatalf("static member got no assignment")
+		}
+		return nil, nil
+	}
+	cl1, a1 := join()
+	if len(a1) != 3 {
+		t.Fatalf("first static member assigned %v", a1)
+	}
+	member1, gen1 := cl1.GroupMetadata()
+	dg, err := adm.DescribeGroups(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := dg[group].Members; len(ms) != 1 || ms[0].InstanceID == nil || *ms[0].InstanceID != instance {
+		t.Fatalf("DescribeGroups members: %+v", ms)
+	}
+	cl1.Close() // a static member does not leave the group on close
+
+	dg, err = adm.DescribeGroups(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dg[group]; len(d.Members) != 1 || d.State != "Stable" {
+		t.Fatalf("after the static member closed: state %s, %d members (it must stay until its session times out)", d.State, len(d.Members))
+	}
+
+	cl2, a2 := join()
+	defer cl2.Close()
+	member2, gen2 := cl2.GroupMetadata()
+	if len(a2) != 3 {
+		t.Fatalf("rejoined static member assigned %v", a2)
+	}
+	if gen2 != gen1 {
+		t.Errorf("static rejoin bumped the generation %d → %d (a rebalance)", gen1, gen2)
+	}
+	if member2 == member1 {
+		t.Errorf("static rejoin kept member id %s (Kafka hands out a new one)", member1)
+	}
+	dg, err = adm.DescribeGroups(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := dg[group].Members; len(ms) != 1 || ms[0].MemberID != member2 {
+		t.Fatalf("after the static rejoin: members %+v, want only %s", ms, member2)
+	}
+
+	lr, err := adm.LeaveGroup(ctxT(t, 10*time.Second), kadm.LeaveGroup(group).InstanceIDs(instance))
+	if err != nil || lr.Error() != nil {
+		t.Fatalf("LeaveGroup by instance id: %v / %v", err, lr.Error())
+	}
+	waitFor(t, 15*time.Second, "group empty after LeaveGroup", func() bool {
+		dg, err := adm.DescribeGroups(context.Background(), group)
+		return err == nil && len(dg[group].Members) == 0
+	})
 }

@@ -12,8 +12,9 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// saramaVersion is the protocol version sarama is told the broker speaks.
-var saramaVersion = sarama.V3_6_0_0
+// saramaVersion is the protocol version sarama is told the broker speaks: the
+// newest sarama knows (Kafka 4.3); the producer test also runs older ones.
+var saramaVersion = sarama.MaxVersion
 
 func saramaConfig() *sarama.Config {
 	c := sarama.NewConfig()
@@ -78,8 +79,15 @@ func readPartition(t *testing.T, topic string, partition int32, offset int64, n 
 func TestSaramaSyncProducerIdempotent(t *testing.T) {
 	attachLog(t, shared)
 	adm := saramaAdmin(t)
+	for _, v := range []sarama.KafkaVersion{sarama.DefaultVersion, sarama.V3_6_0_0, sarama.MaxVersion} {
+		t.Run(v.String(), func(t *testing.T) { testSaramaSyncProducer(t, adm, v) })
+	}
+}
+
+func testSaramaSyncProducer(t *testing.T, adm sarama.ClusterAdmin, version sarama.KafkaVersion) {
 	topic := saramaTopic(t, adm, 3)
 	cfg := saramaConfig()
+	cfg.Version = version
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Producer.Return.Successes = true
