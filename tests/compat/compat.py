@@ -325,7 +325,25 @@ class Side:
                 raise AssertionError(f"{self.name}: no coordinator for {group}: {c}")
             time.sleep(0.1)
 
+    def warm_up(self, timeout=60.0):
+        """Until the group coordinator answers for every offsets partition and InitProducerId
+        works (Kafka creates and loads __consumer_offsets lazily: 14/15/16 meanwhile)."""
+        deadline = time.monotonic() + timeout
+        groups = [f"warm-up-{i}" for i in range(64)]
+        self.coordinator(groups[0], timeout)
+        while True:
+            r = self.call("DescribeGroups", 5, groups=groups, include_authorized_operations=False)
+            bad = [g for g in r["groups"] if g["error_code"] in (14, 15, 16)]
+            p = self.call("InitProducerId", 4, transactional_id=None, transaction_timeout_ms=-1,
+                          producer_id=-1, producer_epoch=-1)
+            if not bad and p["error_code"] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: coordinators not ready: {bad[:2]} {p}")
+            time.sleep(0.1)
+
     def describe_group(self, group, version=5):
+        self.coordinator(group)
         r = self.call("DescribeGroups", version, groups=[group],
                       include_authorized_operations=False)
         return r["groups"][0]
@@ -347,6 +365,7 @@ class Side:
 
     def offset_fetch(self, group, topic=None, partitions=(0,), version=8):
         topics = None if topic is None else [{"name": topic, "partition_indexes": list(partitions)}]
+        self.coordinator(group)
         r = self.call("OffsetFetch", version, groups=[{"group_id": group, "topics": topics}],
                       require_stable=False)
         return r["groups"][0]

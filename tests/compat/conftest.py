@@ -61,6 +61,8 @@ def pair(tmp_path_factory):
     if os.environ.get("COMPAT_KAFKA") and os.environ.get("COMPAT_FJORD"):
         p = Pair(_Running(os.environ["COMPAT_KAFKA"]), _Running(os.environ["COMPAT_FJORD"]))
         _PAIR.append(p)
+        for side in p.sides():
+            side.warm_up()
         yield p
         _PAIR.clear()
         return
@@ -85,6 +87,8 @@ def pair(tmp_path_factory):
         raise err[0]
     p = Pair(kafka, fjord)
     _PAIR.append(p)
+    for side in p.sides():
+        side.warm_up()
     yield p
     _PAIR.clear()
     fjord.cleanup()

@@ -86,18 +86,27 @@ class Conn:
         (n,) = struct.unpack(">i", recv_exact(self.sock, 4, deadline))
         return recv_exact(self.sock, n, deadline)
 
-    def call(self, name, version, **fields):
+    def send(self, name, version, **fields):
+        """Sends a request; returns a function that reads and decodes its response."""
         req_cls, resp_cls = classes(name)
         self.cid += 1
+        cid = self.cid
         req = req_cls(version=version, **{k: _wrap(req_cls, k, v) for k, v in fields.items()})
-        req.with_header(correlation_id=self.cid, client_id="fjord-compat")
+        req.with_header(correlation_id=cid, client_id="fjord-compat")
         self.sock.sendall(req.encode(header=True, framed=True))
+
+        def receive():
+            data = self.read_frame()
+            resp = resp_cls.decode(data, version=version, header=True)
+            assert resp.header.correlation_id == cid, (resp.header.correlation_id, cid)
+            return resp.to_dict(json=False)
+        return receive
+
+    def call(self, name, version, **fields):
+        receive = self.send(name, version, **fields)
         if name == "Produce" and fields.get("acks") == 0:
             return None
-        data = self.read_frame()
-        resp = resp_cls.decode(data, version=version, header=True)
-        assert resp.header.correlation_id == self.cid, (resp.header.correlation_id, self.cid)
-        return resp.to_dict(json=False)
+        return receive()
 
 
 def _wrap(req_cls, key, v):

@@ -1,5 +1,7 @@
 """CreateTopics, DeleteTopics, CreatePartitions: error codes and answers, Kafka vs Fjord."""
 
+import time
+
 import pytest
 
 from compat import Case, D, check, params
@@ -100,8 +102,11 @@ def create_partitions(count, validate_only=False, assignments=None, initial=2, t
         err = r["results"][0][E]
         if topic:
             return err
-        md = s.wait_topic(n) if err == 0 and not validate_only else s.metadata([n])["topics"][0]
-        return err, len(md["partitions"])
+        if err == 0 and not validate_only:  # Kafka's metadata catches up asynchronously
+            deadline = time.monotonic() + 10
+            while len(s.wait_topic(n)["partitions"]) != count and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return err, len(s.metadata([n])["topics"][0]["partitions"])
     return fn
 
 
