@@ -169,7 +169,11 @@ class Side:
             t = md["topics"][0]
             if t["error_code"] == 0 and t["partitions"] and all(
                     p["error_code"] == 0 and p["leader_id"] >= 0 for p in t["partitions"]):
-                return t
+                # Kafka's Metadata can name the leader before its replica manager hosts the
+                # partition (Fetch then answers 6 NOT_LEADER_OR_FOLLOWER): wait for ListOffsets
+                if all(self.list_offsets(name, p["partition_index"], -1)[0] == 0
+                       for p in t["partitions"]):
+                    return t
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: topic {name} not ready: {t}")
             time.sleep(0.05)

@@ -16,9 +16,9 @@ ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 LAG = ("Fjord implements fewer versions of this API than Kafka 4.4.0; clients negotiate the "
        "highest common version (not an error)")
 APIS = [
-    (0, "Produce", (0, 13), (3, 13), "Kafka 4.4.0 still advertises Produce v0-v2 (KIP-896 "
-     "removes them at the protocol level: v0-v2 requests are refused); Fjord advertises only "
-     "what it accepts"),
+    (0, "Produce", (0, 13), (3, 13), "harmless: Kafka 4.4.0 still advertises Produce v0-v2 "
+     "but closes the connection on them (KIP-896, see produce/v2); Fjord advertises only what "
+     "it accepts"),
     (1, "Fetch", (4, 18), (4, 17), LAG),
     (2, "ListOffsets", (1, 11), (1, 10), LAG),
     (3, "Metadata", (0, 13), None, None),

@@ -198,6 +198,43 @@ def fetch_small_max_bytes(s):
     return p[E], len(p["records"] or b"") > 5000
 
 
+def batches(s, n, offset=0):
+    """-> [(base_offset, last_offset_delta, codec, timestamp_type, [(key, value)])]"""
+    from kafka.record.memory_records import MemoryRecords
+    p = s.fetch(n, 0, offset)
+    out = []
+    mr = MemoryRecords(bytes(p["records"] or b""))
+    while mr.has_next():
+        b = mr.next_batch()
+        out.append((b.base_offset, b.last_offset_delta, b.compression_type, b.timestamp_type,
+                    [(r.key, r.value) for r in b]))
+    return out
+
+
+def codec_round_trip(codec, topic_codec=None):
+    """a batch compressed with `codec` (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd) is fetched
+    back: codec and records as stored"""
+    def fn(s):
+        n = s.topic_t(configs={"compression.type": topic_codec} if topic_codec else None)
+        err, base = s.produce(n, [(b"k%d" % i, b"v%d" % i) for i in range(3)],
+                              compression=codec)
+        return err, batches(s, n)
+    return fn
+
+
+def timestamps_fetched(configs=None):
+    def fn(s):
+        n = s.topic_t(configs=configs)
+        s.produce(n, [(b"a", b"1", 1_000_000), (b"b", b"2", 2_000_000)])
+        from kafka.record.memory_records import MemoryRecords
+        mr = MemoryRecords(bytes(s.fetch(n, 0, 0)["records"]))
+        b = mr.next_batch()
+        ts = [r.timestamp for r in b]
+        recent = all(abs(t - now_ms()) < 120_000 for t in ts)
+        return b.timestamp_type, ts if not recent else "now"
+    return fn
+
+
 # ----------------------------------------------------------------- list offsets
 def list_offsets(ts, records=None, topic=None, partition=0, delete_to=None, version=7,
                  isolation=0, configs=None):
@@ -302,6 +339,21 @@ CASES = [
          idempotent([(0, 1, 1), (1, 0, 1)])),
     Case("idempotent/unknown-producer-id", "Idempotent produce with a never-issued producer id",
          unknown_producer_id),
+    Case("codec/none", "Produce+Fetch an uncompressed batch", codec_round_trip(0)),
+    Case("codec/gzip", "Produce+Fetch a gzip batch", codec_round_trip(1)),
+    Case("codec/snappy", "Produce+Fetch a snappy batch", codec_round_trip(2)),
+    Case("codec/lz4", "Produce+Fetch an lz4 batch", codec_round_trip(3)),
+    Case("codec/zstd", "Produce+Fetch a zstd batch", codec_round_trip(4)),
+    Case("codec/topic-lz4-uncompressed-in", "Topic compression.type=lz4, uncompressed batch "
+         "in: the codec fetched", codec_round_trip(0, "lz4")),
+    Case("codec/topic-gzip-zstd-in", "Topic compression.type=gzip, zstd batch in: the codec "
+         "fetched", codec_round_trip(4, "gzip")),
+    Case("codec/topic-uncompressed-lz4-in", "Topic compression.type=uncompressed, lz4 batch "
+         "in: the codec fetched", codec_round_trip(3, "uncompressed")),
+    Case("timestamps/create-time", "Fetched timestamps of a CreateTime topic",
+         timestamps_fetched(), expect=(0, [1_000_000, 2_000_000])),
+    Case("timestamps/log-append-time", "Fetched timestamps of a LogAppendTime topic",
+         timestamps_fetched({"message.timestamp.type": "LogAppendTime"}), expect=(1, "now")),
     # fetch
     Case("fetch/out-of-range", "Fetch at offset 5 of an empty partition",
          fetch(5, n_records=0), expect=(1, -1, -1, -1, False)),
