@@ -224,3 +224,73 @@ func TestKadmAlterConfigsState(t *testing.T) {
 		t.Errorf("validate-only alter changed retention.ms to %q", v.MaybeValue())
 	}
 }
+
+// Fetch by topic id (Fetch v13+): after a topic is deleted and re-created
+// under the same name, a fetch by the old id is UNKNOWN_TOPIC_ID and the new
+// id reads the new log. (franz-go deliberately keeps failing on the old id
+// until the topic is purged from the client and added again.)
+func TestKgoTopicRecreatedSameName(t *testing.T) {
+	adm := setup(t)
+	ctx := ctxT(t, 60*time.Second)
+	topic := createTopic(t, adm, 1, nil)
+	produceTo(t, topic, 0, 3, nil)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := td[topic].ID
+	cl := newClient(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.MetadataMaxAge(500*time.Millisecond), kgo.MetadataMinAge(100*time.Millisecond))
+	if got := pollN(t, cl, 3, 20*time.Second); got[2].Offset != 2 {
+		t.Fatalf("first topic: %+v", got[2])
+	}
+	if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
+	if err != nil {
+		t.Fatalf("re-create: %v", err)
+	}
+	if cr.ID == oldID {
+		t.Fatalf("re-created topic kept the old id %v", oldID)
+	}
+	produceTo(t, topic, 0, 2, nil)
+
+	fetch := func(id [16]byte) kmsg.FetchResponseTopicPartition {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 13
+		req.ReplicaID = -1
+		req.MaxWaitMillis = 100
+		req.MaxBytes = 1 << 20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.TopicID = id
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition = 0
+		fp.FetchOffset = 0
+		fp.PartitionMaxBytes = 1 << 20
+		fp.CurrentLeaderEpoch = -1
+		fp.LogStartOffset = -1
+		ft.Partitions = append(ft.Partitions, fp)
+		req.Topics = append(req.Topics, ft)
+		resp, err := req.RequestWith(ctx, newClient(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("fetch response shape: %+v", resp)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := fetch(oldID); !errors.Is(kerr.ErrorForCode(p.ErrorCode), kerr.UnknownTopicID) {
+		t.Errorf("fetch by the deleted topic's id: %v, want UNKNOWN_TOPIC_ID", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p := fetch(cr.ID); p.ErrorCode != 0 || p.HighWatermark != 2 || len(p.RecordBatches) == 0 {
+		t.Errorf("fetch by the new id: err %v hwm %d %d bytes", kerr.ErrorForCode(p.ErrorCode), p.HighWatermark, len(p.RecordBatches))
+	}
+	cl.PurgeTopicsFromClient(topic)
+	cl.AddConsumeTopics(topic)
+	got := pollN(t, cl, 2, 30*time.Second)
+	if string(got[0].Key) != "k0" || got[0].Offset != 0 || got[1].Offset != 1 {
+		t.Fatalf("after re-creation: %+v", got)
+	}
+}
