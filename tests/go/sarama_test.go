@@ -150,16 +150,27 @@ func testSaramaSyncProducer(t *testing.T, adm sarama.ClusterAdmin, version saram
 func TestSaramaAsyncProducerCodecs(t *testing.T) {
 	attachLog(t, shared)
 	adm := saramaAdmin(t)
-	for _, tc := range []struct {
-		name  string
-		codec sarama.CompressionCodec
-	}{
-		{"none", sarama.CompressionNone},
-		{"gzip", sarama.CompressionGZIP},
-		{"snappy", sarama.CompressionSnappy},
-		{"lz4", sarama.CompressionLZ4},
-		{"zstd", sarama.CompressionZSTD},
-	} {
+	type codecCase struct {
+		name       string
+		codec      sarama.CompressionCodec
+		idempotent bool
+	}
+	var cases []codecCase
+	for _, idem := range []bool{false, true} {
+		for _, c := range []codecCase{
+			{"none", sarama.CompressionNone, idem},
+			{"gzip", sarama.CompressionGZIP, idem},
+			{"snappy", sarama.CompressionSnappy, idem},
+			{"lz4", sarama.CompressionLZ4, idem},
+			{"zstd", sarama.CompressionZSTD, idem},
+		} {
+			if idem {
+				c.name += "-idempotent"
+			}
+			cases = append(cases, c)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := saramaTopic(t, adm, 1)
 			cfg := saramaConfig()
@@ -167,6 +178,11 @@ func TestSaramaAsyncProducerCodecs(t *testing.T) {
 			cfg.Producer.Return.Successes = true
 			cfg.Producer.Return.Errors = true
 			cfg.Producer.RequiredAcks = sarama.WaitForLocal
+			if tc.idempotent {
+				cfg.Producer.Idempotent = true
+				cfg.Producer.RequiredAcks = sarama.WaitForAll
+				cfg.Net.MaxOpenRequests = 1
+			}
 			cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 			p, err := sarama.NewAsyncProducer([]string{shared.Addr}, cfg)
 			if err != nil {
