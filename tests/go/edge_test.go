@@ -2,6 +2,7 @@ package fjordtest
 
 import (
 	"errors"
+	"hash/crc32"
 	"testing"
 	"time"
 
@@ -293,4 +294,136 @@ func TestKgoTopicRecreatedSameName(t *testing.T) {
 	if string(got[0].Key) != "k0" || got[0].Offset != 0 || got[1].Offset != 1 {
 		t.Fatalf("after re-creation: %+v", got)
 	}
+}
+
+// Offset commit/delete edge cases as Kafka answers them: metadata over
+// offset.metadata.max.bytes (4096), a topic that does not exist, a partition
+// that does not exist, deleting an unknown group.
+func TestKadmOffsetCommitErrors(t *testing.T) {
+	adm := setup(t)
+	ctx := ctxT(t, 30*time.Second)
+	topic := createTopic(t, adm, 1, nil)
+	group := uniq("commit-err")
+	commit := func(topic string, p int32, meta string) error {
+		var os kadm.Offsets
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: 1, LeaderEpoch: -1, Metadata: meta})
+		r, err := adm.CommitOffsets(ctx, group, os)
+		if err != nil {
+			return err
+		}
+		return r.Error()
+	}
+	long := string(make([]byte, 5000))
+	if err := commit(topic, 0, long); !errors.Is(err, kerr.OffsetMetadataTooLarge) {
+		t.Errorf("commit with 5000 bytes of metadata: %v, want OFFSET_METADATA_TOO_LARGE", err)
+	}
+	if err := commit(uniq("nosuchtopic"), 0, ""); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("commit for a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	}
+	if err := commit(topic, 7, ""); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Errorf("commit for partition 7 of a 1-partition topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	}
+	if err := commit(topic, 0, "ok"); err != nil {
+		t.Errorf("valid commit: %v", err)
+	}
+	unknown := uniq("nogroup")
+	dr, err := adm.DeleteGroups(ctx, unknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(dr[unknown].Err, kerr.GroupIDNotFound) {
+		t.Errorf("DeleteGroups of an unknown group: %v, want GROUP_ID_NOT_FOUND", dr[unknown].Err)
+	}
+}
+
+// Produce / ListOffsets for a partition that does not exist.
+func TestKgoMissingPartition(t *testing.T) {
+	adm := setup(t)
+	ctx := ctxT(t, 30*time.Second)
+	topic := createTopic(t, adm, 1, nil)
+	td, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// straight to the broker: the client would refuse unknown partitions itself
+	raw := newClient(t)
+	if _, err := raw.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+		t.Fatal(err)
+	}
+	b := raw.Broker(int(td[topic].Partitions[0].Leader))
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Acks = 1
+	preq.TimeoutMillis = 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = topic
+	pt.TopicID = td[topic].ID // Produce v13+ names topics by id
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition = 5
+	pp.Records = oneRecordBatch()
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	resp, err := b.Request(ctx, preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp := resp.(*kmsg.ProduceResponse)
+	if e := kerr.ErrorForCode(presp.Topics[0].Partitions[0].ErrorCode); !errors.Is(e, kerr.UnknownTopicOrPartition) {
+		t.Errorf("produce to partition 5 of a 1-partition topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", e)
+	}
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	lreq.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Partition = 5
+	lp.Timestamp = -1
+	lp.CurrentLeaderEpoch = -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lreq.Topics = append(lreq.Topics, lt)
+	resp, err = b.Request(ctx, lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lresp := resp.(*kmsg.ListOffsetsResponse)
+	if e := kerr.ErrorForCode(lresp.Topics[0].Partitions[0].ErrorCode); !errors.Is(e, kerr.UnknownTopicOrPartition) {
+		t.Errorf("ListOffsets for partition 5: %v, want UNKNOWN_TOPIC_OR_PARTITION", e)
+	}
+	// and the valid partition accepted the same batch
+	pp.Partition = 0
+	preq.Topics[0].Partitions[0] = pp
+	resp, err = b.Request(ctx, preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp = resp.(*kmsg.ProduceResponse)
+	if p := presp.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Errorf("produce to partition 0: %v base offset %d", kerr.ErrorForCode(p.ErrorCode), p.BaseOffset)
+	}
+}
+
+// oneRecordBatch encodes a v2 record batch holding one record (value "raw").
+func oneRecordBatch() []byte {
+	rec := kmsg.NewRecord()
+	rec.Value = []byte("raw")
+	rec.Key = nil
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1) // body length (a 1-byte varint here)
+	recBytes := rec.AppendTo(nil)
+	b := kmsg.NewRecordBatch()
+	b.FirstOffset = 0
+	b.Magic = 2
+	b.Attributes = 0
+	b.LastOffsetDelta = 0
+	b.FirstTimestamp = time.Now().UnixMilli()
+	b.MaxTimestamp = b.FirstTimestamp
+	b.ProducerID = -1
+	b.ProducerEpoch = -1
+	b.FirstSequence = -1
+	b.NumRecords = 1
+	b.Records = recBytes
+	raw := b.AppendTo(nil)
+	// Length = bytes after the length field; CRC-32C over attributes..end
+	b.Length = int32(len(raw) - 12)
+	raw = b.AppendTo(nil)
+	b.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b.AppendTo(nil)
 }
