@@ -71,12 +71,48 @@ public final class Tool {
         }
     }
 
-    public static String classPath() {
-        String cp = System.getProperty("surefire.test.class.path");
-        if (cp == null || cp.isBlank()) {
-            cp = System.getProperty("java.class.path");
+    private static String classPath;
+
+    /** The jars of the Maven test class path (no directories: CDS needs jars only, and the tools need no test class). */
+    public static synchronized String classPath() {
+        if (classPath == null) {
+            String cp = System.getProperty("surefire.test.class.path");
+            if (cp == null || cp.isBlank()) {
+                cp = System.getProperty("java.class.path");
+            }
+            List<String> jars = new ArrayList<>();
+            for (String e : cp.split(File.pathSeparator)) {
+                if (e.endsWith(".jar") && new File(e).isFile() && !e.contains("surefire")) {
+                    jars.add(e);
+                }
+            }
+            classPath = String.join(File.pathSeparator, jars);
         }
-        return cp;
+        return classPath;
+    }
+
+    private static boolean cdsDumped;
+
+    /**
+     * Class-data sharing halves each tool JVM's start-up: the first tool run of the test JVM dumps
+     * the classes it loaded into target/ (keyed by the class path), later runs map that archive.
+     * A missing or stale archive only costs time (-Xshare:auto, logging off).
+     */
+    private static synchronized List<String> cdsFlags() {
+        if (Boolean.getBoolean("fjord.tools.nocds")) {
+            return List.of();
+        }
+        java.nio.file.Path dir = Paths.get("target").toAbsolutePath();
+        java.nio.file.Path jsa = dir.resolve("tools-cds-" + Integer.toHexString(classPath().hashCode())
+                + "-" + Runtime.version().feature() + ".jsa");
+        if (java.nio.file.Files.isRegularFile(jsa)) {
+            return List.of("-Xshare:auto", "-XX:SharedArchiveFile=" + jsa);
+        }
+        if (!cdsDumped && java.nio.file.Files.isDirectory(dir)) {
+            cdsDumped = true;
+            return List.of("-Xshare:auto", "-XX:ArchiveClassesAtExit=" + jsa);
+        }
+        return List.of("-Xshare:auto");
     }
 
     public static Result run(String mainClass, String... args) {
@@ -86,9 +122,12 @@ public final class Tool {
     public static Result runWithInput(String mainClass, String stdin, String... args) {
         String java = Paths.get(System.getProperty("java.home"), "bin", "java").toString();
         List<String> argv = new ArrayList<>(List.of(java,
-                "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss1m", "-Xmx256m",
-                "-Djava.awt.headless=true",
-                "-cp", classPath(), mainClass));
+                "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss1m", "-Xmx256m",
+                "-Djava.awt.headless=true", "-Xlog:disable", "-Xlog:all=off",
+                // slf4j-simple: only errors, on stderr (the tools' own output is on stdout)
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-Dorg.slf4j.simpleLogger.logFile=System.err"));
+        argv.addAll(cdsFlags());
+        argv.addAll(List.of("-cp", classPath(), mainClass));
         argv.addAll(Arrays.asList(args));
         ProcessBuilder pb = new ProcessBuilder(argv);
         pb.environment().remove("JAVA_TOOL_OPTIONS");
