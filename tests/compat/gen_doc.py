@@ -24,6 +24,7 @@ MODULES = [("test_metadata", "ApiVersions, Metadata, DescribeCluster, malformed 
                             "IncrementalAlterConfigs"),
            ("test_records", "Produce, Fetch, ListOffsets, DeleteRecords, idempotence"),
            ("test_groups", "Consumer groups and committed offsets"),
+           ("test_clients", "Through client libraries (confluent-kafka, kafka-python)"),
            ("test_zz_last", "Destructive cases (run last)")]
 
 ERRORS = {
