@@ -3,6 +3,7 @@ package fjordtest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -267,4 +268,48 @@ func TestKgoReadCommittedAndLargeRecord(t *testing.T) {
 			t.Fatalf("large record differs at byte %d", i)
 		}
 	}
+}
+
+// Four members join one after another (cooperative-sticky, incremental
+// rebalances): at the end each owns 2 or 3 of 10 partitions, no partition
+// twice. Then partitions are added: the leader notices the new partition count
+// and the group rebalances onto 14 partitions.
+func TestGroupFourMembersAndNewPartitions(t *testing.T) {
+	adm := setup(t)
+	topic := createTopic(t, adm, 10, nil)
+	group := uniq("four")
+	var ms []*member
+	spread := func(total int) func() bool {
+		return func() bool {
+			seen := map[int32]bool{}
+			for _, m := range ms {
+				o := m.owned()
+				if len(o) < total/len(ms) || len(o) > (total+len(ms)-1)/len(ms) {
+					return false
+				}
+				for _, p := range o {
+					if seen[p] {
+						return false
+					}
+					seen[p] = true
+				}
+			}
+			return len(seen) == total
+		}
+	}
+	for i := 0; i < 4; i++ {
+		ms = append(ms, startMember(t, fmt.Sprintf("m%d", i), group, topic, kgo.CooperativeStickyBalancer()))
+		waitFor(t, 45*time.Second, fmt.Sprintf("%d members share 10 partitions", len(ms)), spread(10))
+	}
+	dg, err := adm.DescribeGroups(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dg[group]; d.State != "Stable" || len(d.Members) != 4 || len(d.AssignedPartitions()[topic]) != 10 {
+		t.Fatalf("DescribeGroups: %s, %d members, %d partitions", d.State, len(d.Members), len(d.AssignedPartitions()[topic]))
+	}
+	if r, err := adm.CreatePartitions(ctxT(t, 10*time.Second), 4, topic); err != nil || r[topic].Err != nil {
+		t.Fatalf("CreatePartitions: %v %v", err, r[topic].Err)
+	}
+	waitFor(t, 60*time.Second, "4 members share 14 partitions", spread(14))
 }

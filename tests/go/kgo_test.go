@@ -493,7 +493,9 @@ func startMember(t *testing.T, name, group, topic string, balancer kgo.GroupBala
 	opts := []kgo.Opt{
 		kgo.ClientID("member-" + name), kgo.ConsumerGroup(group),
 		// members learn about a rebalance on their next heartbeat (default every 3 s)
-		kgo.HeartbeatInterval(300 * time.Millisecond), kgo.ConsumeTopics(topic),
+		kgo.HeartbeatInterval(300 * time.Millisecond),
+		// the leader notices new partitions on its next metadata refresh
+		kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(200 * time.Millisecond), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.Balancers(balancer), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
