@@ -26,6 +26,8 @@ pub struct Broker {
     pub(crate) catalogue_changed: watch::Sender<u64>,
     /// Consumer groups and committed offsets.
     pub(crate) groups: Arc<GroupCoordinator>,
+    /// Failed disk writes, for logs, metrics and `/health`.
+    pub(crate) storage_health: crate::StorageHealth,
 }
 
 impl Broker {
@@ -67,7 +69,13 @@ impl Broker {
             admin: Mutex::new(()),
             catalogue_changed,
             groups,
+            storage_health: Default::default(),
         }))
+    }
+
+    /// Failed disk writes (full disk, I/O errors) and whether writes fail right now.
+    pub fn storage_health(&self) -> &crate::StorageHealth {
+        &self.storage_health
     }
 
     pub fn config(&self) -> &BrokerConfig {

@@ -2,6 +2,7 @@
 //! combine with the broker's defaults into a storage [`LogConfig`].
 use crate::groups::GroupConfig;
 use crate::BrokerError;
+use fjord_storage::codec::Codec;
 use fjord_storage::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 use std::collections::BTreeMap;
 
@@ -97,7 +98,7 @@ pub const TOPIC_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
     (
         "compression.type",
         ConfigType::String,
-        "only 'producer': batches are stored as sent",
+        "producer (stored as sent), uncompressed, gzip, snappy, lz4 or zstd (recompressed on append)",
     ),
     (
         "delete.retention.ms",
@@ -225,12 +226,15 @@ fn parse_one_of<'a>(key: &str, value: &str, allowed: &[&'a str]) -> Result<&'a s
         })
 }
 
+/// Kafka's topic-level `compression.type` values.
+const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
 /// Checks one `key=value` and applies it to `log` (so validation and use cannot drift apart).
 fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError> {
     match key {
         "cleanup.policy" => log.cleanup_policy = parse_cleanup_policy(value)?,
         "compression.type" => {
-            parse_one_of(key, value, &["producer"])?;
+            parse_one_of(key, value, COMPRESSION_TYPES)?;
         }
         "delete.retention.ms" => log.delete_retention_ms = parse_long(key, value, 0)?,
         "flush.messages" => {
@@ -284,6 +288,24 @@ impl BrokerConfig {
             apply(&mut log, "flush.policy", value)?;
         }
         Ok(log)
+    }
+
+    /// The codec a topic's `compression.type` asks batches to be stored in; None for `producer`
+    /// (stored as sent, the default).
+    pub fn compression(&self, overrides: &TopicConfigs) -> Option<Codec> {
+        match overrides
+            .get("compression.type")?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "uncompressed" => Some(Codec::None),
+            "gzip" => Some(Codec::Gzip),
+            "snappy" => Some(Codec::Snappy),
+            "lz4" => Some(Codec::Lz4),
+            "zstd" => Some(Codec::Zstd),
+            _ => None,
+        }
     }
 
     /// The effective `min.insync.replicas` of a topic.
@@ -425,7 +447,8 @@ mod tests {
             ("segment.bytes", "99999999999"),
             ("cleanup.policy", "forever"),
             ("message.timestamp.type", "Now"),
-            ("compression.type", "gzip"),
+            ("compression.type", "brotli"),
+            ("compression.type", "none"),
             ("min.insync.replicas", "0"),
             ("no.such.config", "1"),
         ] {

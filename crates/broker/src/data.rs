@@ -3,7 +3,8 @@ use crate::producers::{last_seq, BatchMeta, SeqCheck};
 use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
-use fjord_storage::{batch, BatchHeader, FileSlice, FlushPolicy, FlushTicket, Log};
+use fjord_storage::codec::Codec;
+use fjord_storage::{batch, BatchHeader, FileSlice, FlushPolicy, FlushTicket, Log, StorageError};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,6 +47,29 @@ fn idempotent_batch(headers: &[BatchHeader]) -> Result<Option<BatchHeader>, Brok
             "an idempotent produce request must carry exactly one batch per partition".into(),
         )),
     }
+}
+
+/// The batches in the topic's `compression.type` codec. Batches already in it are kept as they
+/// are; the CRCs are checked first, so recompression can never bless a corrupt batch.
+fn recompress(records: Bytes, codec: Codec, max_message_bytes: u32) -> Result<Bytes, BrokerError> {
+    let spans = batch::validate_batches(&records, max_message_bytes)?;
+    let codec_of = |s: &batch::BatchSpan| {
+        Codec::from_attributes(batch::parse_header(&records[s.pos..]).attributes)
+    };
+    let mut same = true;
+    for s in &spans {
+        same &= codec_of(s).map_err(|e| BrokerError::CorruptMessage(e.to_string()))? == codec;
+    }
+    if same {
+        return Ok(records);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for s in &spans {
+        let rewritten = fjord_records::recompress(&records[s.pos..s.pos + s.len], codec)
+            .map_err(|e| BrokerError::CorruptMessage(e.to_string()))?;
+        out.extend_from_slice(&rewritten);
+    }
+    Ok(Bytes::from(out))
 }
 
 /// An append that may still be waiting for its fsync (sync flush policy).
@@ -141,7 +165,18 @@ impl Broker {
         let now = now_ms();
         let log_config = partition.log.config();
         let bounds = self.config.timestamp_bounds(&topic.configs);
-        validate_records(&log_config, bounds, &records, now)?;
+        validate_records(
+            &topic.name,
+            partition.index,
+            &log_config,
+            bounds,
+            &records,
+            now,
+        )?;
+        let records = match self.config.compression(&topic.configs) {
+            Some(codec) => recompress(records, codec, log_config.max_message_bytes)?,
+            None => records,
+        };
         let headers: Vec<BatchHeader> = batch::batches(&records).map(batch::parse_header).collect();
         let producer = idempotent_batch(&headers)?;
         let (bytes_in, records_in) = (
@@ -152,7 +187,7 @@ impl Broker {
                 .sum::<u64>(),
         );
         let appended = match producer {
-            None => partition.log.append(records, now)?,
+            None => self.append(&topic.name, partition, records, now)?,
             Some(batch) => {
                 // Check, append and record under one lock: a retry racing its original must see
                 // the original's state.
@@ -191,7 +226,7 @@ impl Broker {
                     }
                     SeqCheck::Append => {}
                 }
-                let appended = partition.log.append(records, now)?;
+                let appended = self.append(&topic.name, partition, records, now)?;
                 let meta = BatchMeta {
                     first_seq: batch.base_sequence,
                     last_seq: last,
@@ -215,6 +250,28 @@ impl Broker {
             durable: appended.durable,
             flush_first: None,
         })
+    }
+
+    /// Appends to a partition's log; a disk failure is reported to [`crate::StorageHealth`].
+    fn append(
+        &self,
+        topic: &str,
+        partition: &crate::Partition,
+        records: Bytes,
+        now: i64,
+    ) -> Result<fjord_storage::AppendResult, BrokerError> {
+        match partition.log.append(records, now) {
+            Ok(appended) => {
+                self.storage_health.succeeded();
+                Ok(appended)
+            }
+            Err(StorageError::Io(e)) => {
+                self.storage_health
+                    .failed(&format!("{topic}-{}", partition.index), &e);
+                Err(BrokerError::Storage(e.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes` unless the first batch alone is

@@ -26,6 +26,14 @@ pub enum BrokerError {
     InvalidRecord(String),
     #[error("{0}")]
     InvalidTimestamp(String),
+    /// Some records of a batch are invalid (KIP-467): each with its index in the batch. The code
+    /// is INVALID_TIMESTAMP when a timestamp is among the causes, else INVALID_RECORD.
+    #[error("{message}")]
+    InvalidRecords {
+        timestamp: bool,
+        message: String,
+        errors: Vec<RecordError>,
+    },
     #[error("{0}")]
     NotEnoughReplicas(String),
     #[error("{0}")]
@@ -51,6 +59,14 @@ pub enum BrokerError {
     Storage(String),
     #[error("broker is shutting down")]
     ShuttingDown,
+}
+
+/// One rejected record of a produced batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's position in its batch (0-based).
+    pub batch_index: i32,
+    pub message: String,
 }
 
 impl From<StorageError> for BrokerError {

@@ -9,6 +9,7 @@ mod config;
 mod data;
 mod error;
 pub mod groups;
+mod health;
 mod meta;
 mod names;
 pub mod producers;
@@ -22,8 +23,9 @@ pub use config::{
     TOPIC_CONFIG_KEYS,
 };
 pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
-pub use error::BrokerError;
+pub use error::{BrokerError, RecordError};
 pub use fjord_storage::FileSlice;
 pub use groups::{GroupConfig, GroupError};
+pub use health::StorageHealth;
 pub use names::validate_topic_name;
 pub use topic::{Partition, Topic};

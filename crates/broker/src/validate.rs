@@ -1,11 +1,17 @@
 //! Record checks that depend on topic configuration and so belong to the core rather than the
 //! storage engine (which validates batch structure): keys on compacted topics, timestamp bounds.
 //! Both need the records decoded, so they run only when the topic asks for them.
+//!
+//! Like Kafka's LogValidator, every bad record is reported with its index in its batch
+//! (KIP-467's `record_errors`), so a client fails exactly those records and the others of the
+//! batch as collateral; nothing of a batch with a bad record is stored.
 use crate::config::TimestampBounds;
-use crate::BrokerError;
+use crate::{BrokerError, RecordError};
 use fjord_storage::{batch, records, LogConfig, TimestampType};
 
 pub(crate) fn validate_records(
+    topic: &str,
+    partition: i32,
     log: &LogConfig,
     bounds: TimestampBounds,
     bytes: &[u8],
@@ -16,26 +22,63 @@ pub(crate) fn validate_records(
     if !need_keys && !check_time {
         return Ok(());
     }
+    let mut errors = Vec::new();
+    let mut bad_timestamp = false;
     for batch_bytes in batch::batches(bytes) {
-        let mut problem = None;
+        let mut batch_index = 0;
         records::for_each_record(batch_bytes, &mut |r| {
-            if problem.is_some() {
-                return;
-            }
             if need_keys && r.key.is_none() {
-                problem = Some(BrokerError::InvalidRecord(
-                    "compacted topic rejects records without a key".into(),
-                ));
+                errors.push(RecordError {
+                    batch_index,
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+                    ),
+                });
             } else if check_time && !bounds.allows(r.timestamp, now_ms) {
-                problem = Some(BrokerError::InvalidTimestamp(format!(
-                    "timestamp {} of offset delta {} is outside the topic's bounds around broker time {now_ms}",
-                    r.timestamp, r.offset
-                )));
+                bad_timestamp = true;
+                errors.push(RecordError {
+                    batch_index,
+                    message: format!(
+                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
+                        r.timestamp,
+                        r.offset,
+                        now_ms.saturating_sub(bounds.before_ms),
+                        now_ms.saturating_add(bounds.after_ms),
+                    ),
+                });
             }
+            batch_index += 1;
         })?;
-        if let Some(problem) = problem {
-            return Err(problem);
-        }
     }
-    Ok(())
+    if errors.is_empty() {
+        return Ok(());
+    }
+    // Kafka's wording, so clients and operators see the same text from either broker.
+    Err(if bad_timestamp {
+        BrokerError::InvalidRecords {
+            timestamp: true,
+            message: "One or more records have been rejected due to invalid timestamp".into(),
+            errors,
+        }
+    } else {
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
+        BrokerError::InvalidRecords {
+            timestamp: false,
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                errors.len(),
+                shown.join(", ")
+            ),
+            errors,
+        }
+    })
 }

@@ -245,8 +245,35 @@ async fn topic_rules_are_enforced() {
             false,
         )
         .unwrap();
-    let keyless = broker.produce("compacted", 0, values(1), Acks::Leader);
-    assert!(matches!(keyless, Err(BrokerError::InvalidRecord(_))));
+    // KIP-467: each keyless record is named by its index in the batch; nothing is stored.
+    let mixed = batch_with(
+        &[
+            TestRecord::kv(b"k", b"v", 5),
+            TestRecord::value(b"no key", 5),
+            TestRecord::kv(b"k2", b"v", 5),
+            TestRecord::value(b"no key", 5),
+        ],
+        Codec::Lz4,
+    );
+    match broker.produce("compacted", 0, mixed, Acks::Leader) {
+        Err(BrokerError::InvalidRecords {
+            timestamp: false,
+            message,
+            errors,
+        }) => {
+            let indexes: Vec<i32> = errors.iter().map(|e| e.batch_index).collect();
+            assert_eq!(indexes, [1, 3]);
+            assert!(message.contains("due to 2 record errors"), "{message}");
+            assert!(errors[0].message.contains("compacted-0"), "{errors:?}");
+        }
+        other => panic!("expected per-record errors, got {:?}", other.err()),
+    }
+    assert_eq!(
+        broker.topic("compacted").unwrap().partitions[0]
+            .log
+            .log_end_offset(),
+        0
+    );
     let keyed = batch_with(&[TestRecord::kv(b"k", b"v", 5)], Codec::Gzip);
     produce_ok(&broker, "compacted", 0, keyed, Acks::Leader).await;
 
@@ -268,7 +295,7 @@ async fn topic_rules_are_enforced() {
     let future = batch_with(&[TestRecord::value(b"v", now() + 60_000)], Codec::None);
     assert!(matches!(
         broker.produce("time", 0, future, Acks::Leader),
-        Err(BrokerError::InvalidTimestamp(_))
+        Err(BrokerError::InvalidRecords { timestamp: true, errors, .. }) if errors[0].batch_index == 0
     ));
 }
 

@@ -58,9 +58,16 @@ pub async fn serve(
         .await
 }
 
-/// 200 once the broker serves (this listener starts after the broker has opened its logs).
-async fn health() -> impl IntoResponse {
-    (StatusCode::OK, "ok\n")
+/// 200 once the broker serves (this listener starts after the broker has opened its logs);
+/// 503 with the last failure while disk writes fail (full disk, I/O errors).
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match state.broker.storage_health().problem() {
+        None => (StatusCode::OK, "ok\n".to_string()),
+        Some(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("storage failing: {problem}\n"),
+        ),
+    }
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
@@ -90,6 +97,8 @@ fn record_state_gauges(broker: &Broker) {
         }
     }
     metrics::gauge!("fjord_storage_bytes").set(total_bytes as f64);
+    let healthy = broker.storage_health().problem().is_none();
+    metrics::gauge!("fjord_storage_healthy").set(if healthy { 1.0 } else { 0.0 });
     metrics::gauge!("fjord_topics").set(broker.topics().len() as f64);
     record_group_lag(broker);
 }

@@ -4,16 +4,20 @@
 //! fsync (sync flush policy): up to [`MAX_PENDING`] such responses wait in a queue while the next
 //! requests are handled, so a pipelining producer's requests share group-commit rounds instead
 //! of paying one fsync each.
+//!
+//! Memory follows what is in flight: an idle connection holds no buffer at all (it waits for
+//! readability before reserving one), a request buffer grows with the bytes really received and
+//! a response buffer is released after each flush — so a reconnect storm leaves nothing behind.
 use crate::apis::{self, LaterReply, Reply};
 use crate::codec::CodecError;
 use crate::frame::{Frame, Part};
 use crate::sendfile;
 use crate::server::Context;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -21,16 +25,33 @@ use tokio::sync::mpsc;
 /// Responses waiting for durability, per connection (Kafka clients pipeline up to 5 requests).
 const MAX_PENDING: usize = 8;
 
+/// Responses are gathered up to this size before a write; larger pieces go out directly.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// A request is read in steps of at most this much (bounds what a slow sender pins).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The smallest read buffer reserved once bytes are waiting (most requests fit).
+const READ_MIN: usize = 8 * 1024;
+
 pub struct Connection {
     reader: Option<FrameReader>,
-    writer: BufWriter<OwnedWriteHalf>,
+    writer: ResponseWriter,
     peer: SocketAddr,
     context: Arc<Context>,
 }
 
+/// Gathers response bytes and writes them; the buffer exists only between flushes.
+struct ResponseWriter {
+    socket: OwnedWriteHalf,
+    buffer: Vec<u8>,
+}
+
 /// Reads request frames; runs as its own task so that reading never races a response.
 struct FrameReader {
-    reader: BufReader<OwnedReadHalf>,
+    socket: OwnedReadHalf,
+    /// Bytes received but not yet handed out as a frame; unallocated while the client is idle.
+    buffer: BytesMut,
     context: Arc<Context>,
 }
 
@@ -55,12 +76,16 @@ impl Connection {
     pub fn new(socket: TcpStream, peer: SocketAddr, context: Arc<Context>) -> Connection {
         let (read, write) = socket.into_split();
         let reader = FrameReader {
-            reader: BufReader::with_capacity(64 * 1024, read),
+            socket: read,
+            buffer: BytesMut::new(),
             context: context.clone(),
         };
         Connection {
             reader: Some(reader),
-            writer: BufWriter::with_capacity(64 * 1024, write),
+            writer: ResponseWriter {
+                socket: write,
+                buffer: Vec::new(),
+            },
             peer,
             context,
         }
@@ -83,7 +108,7 @@ impl Connection {
             }
             Ok(()) => {}
         }
-        let _ = self.writer.shutdown().await;
+        let _ = self.writer.socket.shutdown().await;
     }
 
     async fn serve(&mut self) -> Result<(), Close> {
@@ -118,7 +143,9 @@ impl Connection {
                         Some(Err(close)) => return self.drain(pending, Err(close)).await,
                         None => return self.drain(pending, Ok(())).await,
                     };
-                    match apis::dispatch(&self.context, self.peer, frame).await {
+                    // Boxed: the handler's state lives only while a request is handled, instead
+                    // of sizing every (mostly idle) connection task for the largest handler.
+                    match Box::pin(apis::dispatch(&self.context, self.peer, frame)).await {
                         Ok(Reply::Now(response)) if pending.is_empty() => self.write(response).await?,
                         Ok(Reply::Now(response)) => pending.push_back(Box::pin(async move { Ok(response) })),
                         Ok(Reply::Later(reply)) => pending.push_back(reply),
@@ -142,10 +169,10 @@ impl Connection {
         };
         for part in response.into_parts() {
             match part {
-                Part::Bytes(bytes) => self.writer.write_all(&bytes).await?,
+                Part::Bytes(bytes) => self.writer.write(&bytes).await?,
                 Part::File(slice) => {
                     self.writer.flush().await?;
-                    sendfile::send_file(self.writer.get_ref().as_ref(), &slice).await?;
+                    sendfile::send_file(self.writer.socket.as_ref(), &slice).await?;
                 }
             }
         }
@@ -174,6 +201,28 @@ async fn oldest(pending: &mut VecDeque<LaterReply>) -> Result<Option<Frame>, Cod
     }
 }
 
+impl ResponseWriter {
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.buffer.len() + bytes.len() > WRITE_BUFFER {
+            self.flush().await?;
+        }
+        if bytes.len() >= WRITE_BUFFER {
+            return self.socket.write_all(bytes).await;
+        }
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes what is gathered and releases the buffer.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buffer.is_empty() {
+            let buffer = std::mem::take(&mut self.buffer);
+            self.socket.write_all(&buffer).await?;
+        }
+        Ok(())
+    }
+}
+
 impl FrameReader {
     async fn run(mut self, frames: mpsc::Sender<Result<Bytes, Close>>) {
         loop {
@@ -185,47 +234,63 @@ impl FrameReader {
         }
     }
 
-    /// Reads one request frame; checks the length prefix before allocating anything.
+    /// Reads one request frame; checks the length prefix before allocating for the body.
     async fn read_frame(&mut self) -> Result<Bytes, Close> {
         let mut shutdown = self.context.shutdown.clone();
         let idle = self.context.options.idle_timeout;
-        let mut prefix = [0u8; 4];
         tokio::select! {
-            read = tokio::time::timeout(idle, self.reader.read_exact(&mut prefix)) => match read {
+            read = tokio::time::timeout(idle, self.fill(4)) => match read {
                 Err(_) => return Err(Close::Idle),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(Close::Eof),
-                Ok(Err(e)) => return Err(Close::Io(e)),
-                Ok(Ok(_)) => {}
+                Ok(result) => result?,
             },
             _ = crate::server::stopped(&mut shutdown) => return Err(Close::Shutdown),
         }
-        let size = i32::from_be_bytes(prefix);
+        let size = i32::from_be_bytes(self.buffer[..4].try_into().expect("4 bytes"));
         let limit = self.context.options.max_request_bytes;
         if size < 0 || size as usize > limit {
             return Err(Close::BadSize(size, limit));
         }
-        let read_body = self.read_body(size as usize);
-        match tokio::time::timeout(idle, read_body).await {
-            Err(_) => Err(Close::Idle),
-            Ok(result) => result,
+        let total = 4 + size as usize;
+        match tokio::time::timeout(idle, self.fill(total)).await {
+            Err(_) => return Err(Close::Idle),
+            Ok(result) => result?,
         }
+        let mut frame = self.buffer.split_to(total);
+        frame.advance(4);
+        if self.buffer.is_empty() {
+            // Drop the (now shared) allocation: the frame keeps what it needs.
+            self.buffer = BytesMut::new();
+        }
+        Ok(frame.freeze())
     }
 
-    /// Reads `size` bytes, growing the buffer as bytes arrive: memory follows what the client
-    /// really sent, not what its length prefix claims.
-    async fn read_body(&mut self, size: usize) -> Result<Bytes, Close> {
-        const CHUNK: usize = 256 * 1024;
-        let mut frame = BytesMut::with_capacity(size.min(CHUNK));
-        while frame.len() < size {
-            let want = (size - frame.len()).min(CHUNK);
-            frame.reserve(want);
-            let mut limited = (&mut self.reader).take(want as u64);
-            match limited.read_buf(&mut frame).await {
-                Ok(0) => return Err(Close::Eof),
+    /// Reads until the buffer holds at least `want` bytes. The buffer is reserved only once the
+    /// socket is readable, and grows with the bytes actually received: memory follows what the
+    /// client really sent, not what its length prefix claims.
+    async fn fill(&mut self, want: usize) -> Result<(), Close> {
+        while self.buffer.len() < want {
+            self.socket.readable().await?;
+            let missing = want - self.buffer.len();
+            self.buffer.reserve(missing.clamp(READ_MIN, READ_CHUNK));
+            match self.socket.try_read_buf(&mut self.buffer) {
+                Ok(0) if self.buffer.is_empty() => return Err(Close::Eof),
+                Ok(0) => {
+                    return Err(Close::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed inside a request",
+                    )))
+                }
                 Ok(_) => {}
+                // Readiness was stale (tokio clears it only when a read would block): give the
+                // buffer back while nothing is waiting, or every idle connection would keep one.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.buffer.is_empty() {
+                        self.buffer = BytesMut::new();
+                    }
+                }
                 Err(e) => return Err(Close::Io(e)),
             }
         }
-        Ok(frame.freeze())
+        Ok(())
     }
 }

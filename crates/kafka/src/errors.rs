@@ -55,6 +55,10 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::MessageTooLarge(_) => MESSAGE_TOO_LARGE,
         BrokerError::InvalidRecord(_) => INVALID_RECORD,
         BrokerError::InvalidTimestamp(_) => INVALID_TIMESTAMP,
+        BrokerError::InvalidRecords {
+            timestamp: true, ..
+        } => INVALID_TIMESTAMP,
+        BrokerError::InvalidRecords { .. } => INVALID_RECORD,
         BrokerError::NotEnoughReplicas(_) => NOT_ENOUGH_REPLICAS,
         BrokerError::InvalidRequiredAcks(_) => INVALID_REQUIRED_ACKS,
         BrokerError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,

@@ -65,6 +65,26 @@ pub fn build(records: &[NewRecord<'_>], opts: BatchOpts) -> Result<Vec<u8>, Erro
     Ok(fields.assemble(0, &payload))
 }
 
+/// The same batch with its records area in another codec (a topic's `compression.type`): every
+/// header field but the codec bits is kept, the length and CRC are recomputed. The records are
+/// not decoded, only inflated and deflated again, so their bytes are unchanged.
+pub fn recompress(batch: &[u8], to: Codec) -> Result<Vec<u8>, Error> {
+    if batch.len() < crate::header::HEADER_LEN {
+        return Err(crate::error::bad("batch shorter than its header"));
+    }
+    let mut fields = HeaderFields::of(batch);
+    let from = Codec::from_attributes(fields.attributes)?;
+    let body = &batch[crate::header::HEADER_LEN..];
+    let raw = match from {
+        Codec::None => std::borrow::Cow::Borrowed(body),
+        codec => std::borrow::Cow::Owned(codec.decompress(body)?),
+    };
+    let payload = to.compress(&raw)?;
+    fields.attributes = (fields.attributes & !0x07) | to.attribute_bits();
+    let base_offset = crate::header::parse_header(batch).base_offset;
+    Ok(fields.assemble(base_offset, &payload))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +140,47 @@ mod tests {
         let mut rest = &b[HEADER_LEN..];
         next_record(&mut rest).unwrap();
         assert_eq!(next_record(&mut rest).unwrap().timestamp_delta, -10);
+    }
+
+    #[test]
+    fn recompress_keeps_records_and_fields() {
+        let opts = BatchOpts {
+            codec: Codec::Gzip,
+            producer_id: 9,
+            producer_epoch: 2,
+            base_sequence: 5,
+            ..BatchOpts::default()
+        };
+        let original = build(&recs(), opts).unwrap();
+        for to in Codec::ALL {
+            let b = recompress(&original, to).unwrap();
+            let (h, o) = (parse_header(&b), parse_header(&original));
+            assert_eq!(Codec::from_attributes(h.attributes).unwrap(), to);
+            assert_eq!(h.attributes & !0x07, o.attributes & !0x07);
+            assert_eq!(
+                (
+                    h.producer_id,
+                    h.base_sequence,
+                    h.record_count,
+                    h.max_timestamp
+                ),
+                (
+                    o.producer_id,
+                    o.base_sequence,
+                    o.record_count,
+                    o.max_timestamp
+                )
+            );
+            assert_eq!(
+                crate::compute_crc(&b),
+                crate::header::get_u32(&b, crate::header::CRC_AT)
+            );
+            let raw = |b: &[u8]| {
+                let c = Codec::from_attributes(parse_header(b).attributes).unwrap();
+                c.decompress(&b[HEADER_LEN..]).unwrap()
+            };
+            assert_eq!(raw(&b), raw(&original), "{to:?}");
+        }
+        assert!(recompress(&original[..10], Codec::Lz4).is_err());
     }
 }

@@ -19,7 +19,7 @@ pub mod header;
 pub mod record;
 pub mod varint;
 
-pub use build::{build, BatchOpts};
+pub use build::{build, recompress, BatchOpts};
 pub use codec::Codec;
 pub use decode::{decode_batches, DecodedBatch, Record};
 pub use error::Error;

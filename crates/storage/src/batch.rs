@@ -24,7 +24,7 @@ pub(crate) fn check_stored(b: &[u8]) -> bool {
 
 /// Where one validated batch sits inside the producer's buffer.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BatchSpan {
+pub struct BatchSpan {
     pub pos: usize,
     pub len: usize,
     pub last_offset_delta: i32,
@@ -32,7 +32,7 @@ pub(crate) struct BatchSpan {
 
 /// Validates one or more concatenated batches as sent by a producer. Nothing is written before
 /// all of them pass, so one bad batch rejects the whole request (all-or-nothing).
-pub(crate) fn validate_batches(
+pub fn validate_batches(
     buf: &[u8],
     max_message_bytes: u32,
 ) -> Result<Vec<BatchSpan>, StorageError> {

@@ -2,8 +2,11 @@
 use crate::errors;
 use crate::server::Context;
 use fjord_broker::{Acks, BrokerError, PendingProduce, ProduceOutcome};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 /// A produce whose records are appended and whose response waits for their durability.
 pub struct Appended {
@@ -102,8 +105,22 @@ fn partition_response(
                 tracing::debug!(error = %e, "produce refused");
             }
             let (code, message) = errors::code_and_message(&e);
+            let record_errors = match &e {
+                BrokerError::InvalidRecords { errors, .. } => errors
+                    .iter()
+                    .map(|r| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(r.batch_index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(
+                                r.message.clone(),
+                            )))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             response
                 .with_error_code(code)
+                .with_record_errors(record_errors)
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1)
