@@ -408,4 +408,85 @@ class ConsumerTest {
             assertEquals(5, c.position(p1));
         }
     }
+
+    @Test
+    void readCommittedSeesEverythingWithoutTransactions() throws Exception {
+        String topic = K.topic("readcommitted");
+        K.produce(bs(), topic, 0, 7);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")) {
+            // the last stable offset equals the high watermark when there are no transactions
+            assertEquals(Map.of(tp, 7L), c.endOffsets(List.of(tp)));
+            c.assign(List.of(tp));
+            assertEquals(7, K.pollN(c, 7, Duration.ofSeconds(20)).size());
+        }
+    }
+
+    @Test
+    void recordsLargerThanTheFetchSizesStillArrive() throws Exception {
+        // KIP-74: the first batch is returned even when it exceeds fetch.max.bytes / max.partition.fetch.bytes
+        String topic = K.topic("bigfetch");
+        String big = "x".repeat(10_000);
+        try (KafkaProducer<String, String> p = K.producer(bs(), "linger.ms", 0, "batch.size", 1)) {
+            for (int i = 0; i < 5; i++) {
+                p.send(new ProducerRecord<>(topic, 0, "k" + i, i + big)).get(30, TimeUnit.SECONDS);
+            }
+        }
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 1000,
+                ConsumerConfig.FETCH_MAX_BYTES_CONFIG, 1000)) {
+            c.assign(List.of(new TopicPartition(topic, 0)));
+            List<ConsumerRecord<String, String>> got = K.pollN(c, 5, Duration.ofSeconds(30));
+            for (int i = 0; i < 5; i++) {
+                assertEquals(i + big, got.get(i).value());
+            }
+        }
+    }
+
+    @Test
+    void staticMemberIsReplacedWithoutWaitingForItsSession() throws Exception {
+        String topic = K.topic("static");
+        String group = K.group("static");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 3);
+        }
+        Set<TopicPartition> all = new HashSet<>(tps(topic, 3));
+        Object[] cfg = {ConsumerConfig.GROUP_ID_CONFIG, group, ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic",
+                ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "instance-1",
+                ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000, ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, 45000,
+                ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000};
+        try (KafkaConsumer<String, String> c1 = K.consumer(bs(), cfg)) {
+            c1.subscribe(List.of(topic));
+            pollAll(List.of(c1), "static member assigned", () -> c1.assignment().equals(all));
+            try (Admin a = broker.get().admin()) {
+                var d = K.get(a.describeConsumerGroups(List.of(group)).all()).get(group);
+                assertEquals(java.util.Optional.of("instance-1"), d.members().iterator().next().groupInstanceId());
+            }
+        } // a static member does not send LeaveGroup on close: the group keeps it for session.timeout.ms
+        long start = System.nanoTime();
+        try (KafkaConsumer<String, String> c2 = K.consumer(bs(), cfg)) {
+            c2.subscribe(List.of(topic));
+            pollAll(List.of(c2), "replacement static member assigned", () -> c2.assignment().equals(all));
+        }
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(ms < 20_000, "the same group.instance.id took over in " + ms + " ms (session timeout 45 s)");
+    }
+
+    @Test
+    void patternSubscription() throws Exception {
+        String prefix = K.topic("pat");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, prefix + "-a", 1);
+            K.createTopic(a, prefix + "-b", 1);
+            K.createTopic(a, "other-" + prefix, 1);
+        }
+        K.produce(bs(), prefix + "-a", 0, 2);
+        K.produce(bs(), prefix + "-b", 0, 3);
+        K.produce(bs(), "other-" + prefix, 0, 4);
+        try (KafkaConsumer<String, String> c = member(K.group("pattern"), RangeAssignor.class.getName())) {
+            c.subscribe(java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(prefix) + "-.*"));
+            List<ConsumerRecord<String, String>> got = K.pollN(c, 5, Duration.ofSeconds(30));
+            assertEquals(Set.of(prefix + "-a", prefix + "-b"), got.stream().map(ConsumerRecord::topic).collect(Collectors.toSet()));
+            assertTrue(c.poll(Duration.ofMillis(500)).isEmpty());
+        }
+    }
 }

@@ -274,4 +274,50 @@ class ProducerTest {
             assertTrue(K.get(a.listTopics().names()).contains(topic));
         }
     }
+
+    @Test
+    void logAppendTimeTopicStampsBrokerTime() throws Exception {
+        String topic = K.topic("logappend");
+        try (Admin a = broker.get().admin()) {
+            a.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 1, (short) 1)
+                    .configs(Map.of("message.timestamp.type", "LogAppendTime")))).all().get(30, TimeUnit.SECONDS);
+        }
+        long before = System.currentTimeMillis();
+        RecordMetadata md;
+        try (KafkaProducer<String, String> p = K.producer(bs())) {
+            md = p.send(new ProducerRecord<>(topic, 0, 1000L, "k", "v")).get(30, TimeUnit.SECONDS);
+        }
+        long after = System.currentTimeMillis();
+        assertTrue(md.timestamp() >= before - 1000 && md.timestamp() <= after + 1000, "broker time " + md.timestamp());
+        ConsumerRecord<String, String> r = K.readAll(bs(), List.of(new TopicPartition(topic, 0)), 1).get(0);
+        assertEquals(org.apache.kafka.common.record.TimestampType.LOG_APPEND_TIME, r.timestampType());
+        assertEquals(md.timestamp(), r.timestamp());
+    }
+
+    @Test
+    void createTimeIsKeptAsSent() throws Exception {
+        String topic = K.topic("createtime");
+        try (KafkaProducer<String, String> p = K.producer(bs())) {
+            p.send(new ProducerRecord<>(topic, 0, 1234567L, "k", "v")).get(30, TimeUnit.SECONDS);
+        }
+        ConsumerRecord<String, String> r = K.readAll(bs(), List.of(new TopicPartition(topic, 0)), 1).get(0);
+        assertEquals(org.apache.kafka.common.record.TimestampType.CREATE_TIME, r.timestampType());
+        assertEquals(1234567L, r.timestamp());
+    }
+
+    @Test
+    void brokerRefusesBatchesOverMaxMessageBytes() throws Exception {
+        String topic = K.topic("toolarge");
+        try (Admin a = broker.get().admin()) {
+            a.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 1, (short) 1)
+                    .configs(Map.of("max.message.bytes", "20000")))).all().get(30, TimeUnit.SECONDS);
+        }
+        try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.COMPRESSION_TYPE_CONFIG, "none")) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> p.send(new ProducerRecord<>(topic, 0, "k", "x".repeat(30_000))).get(30, TimeUnit.SECONDS));
+            org.junit.jupiter.api.Assertions.assertInstanceOf(org.apache.kafka.common.errors.RecordTooLargeException.class, e.getCause());
+            // a record under the limit still goes through on the same producer
+            assertEquals(0, p.send(new ProducerRecord<>(topic, 0, "k", "x".repeat(1000))).get(30, TimeUnit.SECONDS).offset());
+        }
+    }
 }
