@@ -240,6 +240,25 @@ def commit_then_fetch(all_topics=False):
     return fn
 
 
+def commit_metadata_too_large(s):
+    n = s.topic_t()
+    g = s.group()
+    s.coordinator(g)
+    r = s.call("OffsetCommit", 8, group_id=g, generation_id_or_member_epoch=-1, member_id="",
+               group_instance_id=None, topics=[{"name": n, "partitions": [
+                   {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+                    "committed_metadata": "x" * 5000}]}])
+    return r["topics"][0]["partitions"][0][E], \
+        s.offset_fetch(g, n)["topics"][0]["partitions"][0]["committed_offset"]
+
+
+def commit_negative(s):
+    n = s.topic_t()
+    g = s.group()
+    err = s.commit(g, n, 0, -5)
+    return err, s.offset_fetch(g, n)["topics"][0]["partitions"][0]["committed_offset"]
+
+
 def delete_groups(kind):
     def fn(s):
         if kind == "unknown":
@@ -336,6 +355,8 @@ def leave_unknown(group_exists):
 CASES = [
     Case("group/join-member-id-required", "JoinGroup v7 with an empty member id (KIP-394)",
          join_first, expect=(79, True, -1, [])),
+    Case("group/join-v3", "JoinGroup v3 with an empty member id (before KIP-394)",
+         lambda s: join_first(s, version=3)[:3], expect=(0, True, 1)),
     Case("group/join-ok", "JoinGroup v7 again with the given member id: generation, leader, "
          "protocol, members", join_second,
          expect=(0, 1, "consumer", "range", True, [(True, None, META)])),
@@ -391,6 +412,9 @@ CASES = [
          commit_in_group(member="ghost"), expect=25),
     Case("commit/simple-into-active-group", "OffsetCommit generation -1, no member, into a "
          "group with a stable member", commit_in_group(member="", generation=-1)),
+    Case("commit/metadata-too-large", "OffsetCommit with 5000 chars of metadata (> 4096)",
+         commit_metadata_too_large, expect=(12, -1)),
+    Case("commit/negative-offset", "OffsetCommit of offset -5", commit_negative),
     Case("fetch-offsets/unknown-group", "OffsetFetch v8 of an unknown group, 2 partitions",
          offset_fetch_unknown,
          expect=(0, [(True, [(0, -1, -1, "", 0), (1, -1, -1, "", 0)])])),

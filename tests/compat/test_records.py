@@ -140,6 +140,38 @@ def init_producer_id(s):
     return r[E], r["producer_id"] >= 0, r["producer_epoch"]
 
 
+def init_transactional(s):
+    r = init_pid_raw(s)  # warm-up
+    r = s.call("InitProducerId", 4, transactional_id="tx-" + s.topic(),
+               transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+    return r[E], r["producer_id"] >= 0, r["producer_epoch"]
+
+
+def transactional_batch_outside_txn(s):
+    """a transactional batch from a producer id that never added the partition to a txn"""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    n = s.topic_t()
+    pid, epoch = init_pid(s)
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True,
+                                  producer_id=pid, producer_epoch=epoch, base_sequence=0,
+                                  batch_size=1 << 20)
+    b.append(0, timestamp=None, key=b"k", value=b"v", headers=[])
+    r = s.call("Produce", 9, transactional_id="tx-" + s.topic(), acks=-1, timeout_ms=5000,
+               topic_data=[{"name": n, "partition_data": [{"index": 0,
+                                                            "records": bytes(b.build())}]}])
+    return r["responses"][0]["partition_responses"][0][E]
+
+
+def log_dirs(s):
+    n = s.topic_t()
+    s.fill(n, 3)
+    r = s.call("DescribeLogDirs", 4, topics=[{"topic": n, "partitions": [0]}])
+    return r[E], [(d[E], [(t["name"] == n, [(p["partition_index"], p["partition_size"] > 0,
+                                            p["offset_lag"], p["is_future_key"])
+                                           for p in t["partitions"]]) for t in d["topics"]],
+                   d["total_bytes"] > 0, d["usable_bytes"] > 0) for d in r["results"]]
+
+
 # ----------------------------------------------------------------- fetch
 def fetch_view(p):
     if "top_error" in p:
@@ -188,6 +220,41 @@ def fetch_long_poll(s):
     p = s.fetch(n, 0, 0, max_wait_ms=500)
     waited = time.monotonic() - t0
     return p[E], len(p["records"] or b""), waited >= 0.4
+
+
+def fetch_woken_by_produce(s):
+    """a long-polling Fetch (max_wait 10 s) at the end returns soon after a produce"""
+    n = s.topic_t()
+    with s.conn() as c:
+        t0 = time.monotonic()
+        pending = c.send("Fetch", 12, replica_id=-1, max_wait_ms=10000, min_bytes=1,
+                         max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1,
+                         topics=[{"topic": n, "partitions": [
+                             {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0,
+                              "last_fetched_epoch": -1, "log_start_offset": -1,
+                              "partition_max_bytes": 1 << 20}]}],
+                         forgotten_topics_data=[], rack_id="")
+        time.sleep(0.3)  # let the fetch park (nothing to poll for: it is in the broker)
+        s.fill(n, 1)
+        r = pending()
+        p = r["responses"][0]["partitions"][0]
+        return p[E], p["high_watermark"], len(p["records"] or b"") > 0, \
+            time.monotonic() - t0 < 5
+
+
+def fetch_two_partitions(s):
+    n = s.topic_t(partitions=2)
+    s.fill(n, 2, partition=0)
+    s.fill(n, 3, partition=1)
+    r = s.call("Fetch", 12, replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+               isolation_level=0, session_id=0, session_epoch=-1,
+               topics=[{"topic": n, "partitions": [
+                   {"partition": i, "current_leader_epoch": -1, "fetch_offset": 0,
+                    "last_fetched_epoch": -1, "log_start_offset": -1,
+                    "partition_max_bytes": 1 << 20} for i in (0, 1)]}],
+               forgotten_topics_data=[], rack_id="")
+    return sorted((p["partition_index"], p[E], p["high_watermark"])
+                  for p in r["responses"][0]["partitions"])
 
 
 def fetch_small_max_bytes(s):
@@ -322,6 +389,28 @@ CASES = [
     Case("produce/v2", "Produce v2 (removed in Kafka 4.0, KIP-896)", old_produce_version(2)),
     Case("produce/v3", "Produce v3 (the oldest Kafka 4 accepts)", old_produce_version(3),
          expect=0),
+    Case("produce/min-isr-above-rf", "Produce acks=all to a topic with min.insync.replicas=2 "
+         "and RF 1", produce(configs={"min.insync.replicas": "2"}), expect=(0, 0, -1, 0),
+         bug="acks=all to an RF-1 topic with min.insync.replicas=2 is refused with 19 "
+             "NOT_ENOUGH_REPLICAS; Kafka 4.x caps the effective min ISR at the replication "
+             "factor and accepts, so a topic created with the common production setting "
+             "min.insync.replicas=2 is unusable on Fjord"),
+    Case("produce/min-isr-above-rf-acks1", "Produce acks=1 to a topic with "
+         "min.insync.replicas=2", produce(acks=1, configs={"min.insync.replicas": "2"}),
+         expect=(0, 0, -1, 0)),
+    Case("produce/transactional-outside-txn", "Produce a transactional batch whose partition "
+         "was never added to a transaction", transactional_batch_outside_txn, expect=49,
+         gap="transactions are not implemented: answers 53 TRANSACTIONAL_ID_AUTHORIZATION_"
+             "FAILED; Kafka answers 49 INVALID_PRODUCER_ID_MAPPING"),
+    Case("init-producer-id/transactional", "InitProducerId with a transactional id",
+         init_transactional, expect=(0, True, 0),
+         gap="transactions are not implemented: InitProducerId with a transactional_id "
+             "answers 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+    Case("log-dirs/describe", "DescribeLogDirs v4: partition size, lag, total/usable bytes",
+         log_dirs, expect=(0, [(0, [(True, [(0, True, 0, False)])], True, True)]),
+         bug="DescribeLogDirs v4 answers total_bytes/usable_bytes -1; Kafka reports the log "
+             "dir's volume size and free space (KIP-827), shown by kafka-log-dirs and "
+             "AdminClient.describeLogDirs"),
     Case("init-producer-id", "InitProducerId v4 (idempotent): id >= 0, epoch 0",
          init_producer_id, expect=(0, True, 0)),
     Case("idempotent/in-order", "Idempotent produce: seq 0 then seq 2 (2 records each)",
@@ -380,6 +469,10 @@ CASES = [
          fetch(0, isolation=1), expect=(0, 3, 3, 0, True)),
     Case("fetch/long-poll", "Fetch with max_wait_ms=500 at the end: waits, empty",
          fetch_long_poll, expect=(0, 0, True)),
+    Case("fetch/woken-by-produce", "Long-polling Fetch (10 s) returns when a record arrives",
+         fetch_woken_by_produce, expect=(0, 1, True, True)),
+    Case("fetch/two-partitions", "Fetch of two partitions in one request",
+         fetch_two_partitions, expect=[(0, 0, 2), (1, 0, 3)]),
     Case("fetch/kip-74", "Fetch max_bytes=100 still returns the first (5 kB) batch",
          fetch_small_max_bytes, expect=(0, True)),
     # list offsets

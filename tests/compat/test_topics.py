@@ -93,6 +93,22 @@ def delete_by_id(s):
     return [(t[E], t["name"] == n) for t in r["responses"]]
 
 
+def recreate(s):
+    """delete, then create the same name again: a new topic id, an empty log"""
+    n = s.topic_t()
+    s.fill(n, 2)
+    a = s.metadata([n])["topics"][0]["topic_id"]
+    assert s.delete_topics([n]) == [0]
+    deadline = time.monotonic() + 15
+    while True:  # Kafka may answer 36 until the deletion is applied
+        e = s.create(n)
+        if e != 36 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    b = s.metadata([n])["topics"][0]["topic_id"]
+    return e, a != b, s.list_offsets(n, 0, -1)
+
+
 def create_partitions(count, validate_only=False, assignments=None, initial=2, topic=None):
     def fn(s):
         n = topic(s) if topic else s.topic_t(partitions=initial)
@@ -179,6 +195,8 @@ CASES = [
          expect=[100]),
     Case("delete/by-id", "DeleteTopics v6: by topic id (answer names the topic)", delete_by_id,
          expect=[(0, True)]),
+    Case("delete/recreate", "DeleteTopics then CreateTopics of the same name: new id, empty",
+         recreate, expect=(0, True, (0, 0, -1))),
     Case("partitions/increase", "CreatePartitions: 2 -> 4", create_partitions(4),
          expect=(0, 4)),
     Case("partitions/same", "CreatePartitions: 2 -> 2", create_partitions(2), expect=(37, 2)),
