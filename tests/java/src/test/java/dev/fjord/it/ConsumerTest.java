@@ -489,4 +489,79 @@ class ConsumerTest {
             assertTrue(c.poll(Duration.ofMillis(500)).isEmpty());
         }
     }
+
+    @Test
+    void seekIntoTheMiddleOfACompressedBatch() throws Exception {
+        String topic = K.topic("midbatch");
+        try (KafkaProducer<String, String> p = K.producer(bs(), "compression.type", "lz4", "linger.ms", 50,
+                "batch.size", 1 << 20)) {
+            for (int i = 0; i < 100; i++) {
+                p.send(new ProducerRecord<>(topic, 0, "k", "m" + i));
+            }
+            p.flush();
+        }
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaConsumer<String, String> c = K.consumer(bs())) {
+            c.assign(List.of(tp));
+            c.seek(tp, 57);
+            List<ConsumerRecord<String, String>> got = K.pollN(c, 43, Duration.ofSeconds(20));
+            assertEquals(57, got.get(0).offset());
+            assertEquals("m57", got.get(0).value());
+            assertEquals(99, got.get(42).offset());
+        }
+    }
+
+    @Test
+    void addedPartitionsAreAssignedAfterARebalance() throws Exception {
+        String topic = K.topic("grow");
+        String group = K.group("grow");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 2);
+            Recorder rec = new Recorder("A");
+            try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, group,
+                    ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic", ConsumerConfig.METADATA_MAX_AGE_CONFIG, 500)) {
+                c.subscribe(List.of(topic), rec);
+                pollAll(List.of(c), "2 partitions", () -> c.assignment().size() == 2);
+                a.createPartitions(Map.of(topic, org.apache.kafka.clients.admin.NewPartitions.increaseTo(4)))
+                        .all().get(30, TimeUnit.SECONDS);
+                pollAll(List.of(c), "4 partitions after createPartitions", () -> c.assignment().size() == 4);
+                assertEquals(new HashSet<>(tps(topic, 4)), c.assignment());
+            }
+        }
+    }
+
+    @Test
+    void crashedMemberIsExpiredAfterItsSessionTimeout() throws Exception {
+        String topic = K.topic("crash");
+        String group = K.group("crash");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 2);
+        }
+        Set<TopicPartition> all = new HashSet<>(tps(topic, 2));
+        try (KafkaConsumer<String, String> a = member(group, RangeAssignor.class.getName());
+             Admin admin = broker.get().admin()) {
+            a.subscribe(List.of(topic));
+            pollAll(List.of(a), "A owns both", () -> a.assignment().equals(all));
+            // a second member in another JVM (session.timeout.ms=6000), killed with SIGKILL once it owns a partition
+            Process other = new ProcessBuilder(java.nio.file.Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-cp", Tool.classPath(), "-Dorg.slf4j.simpleLogger.defaultLogLevel=error", Tool.CONSOLE_CONSUMER,
+                    "--bootstrap-server", bs(), "--topic", topic, "--group", group,
+                    "--command-property", "group.protocol=classic", "session.timeout.ms=6000", "heartbeat.interval.ms=500")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            try {
+                pollAll(List.of(a), "the other member takes a partition", () -> a.assignment().size() == 1);
+                var d = K.get(admin.describeConsumerGroups(List.of(group)).all()).get(group);
+                assertEquals(2, d.members().size());
+            } finally {
+                other.destroyForcibly();
+                other.waitFor(10, TimeUnit.SECONDS);
+            }
+            long killed = System.nanoTime();
+            pollAll(List.of(a), "A owns both again after the crash", () -> a.assignment().equals(all));
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
+            assertTrue(ms >= 4000, "expired after " + ms + " ms, before its 6 s session timeout");
+            var d = K.get(admin.describeConsumerGroups(List.of(group)).all()).get(group);
+            assertEquals(1, d.members().size());
+        }
+    }
 }

@@ -299,4 +299,25 @@ class ToolsConsumerGroupsTest {
         assertTrue((again.out + again.err).contains("does not exist") || (again.out + again.err).contains("GroupIdNotFound"),
                 again.toString());
     }
+
+    @Test
+    void listWithStateAndDescribeAllGroups() throws Exception {
+        String[] a = setup();
+        String[] b = setup();
+        Tool.Result r = groups("--list", "--state").ok();
+        for (String g : List.of(a[1], b[1])) {
+            List<String[]> rows = Tool.rows(r.out, g);
+            assertEquals(1, rows.size(), r.out);
+            assertEquals("Empty", rows.get(0)[1], r.out);
+        }
+        Tool.Result only = groups("--list", "--state", "Stable").ok();
+        assertTrue(Tool.rows(only.out, a[1]).isEmpty(), only.out);
+        Tool.Result all = groups("--describe", "--all-groups").ok();
+        assertEquals(2, Tool.rows(all.out, a[1]).size(), all.out);
+        assertEquals(2, Tool.rows(all.out, b[1]).size(), all.out);
+        // --all-topics resets every committed partition of the group
+        Tool.Result reset = groups("--reset-offsets", "--group", a[1], "--all-topics", "--to-earliest", "--execute").ok();
+        assertEquals(Map.of(0, 0L, 1, 0L), newOffsets(reset, a[1]));
+        assertEquals(Map.of(0, 0L, 1, 0L), committed(a[1], a[0]));
+    }
 }

@@ -232,4 +232,30 @@ class ToolsMiscTest {
         double mb = Double.parseDouble(vals.get(cols.indexOf("data.consumed.in.MB")));
         assertEquals(5000 * 100 / (1024.0 * 1024.0), mb, 0.01, c.out);
     }
+
+    @Test
+    void brokerApiVersionsAndGroupsList() throws Exception {
+        Tool.Result r = tool("org.apache.kafka.tools.BrokerApiVersionsCommand").ok();
+        assertTrue(r.out.startsWith(bs() + " (id: 1 rack: null"), r.out);
+        assertTrue(r.out.contains("Produce(0): 3 to 13 [usable: 13]"), r.out);
+        assertTrue(r.out.contains("Fetch(1): 4 to 17 [usable: 17]"), r.out);
+        assertTrue(r.out.contains("JoinGroup(11): 0 to 9 [usable: 9]"), r.out);
+        assertTrue(r.out.contains("ConsumerGroupHeartbeat(68): UNSUPPORTED"), r.out);
+
+        String g = K.group("groups-cmd");
+        String t = K.topic("groups-cmd");
+        K.produce(bs(), t, 0, 1);
+        // a group that joined (protocol type "consumer"), then left
+        try (var c = K.consumer(bs(), "group.id", g, "group.protocol", "classic")) {
+            c.subscribe(List.of(t));
+            K.pollN(c, 1, java.time.Duration.ofSeconds(30));
+            c.commitSync();
+        }
+        Tool.Result groups = tool("org.apache.kafka.tools.GroupsCommand", "--list").ok();
+        List<String[]> rows = Tool.rows(groups.out, g);
+        assertEquals(1, rows.size(), groups.out);
+        assertEquals(3, rows.get(0).length, groups.out);
+        assertEquals("Classic", rows.get(0)[1]);
+        assertEquals("consumer", rows.get(0)[2]);
+    }
 }
