@@ -482,4 +482,24 @@ class AdminTest {
             });
         }
     }
+
+    @Test
+    void authorizedOperationsWithoutAnAuthorizer() throws Exception {
+        String t = K.topic("adm-ops");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, t, 1);
+            // Kafka without an authorizer answers every operation of the resource type as allowed
+            FjordBug.expect("describeTopics/describeCluster includeAuthorizedOperations(true) return no operations", () -> {
+                var ops = K.get(a.describeTopics(List.of(t), new org.apache.kafka.clients.admin.DescribeTopicsOptions()
+                        .includeAuthorizedOperations(true)).allTopicNames()).get(t).authorizedOperations();
+                assertNotNull(ops);
+                assertTrue(ops.containsAll(Set.of(org.apache.kafka.common.acl.AclOperation.READ,
+                        org.apache.kafka.common.acl.AclOperation.WRITE, org.apache.kafka.common.acl.AclOperation.DESCRIBE)), ops.toString());
+                var cops = K.get(a.describeCluster(new org.apache.kafka.clients.admin.DescribeClusterOptions()
+                        .includeAuthorizedOperations(true)).authorizedOperations());
+                assertNotNull(cops);
+                assertTrue(cops.contains(org.apache.kafka.common.acl.AclOperation.IDEMPOTENT_WRITE), cops.toString());
+            });
+        }
+    }
 }
