@@ -9,9 +9,20 @@ raw samples to bench/out/results.json). Tools come from bench/setup.sh.
     python3 bench/run.py      # full run (~30 min on 2 cores, plus the build)
     python3 bench/run.py --quick   # smaller counts, 1 repetition (smoke test)
     python3 bench/run.py --only bigcold   # log larger than RAM (1.15 x MemTotal): never by default
+    python3 bench/run.py --no-build --only kafka   # Fjord vs Apache Kafka 4.4.0 vs Tansu (~50 min
+                                  # with 3 reps on 2 cores; kafka-tput / kafka-lat run one half each;
+                                  # --quick: smoke test, ~4 min). Never by default.
+
+Kafka: `scripts/kafka-ref start` (single-node KRaft, Maven Central jars, its defaults: heap
+-Xmx1G -Xms1G G1, no flush = page cache like Fjord async); "kafka-sync" creates its topics with
+flush.messages=1 (fsync before the ack) beside Fjord sync. Its clients, kafka-producer-perf-test
+and kafka-consumer-perf-test, are the ProducerPerformance / ConsumerPerformance classes run by
+`scripts/kafka-ref run` with -Xmx512M. In the kafka sections every fresh broker (all kinds) is first
+warmed by --kafka-warm-mb of 1 KiB records produced and consumed on another topic; broker CPU
+and the client's CPU (children rusage) are recorded per phase.
 
 Method
-- Every broker run starts a fresh broker (fresh Fjord data dir; Tansu memory://), creates the
+- Every broker run starts a fresh broker (fresh Fjord/Kafka data dir; Tansu memory://), creates the
   topic with CreateTopics, produces a fixed count with rdkafka_performance -P (or fjord bench
   produce in the fjbench/e2e sections), then consumes the same count from the beginning with
   rdkafka_performance -C (or fjord bench consume): a catch-up read.
@@ -31,6 +42,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -47,6 +59,8 @@ DATA = OUT / "data"
 HZ = os.sysconf("SC_CLK_TCK")
 FJORD_PORT = 19092
 TANSU_PORT = 19093
+KAFKA_PORT = 19094
+KAFKA_REF = ROOT / "scripts" / "kafka-ref"  # Apache Kafka 4.4.0 from Maven Central jars
 LOG = OUT / "run.log"
 
 
@@ -325,31 +339,52 @@ def wait_port(port, proc, timeout=20):
 
 
 class Broker:
+    """fjord-async | fjord-sync | tansu | kafka | kafka-sync. Apache Kafka 4.4.0 (single-node
+    KRaft, its defaults: -Xmx1G -Xms1G G1, no log flush = page cache only, like Fjord async) is
+    started with scripts/kafka-ref; kafka-sync creates its topics with flush.messages=1 (an
+    fsync after every appended batch, before the acknowledgement), beside Fjord sync."""
+
     def __init__(self, kind, datadir=None, keep_data=False):
-        self.kind = kind  # fjord-async | fjord-sync | tansu
+        self.kind = kind
         self.datadir = datadir or DATA / kind
-        if kind.startswith("fjord"):
+        self.proc = None
+        if kind.startswith("fjord") or kind.startswith("kafka"):
             if not keep_data:
                 shutil.rmtree(self.datadir, ignore_errors=True)
             self.datadir.mkdir(parents=True, exist_ok=True)
-            self.port = FJORD_PORT
+        # The fixed port of the kind, or a free one when it is taken (someone else's broker
+        # must never be the one measured).
+        self.port = {"fjord": FJORD_PORT, "kafka": KAFKA_PORT}.get(kind.split("-")[0],
+                                                                   TANSU_PORT)
+        if port_taken(self.port):
+            with socket.socket() as s_:
+                s_.bind(("127.0.0.1", 0))
+                self.port = s_.getsockname()[1]
+        if kind.startswith("fjord"):
             cmd = [str(FJORD), "serve", "--data-dir", str(self.datadir), "--listen",
                    f"127.0.0.1:{self.port}", "--log-flush", kind.split("-")[1]]
+        elif kind.startswith("kafka"):
+            cmd = [sys.executable, str(KAFKA_REF), "start", str(self.datadir), "--port",
+                   str(self.port)]
         else:
-            self.port = TANSU_PORT
             cmd = [str(TANSU), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}",
                    "--storage-engine", "memory://tansu/", "--silent"]
         self.cmd = cmd
-        # Another broker on the port (someone else's benchmark) would answer wait_port and
-        # the client would measure it instead.
-        if port_taken(self.port):
-            raise RuntimeError(f"port {self.port} is already in use (another benchmark?)")
+        self.addr = f"127.0.0.1:{self.port}"
+        if kind.startswith("kafka"):
+            t0 = time.time()
+            r = sh(cmd, timeout=240, check=False, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise RuntimeError(f"kafka-ref start failed: {r.stderr[-3000:]}")
+            self.pid = int((self.datadir / "pid").read_text())
+            self.startup_s = time.time() - t0
+            return
         self.err = open(OUT / f"{kind}.stderr.log", "a")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err,
                                      env=dict(os.environ, RUST_LOG="warn"))
+        self.pid = self.proc.pid
         wait_port(self.port, self.proc)
-        self.addr = f"127.0.0.1:{self.port}"
 
     def cpu(self):
         st = self.stat()
@@ -357,16 +392,20 @@ class Broker:
 
     def stat(self):
         """utime, stime and minor page faults of all threads (/proc/PID/stat fields 14, 15, 10)."""
-        f = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        f = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
         return {"utime_s": int(f[11]) / HZ, "stime_s": int(f[12]) / HZ, "minflt": int(f[7])}
 
     def hwm_mb(self):
-        for line in open(f"/proc/{self.proc.pid}/status"):
+        for line in open(f"/proc/{self.pid}/status"):
             if line.startswith("VmHWM"):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
     def create_topic(self, name, partitions):
+        if self.kind.startswith("kafka"):
+            cfg = {"flush.messages": "1"} if self.kind == "kafka-sync" else {}
+            kafka_create_topic(self.port, name, partitions, cfg)
+            return
         r = sh([str(TANSU), "topic", "create", "--broker", f"tcp://{self.addr}",
                 "--partitions", str(partitions), name], check=False, timeout=30)
         if r.returncode != 0:
@@ -374,6 +413,10 @@ class Broker:
         time.sleep(0.2)
 
     def stop(self, timeout=30):
+        if self.kind.startswith("kafka"):
+            sh([sys.executable, str(KAFKA_REF), "stop", str(self.datadir), "--timeout",
+                str(timeout)], check=False, timeout=timeout + 30)
+            return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -382,6 +425,99 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait()
         self.err.close()
+
+
+# ---------------------------------------------------------------- Kafka wire (topic creation)
+
+def _kstr(x):
+    b = x.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def kafka_request(port, api_key, version, body, timeout=30):
+    """One request/response on a fresh connection (non-flexible versions only)."""
+    msg = struct.pack(">hhi", api_key, version, 1) + _kstr("bench") + body
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        c.settimeout(timeout)
+        c.sendall(struct.pack(">i", len(msg)) + msg)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            d = c.recv(1 << 16)
+            if not d:
+                raise ConnectionError("closed")
+            buf += d
+    return buf[8:]  # after size and correlation id
+
+
+class _Rd:
+    def __init__(self, b):
+        self.b, self.i = b, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.b, self.i)
+        self.i += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def string(self):
+        n = self.take(">h")
+        if n < 0:
+            return None
+        v = self.b[self.i:self.i + n].decode()
+        self.i += n
+        return v
+
+
+def kafka_create_topic(port, name, partitions, configs, timeout=60):
+    """CreateTopics v2 with topic configs, then Metadata v1 until every partition has a leader
+    (KRaft elects leaders asynchronously after CreateTopics returns)."""
+    body = struct.pack(">i", 1) + _kstr(name) + struct.pack(">ihi", partitions, 1, 0)
+    body += struct.pack(">i", len(configs))
+    for k, v in configs.items():
+        body += _kstr(k) + _kstr(v)
+    body += struct.pack(">i?", 30000, False)
+    r = _Rd(kafka_request(port, 19, 2, body))
+    r.take(">i")
+    for _ in range(r.take(">i")):
+        tname, err, msg = r.string(), r.take(">h"), r.string()
+        if err:
+            raise RuntimeError(f"CreateTopics {tname}: error {err} {msg}")
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        r = _Rd(kafka_request(port, 3, 1, struct.pack(">i", 1) + _kstr(name)))
+        for _ in range(r.take(">i")):
+            r.take(">i"), r.string(), r.take(">i"), r.string()
+        r.take(">i")
+        leaders = []
+        for _ in range(r.take(">i")):
+            terr, _n, _int = r.take(">h"), r.string(), r.take(">?")
+            for _ in range(r.take(">i")):
+                perr, _p, leader = r.take(">hii")
+                r.take(f">{r.take('>i')}i")
+                r.take(f">{r.take('>i')}i")
+                leaders.append(leader if perr == 0 else -1)
+        if len(leaders) == partitions and all(x >= 0 for x in leaders):
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"topic {name}: no leader for every partition after {timeout}s")
+    # The leader is in the metadata image before the broker hosts the partition: until then
+    # Produce gets NOT_LEADER_OR_FOLLOWER (rdkafka retries, fjord bench counts an error).
+    # ListOffsets v1 (latest) answers from the hosted partition, so it is the readiness test.
+    body = struct.pack(">ii", -1, 1) + _kstr(name) + struct.pack(">i", partitions)
+    for p in range(partitions):
+        body += struct.pack(">iq", p, -1)
+    while time.time() - t0 < timeout:
+        r = _Rd(kafka_request(port, 2, 1, body))
+        errs = []
+        for _ in range(r.take(">i")):
+            r.string()
+            for _ in range(r.take(">i")):
+                _p, err, _ts, _off = r.take(">ihqq")
+                errs.append(err)
+        if len(errs) == partitions and not any(errs):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"topic {name}: partitions not hosted after {timeout}s")
 
 
 # ---------------------------------------------------------------- client
@@ -537,11 +673,16 @@ def fjbench_run(kind, size, parts, acks, count, concurrency):
         b.stop()
 
 
-def e2e_run(kind, size, count, rate):
+def e2e_run(kind, size, count, rate, warm=0):
     """fjord bench at `rate` (or flat out when 0) with end-to-end latency: 1 partition, acks=1,
-    one connection with 5 requests in flight, plus a consumer long-polling the partition."""
+    one connection with 5 requests in flight, plus a consumer long-polling the partition.
+    warm: records produced flat out to another topic first, not measured."""
     b = Broker(kind)
     try:
+        if warm:
+            b.create_topic("warm", 1)
+            fjord_bench(["produce", "-b", b.addr, "--topic", "warm", "--count", str(warm),
+                         "--record-size", str(size), "--concurrency", "1", "--acks", "1"])
         b.create_topic("e2e", 1)
         args = ["produce", "-b", b.addr, "--topic", "e2e", "--count", str(count),
                 "--record-size", str(size), "--concurrency", "1", "--acks", "1"]
@@ -557,6 +698,181 @@ def e2e_run(kind, size, count, rate):
         return out
     finally:
         b.stop()
+
+
+# ---------------------------------------------------------------- Fjord vs Apache Kafka
+
+KPERF_JVM = "-Xmx512M"  # the heap kafka-producer-perf-test.sh / kafka-consumer-perf-test.sh set
+KPROD_RE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), "
+                      r"([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, "
+                      r"(\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99.9th")
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def kperf_produce(addr, topic, size, count, acks, timeout=600):
+    """kafka-producer-perf-test (org.apache.kafka.tools.ProducerPerformance), Kafka 4.4.0's
+    producer with its defaults (batch.size 16384, linger.ms 5, no compression) but acks."""
+    cmd = [sys.executable, str(KAFKA_REF), "run", "org.apache.kafka.tools.ProducerPerformance",
+           "--bootstrap-server", addr, "--topic", topic, "--num-records", str(count),
+           "--record-size", str(size), "--throughput", "-1",
+           "--command-property", f"acks={'all' if acks == -1 else acks}"]
+    r = sh(cmd, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+           env=dict(os.environ, JAVA_TOOL_OPTIONS=KPERF_JVM))
+    ms = KPROD_RE.findall(r.stdout)
+    if not ms or int(ms[-1][0]) < count:
+        raise RuntimeError("no/short ProducerPerformance summary:\n" + (r.stdout + r.stderr)[-3000:])
+    n, rate, _mb, avg, mx, p50, p95, p99, p999 = ms[-1]
+    rate = float(rate)
+    return {"msgs": int(n), "bytes": int(n) * size, "ms": int(n) / rate * 1000, "msgs_s": rate,
+            "mb_s": rate * size / 1e6, "lat_avg_ms": float(avg), "lat_p99_ms": float(p99),
+            "lat_p999_ms": float(p999), "lat_max_ms": float(mx)}
+
+
+def kperf_consume(addr, topic, size, count, timeout=600):
+    """kafka-consumer-perf-test (org.apache.kafka.tools.ConsumerPerformance): a group consumer
+    from the earliest offset; the rate is over fetch.time.ms (after the group join)."""
+    cmd = [sys.executable, str(KAFKA_REF), "run", "org.apache.kafka.tools.ConsumerPerformance",
+           "--bootstrap-server", addr, "--topic", topic, "--num-records", str(count),
+           "--timeout", "60000"]
+    r = sh(cmd, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+           env=dict(os.environ, JAVA_TOOL_OPTIONS=KPERF_JVM))
+    lines = r.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("start.time") and i + 1 < len(lines):
+            row = dict(zip([x.strip() for x in line.split(",")],
+                           [x.strip() for x in lines[i + 1].split(",")]))
+            n = int(row["data.consumed.in.nMsg"])
+            if n < count:
+                raise RuntimeError(f"ConsumerPerformance consumed {n}/{count}")
+            fetch_ms = max(float(row["fetch.time.ms"]), 1.0)
+            return {"msgs": n, "bytes": n * size, "ms": fetch_ms, "msgs_s": n / fetch_ms * 1000,
+                    "mb_s": n * size / fetch_ms / 1000, "rebalance_ms": float(row["rebalance.time.ms"])}
+    raise RuntimeError("no ConsumerPerformance summary:\n" + (r.stdout + r.stderr)[-3000:])
+
+
+def kcell_run(kind, client, size, parts, acks, count, warm=0):
+    """One broker, one cell: create the topic, produce count records, consume them from the
+    beginning, with client "rdk" (rdkafka_performance), "kperf" (Kafka's perf tools) or
+    "fjbench" (fjord bench, 4 connections). Per phase: client-measured rate, broker CPU and
+    client CPU (children rusage) over the client's wall time, so a row shows which process
+    was busy."""
+    b = Broker(kind)
+    try:
+        out = {"startup_s": getattr(b, "startup_s", None)}
+        if warm:
+            # Same warm-up for every broker (a fresh JVM interprets until its JIT has compiled
+            # the hot paths: Kafka produced 121, 190, 266, 304 MB/s in four consecutive 512 MB
+            # runs): rdkafka_performance produces and consumes `warm` 1 KiB records on another
+            # topic with the same partition count and acks, not measured.
+            b.create_topic("warm", parts)
+            run_produce(b.addr, "warm", 1024, warm, acks)
+            run_consume(b.addr, "warm", parts, warm)
+        b.create_topic("kb", parts)
+        for ph in ("produce", "consume"):
+            c0, u0, t0 = b.cpu(), children_cpu(), time.time()
+            if client == "rdk":
+                r = (run_produce(b.addr, "kb", size, count, acks) if ph == "produce"
+                     else run_consume(b.addr, "kb", parts, count))
+            elif client == "kperf":
+                r = (kperf_produce(b.addr, "kb", size, count, acks) if ph == "produce"
+                     else kperf_consume(b.addr, "kb", size, count))
+            else:
+                a = (["produce", "--count", str(count), "--record-size", str(size),
+                      "--concurrency", "4", "--acks", "all" if acks == -1 else str(acks)]
+                     if ph == "produce" else ["consume", "--count", str(count)])
+                j = fjord_bench([a[0], "-b", b.addr, "--topic", "kb", *a[1:]])
+                if j.get("errors") or j["records"] < count:
+                    raise RuntimeError(f"fjord bench {ph}: errors {j.get('errors')}, "
+                                       f"records {j['records']}/{count}")
+                r = {"msgs": j["records"], "bytes": j["bytes"], "msgs_s": j["records_per_s"],
+                     "mb_s": j["mb_per_s"], "p99_ms": j["latency_ms"]["p99"]}
+            wall = time.time() - t0
+            r["cpu_s"], r["client_cpu_s"], r["wall_s"] = b.cpu() - c0, children_cpu() - u0, wall
+            r["cpu_s_per_mb"] = r["cpu_s"] / (r["bytes"] / 1e6)
+            r["broker_cores"], r["client_cores"] = r["cpu_s"] / wall, r["client_cpu_s"] / wall
+            out[ph] = r
+        out["rss_mb"] = b.hwm_mb()
+        return out
+    finally:
+        b.stop()
+
+
+KAFKA_ASYNC = ["fjord-async", "kafka", "tansu"]
+KAFKA_SYNC = ["fjord-sync", "kafka-sync"]
+
+
+def kafka_section(args, scale, reps, R, do_tput=True, do_lat=True):
+    """Fjord vs Apache Kafka 4.4.0 (and Tansu): the same cells, the same clients, brokers
+    interleaved inside every repetition."""
+    n_warm = int(args.kafka_warm_mb * 1e6 * scale / 1024)
+    cells = []
+    for size, count in ((100, 4_000_000), (1024, 1_000_000)):
+        for parts in (1, 8):
+            cells.append({"client": "rdk", "size": size, "parts": parts, "acks": 1,
+                          "count": int(count * scale), "brokers": KAFKA_ASYNC})
+    cells.append({"client": "rdk", "size": 1024, "parts": 1, "acks": -1,
+                  "count": int(300_000 * scale), "brokers": KAFKA_SYNC})
+    cells.append({"client": "kperf", "size": 1024, "parts": 1, "acks": 1,
+                  "count": int(1_000_000 * scale), "brokers": ["fjord-async", "kafka"]})
+    cells.append({"client": "fjbench", "size": 1024, "parts": 8, "acks": 1,
+                  "count": int(1_000_000 * scale), "brokers": KAFKA_ASYNC})
+    for c in cells:
+        c["runs"] = {k: [] for k in c["brokers"]}
+        c["warm"] = n_warm
+    K = R.get("kafka") or {}
+    R["kafka"] = K
+    K["warm_records"] = n_warm
+    if do_tput:
+        K["cells"], K["loads"] = cells, []
+    for rep in range(reps if do_tput else 0):
+        la, n = wait_quiet(args.quiet_wait)
+        K["loads"].append({"rep": rep, "load": la, "rustc": n, "at": time.strftime("%H:%M:%S")})
+        log(f"kafka rep {rep + 1}/{reps} load={la} rustc={n}")
+        for c in cells:
+            for k in c["brokers"]:
+                try:
+                    r = kcell_run(k, c["client"], c["size"], c["parts"], c["acks"], c["count"],
+                                  warm=c["warm"])
+                    r["load"], r["rustc"] = load_state()
+                except Exception as e:
+                    r = {"error": str(e)[:1500]}
+                c["runs"][k].append(r)
+                log(f"  kafka {c['client']} {k} s={c['size']} p={c['parts']} a={c['acks']}:",
+                    json.dumps({a: (round(r[a]["mb_s"], 1) if a in r else None)
+                                for a in ("produce", "consume")}), r.get("error", "")[:300])
+        save(R)
+    if not do_lat:
+        return
+    # Latency at 50% load, fjord bench --e2e: max rate first (all repetitions), then half.
+    E = K["e2e"] = {k: {"max": [], "runs": []} for k in KAFKA_ASYNC}
+    K["e2e_loads"] = []
+    n_max = int(1_000_000 * scale)
+    for rep in range(reps):
+        wait_quiet(args.quiet_wait)
+        for k in KAFKA_ASYNC:
+            try:
+                E[k]["max"].append(e2e_run(k, 1024, n_max, 0, warm=n_warm)["msgs_s"])
+            except Exception as e:
+                log("kafka e2e max failed", k, str(e)[:300])
+            log("kafka e2e max", k, E[k]["max"][-1:])
+    for rep in range(reps):
+        la, n = wait_quiet(args.quiet_wait)
+        K["e2e_loads"].append({"rep": rep, "load": la, "rustc": n, "at": time.strftime("%H:%M:%S")})
+        for k in KAFKA_ASYNC:
+            rate = max(1000, int(med(E[k]["max"]) / 2)) if E[k]["max"] else 1000
+            E[k]["rate"] = rate
+            try:
+                r = e2e_run(k, 1024, max(20_000, int(rate * 8 * scale)), rate, warm=n_warm)
+                r["load"], r["rustc"] = load_state()
+            except Exception as e:
+                r = {"error": str(e)[:1500]}
+            E[k]["runs"].append(r)
+            log("kafka e2e", k, json.dumps(r)[:400])
+    save(R)
 
 
 def cold_consume(size, count):
@@ -662,7 +978,7 @@ def consume_log(d, topic, count, dev):
                  "cached_after_mb": meminfo_bytes("Cached") / 1e6}
         st0, vm0 = b.stat(), vmstat()
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        smp = Sampler(dev, b.proc.pid)
+        smp = Sampler(dev, b.pid)
         smp.start()
         t1 = time.time()
         try:
@@ -738,8 +1054,14 @@ def main():
     ap.add_argument("--quiet-wait", type=int, default=60,
                     help="max seconds to wait for running rustc before each repetition")
     ap.add_argument("--only", default="",
-                    help="comma list: limits,matrix,fjbench,e2e,latency,many,cold,bigcold "
-                         "(bigcold is never run by default: it writes ~1.15 x RAM to disk)")
+                    help="comma list: limits,matrix,fjbench,e2e,latency,many,cold,bigcold,kafka "
+                         "(bigcold is never run by default: it writes ~1.15 x RAM to disk; "
+                         "kafka = Fjord vs Apache Kafka 4.4.0 and Tansu = kafka-tput + kafka-lat, "
+                         "not by default)")
+    ap.add_argument("--kafka-warm-mb", type=float, default=1000,
+                    help="kafka sections: MB of 1 KiB records produced and consumed on another "
+                         "topic of each fresh broker before the measured run (every broker; "
+                         "scaled by --quick; 0 = none)")
     ap.add_argument("--bigcold-gb", type=float, default=None,
                     help="bigcold log size in GB (10^9); default 1.15 x MemTotal")
     ap.add_argument("--bigcold-dd-gb", type=float, default=0,
@@ -919,6 +1241,10 @@ def main():
                                     for a in ("produce", "consume")}), r.get("error", ""))
         R["fjbench"] = fj
         save(R)
+
+    if only & {"kafka", "kafka-tput", "kafka-lat"}:
+        kafka_section(args, scale, reps, R, do_tput=bool(only & {"kafka", "kafka-tput"}),
+                      do_lat=bool(only & {"kafka", "kafka-lat"}))
 
     if "cold" in only:
         cold = []
@@ -1123,9 +1449,86 @@ def report(R):
                      f"{v:.1f} MB/s = {v / ddr:.2f} × dd O_DIRECT read ({ddr:.0f} MB/s); "
                      f"broker CPU {med([r['cpu_s'] for r in ok]):.2f} s.")
             L.append("")
+    if "kafka" in R:
+        L += report_kafka(R["kafka"])
     if "bigcold" in R:
         L += report_bigcold(R["bigcold"])
     return "\n".join(L)
+
+
+KLABEL = {"fjord-async": "Fjord async", "kafka": "Kafka", "tansu": "Tansu mem",
+          "fjord-sync": "Fjord sync", "kafka-sync": "Kafka flush.messages=1"}
+CLIENT = {"rdk": "rdkafka_performance", "kperf": "kafka-*-perf-test", "fjbench": "fjord bench -C 4"}
+
+
+def report_kafka(K):
+    L = ["### Fjord vs Apache Kafka 4.4.0 (and Tansu)", ""]
+    loads = ", ".join(f"{x['load']:.1f}" + (f" ({x['rustc']} rustc)" if x["rustc"] else "")
+                      for x in K.get("loads", []))
+    L.append(f"Each run: a fresh broker, warmed by {K.get('warm_records', 0):,} × 1 KiB produced "
+             f"and consumed on another topic, then the cell. "
+             f"Load average at the start of each repetition: {loads}. MB/s of record values "
+             f"(10^6); CPU = broker CPU-s per MB; cores = CPU-s / wall s of the phase, broker / "
+             f"client; RSS = broker VmHWM (Kafka: the JVM). Median of the repetitions.")
+    L.append("")
+    L.append("| client | size | parts | acks | count | phase | broker | MB/s | rec/s | ratio Fjord / Kafka | "
+             "CPU s/MB | cores broker / client | RSS MB | runs |")
+    L.append("| --- " * 14 + "|")
+    for c in K.get("cells", []):
+        for ph in ("produce", "consume"):
+            v = {}
+            for k in c["brokers"]:
+                ok = [r for r in c["runs"][k] if ph in r]
+                v[k] = ok
+            ref = next((k for k in c["brokers"] if k.startswith("kafka")), None)
+            fj = next((k for k in c["brokers"] if k.startswith("fjord")), None)
+            for k in c["brokers"]:
+                ok = v[k]
+                errs = sum(1 for r in c["runs"][k] if "error" in r)
+                if not ok:
+                    L.append(f"| {CLIENT[c['client']]} | {c['size']} B | {c['parts']} | "
+                             f"{'all' if c['acks'] == -1 else c['acks']} | {c['count']:,} | {ph} | "
+                             f"{KLABEL[k]} | failed ({errs}) | | | | | | |")
+                    continue
+                g = lambda key: med([r[ph][key] for r in ok])
+                ratio = ""
+                if k == fj and ref and v[ref]:
+                    ratio = f"**{g('mb_s') / med([r[ph]['mb_s'] for r in v[ref]]):.2f}×**"
+                samples = "/".join(f"{r[ph]['mb_s']:.0f}" for r in ok)
+                L.append(f"| {CLIENT[c['client']]} | {c['size']} B | {c['parts']} | "
+                         f"{'all' if c['acks'] == -1 else c['acks']} | {c['count']:,} | {ph} | "
+                         f"{KLABEL[k]} | {g('mb_s'):.1f} | {g('msgs_s'):,.0f} | {ratio} | "
+                         f"{g('cpu_s_per_mb'):.4f} | {g('broker_cores'):.2f} / "
+                         f"{g('client_cores'):.2f} | "
+                         f"{med([r['rss_mb'] for r in ok]):.0f} | {samples}"
+                         + (f" ({errs} failed)" if errs else "") + " |")
+    L.append("")
+    E = K.get("e2e", {})
+    if E:
+        L.append("Latency at 50% of each broker's own max rate (`fjord bench produce --rate R "
+                 "--e2e`, 1 KiB, 1 partition, acks=1, 1 connection), ms:")
+        L.append("")
+        L.append("| broker | max rec/s (runs) | offered rec/s | achieved rec/s | produce p50 / p99 / p99.9 | "
+                 "end-to-end p50 / p99 / p99.9 / max | runs |")
+        L.append("| --- " * 7 + "|")
+        for k, d in E.items():
+            runs = [r for r in d["runs"] if "e2e_ms" in r]
+            errs = len(d["runs"]) - len(runs)
+            mx = "/".join(f"{x:,.0f}" for x in d["max"])
+            if not runs:
+                L.append(f"| {KLABEL[k]} | {mx} | {d.get('rate', 0):,} | failed ({errs}) | | | |")
+                continue
+            g = lambda key, q: med([r[key][q] for r in runs])
+            L.append(f"| {KLABEL[k]} | {med(d['max']):,.0f} ({mx}) | {d.get('rate', 0):,} | "
+                     f"{med([r['msgs_s'] for r in runs]):,.0f} | "
+                     f"{g('produce_ms', 'p50'):.2f} / {g('produce_ms', 'p99'):.2f} / "
+                     f"{g('produce_ms', 'p999'):.2f} | {g('e2e_ms', 'p50'):.2f} / "
+                     f"{g('e2e_ms', 'p99'):.2f} / {g('e2e_ms', 'p999'):.2f} / "
+                     f"{g('e2e_ms', 'max'):.1f} | "
+                     + "/".join(f"{r['produce_ms']['p99']:.2f}" for r in runs)
+                     + (f" ({errs} failed)" if errs else "") + " |")
+        L.append("")
+    return L
 
 
 def report_bigcold(b):

@@ -27,8 +27,26 @@ fi
 "$OUT/tansu" --version
 
 # (b) rdkafka_performance
+# librdkafka 2.12.1's source comes from one of two registry packages:
+#   RDK_SOURCE=cargo (default when cargo is on PATH): the rdkafka-sys crate, via `cargo vendor`;
+#   RDK_SOURCE=npm: the npm package @confluentinc/kafka-javascript@1.7.0 (librdkafka 2.12.1 in
+#     deps/librdkafka, without examples/) plus examples/ (rdkafka_performance.c) from
+#     node-rdkafka@3.6.1 (librdkafka 2.12.0's examples), both by `npm pack` (no install scripts).
 RDK_VER="4.10.0+2.12.1"   # rdkafka-sys version; carries librdkafka 2.12.1
-if [ ! -x "$OUT/rdkafka_performance" ]; then
+RDK_SOURCE="${RDK_SOURCE:-$(command -v cargo >/dev/null && echo cargo || echo npm)}"
+if [ ! -x "$OUT/rdkafka_performance" ] && [ "$RDK_SOURCE" = npm ]; then
+  TMP=$(mktemp -d)
+  (cd "$TMP" && npm pack -q @confluentinc/kafka-javascript@1.7.0 node-rdkafka@3.6.1 >/dev/null) \
+    || { echo "npm pack @confluentinc/kafka-javascript@1.7.0 node-rdkafka@3.6.1 failed" >&2; exit 1; }
+  mkdir -p "$TMP/a" "$TMP/b"
+  tar xzf "$TMP"/confluentinc-kafka-javascript-1.7.0.tgz -C "$TMP/a"
+  tar xzf "$TMP"/node-rdkafka-3.6.1.tgz -C "$TMP/b"
+  rm -rf "$OUT/librdkafka"
+  cp -r "$TMP/a/package/deps/librdkafka" "$OUT/librdkafka"
+  cp -r "$TMP/b/package/deps/librdkafka/examples" "$OUT/librdkafka/examples"
+  rm -rf "$TMP"
+fi
+if [ ! -x "$OUT/rdkafka_performance" ] && [ ! -d "$OUT/librdkafka/examples" ]; then
   TMP=$(mktemp -d)
   mkdir -p "$TMP/p/src"
   cat > "$TMP/p/Cargo.toml" <<TOML
@@ -44,6 +62,8 @@ TOML
   rm -rf "$OUT/librdkafka"
   cp -r "$TMP/vendor/rdkafka-sys/librdkafka" "$OUT/librdkafka"
   rm -rf "$TMP"
+fi
+if [ ! -x "$OUT/rdkafka_performance" ]; then
   (cd "$OUT/librdkafka" && chmod +x configure lds-gen.py 2>/dev/null || true)
   (cd "$OUT/librdkafka" \
     && ./configure --disable-ssl --disable-gssapi --disable-curl --disable-zstd \
