@@ -88,6 +88,8 @@ class AdminTest {
             a.createTopics(List.of(new NewTopic(t1, 3, (short) 1),
                     new NewTopic(t2, 1, (short) 1).configs(Map.of("cleanup.policy", "compact", "retention.ms", "3600000"))))
                     .all().get(30, TimeUnit.SECONDS);
+            K.awaitTopic(a, t1, 3);
+            K.awaitTopic(a, t2, 1);
             assertTrue(K.get(a.listTopics().names()).containsAll(List.of(t1, t2)));
             Map<String, TopicDescription> d = K.get(a.describeTopics(List.of(t1, t2)).allTopicNames());
             assertEquals(3, d.get(t1).partitions().size());
@@ -499,6 +501,32 @@ class AdminTest {
                         .includeAuthorizedOperations(true)).authorizedOperations());
                 assertNotNull(cops);
                 assertTrue(cops.contains(org.apache.kafka.common.acl.AclOperation.IDEMPOTENT_WRITE), cops.toString());
+            });
+        }
+    }
+
+    @Test
+    void createTopicWithManualReplicaAssignment() throws Exception {
+        try (Admin a = broker.get().admin()) {
+            int node = K.get(a.describeCluster().nodes()).iterator().next().id();
+            String ordered = K.topic("adm-assign");
+            Map<Integer, List<Integer>> inOrder = new java.util.TreeMap<>(Map.of(0, List.of(node), 1, List.of(node)));
+            a.createTopics(List.of(new NewTopic(ordered, inOrder))).all().get(30, TimeUnit.SECONDS);
+            K.awaitTopic(a, ordered, 2);
+            assertInstanceOf(org.apache.kafka.common.errors.InvalidReplicaAssignmentException.class, failure(() ->
+                    a.createTopics(List.of(new NewTopic(K.topic("adm-assign-bad"), Map.of(0, List.of(node + 100)))))
+                            .all().get(30, TimeUnit.SECONDS)));
+            assertInstanceOf(org.apache.kafka.common.errors.InvalidReplicaAssignmentException.class, failure(() ->
+                    a.createTopics(List.of(new NewTopic(K.topic("adm-assign-gap"), Map.of(0, List.of(node), 2, List.of(node)))))
+                            .all().get(30, TimeUnit.SECONDS)));
+            // Kafka accepts the assignments in any order as long as they cover 0..n-1
+            String reversed = K.topic("adm-assign-rev");
+            Map<Integer, List<Integer>> backwards = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
+            backwards.putAll(Map.of(0, List.of(node), 1, List.of(node), 2, List.of(node)));
+            FjordBug.expect("CreateTopics with manual assignments listed out of order (partition 2, 1, 0) is refused with "
+                    + "INVALID_REPLICA_ASSIGNMENT 'partitions should be a consecutive 0-based integer sequence'", () -> {
+                a.createTopics(List.of(new NewTopic(reversed, backwards))).all().get(30, TimeUnit.SECONDS);
+                K.awaitTopic(a, reversed, 3);
             });
         }
     }

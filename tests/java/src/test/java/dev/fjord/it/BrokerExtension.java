@@ -27,8 +27,19 @@ public final class BrokerExtension implements BeforeAllCallback, AfterAllCallbac
         return broker.bootstrap();
     }
 
+    private boolean fjordOnly;
+
+    /** The class tests Fjord-specific behaviour: skipped against an external (oracle) broker. */
+    public BrokerExtension fjordOnly() {
+        this.fjordOnly = true;
+        return this;
+    }
+
     @Override
     public void beforeAll(ExtensionContext context) {
+        if (fjordOnly) {
+            org.junit.jupiter.api.Assumptions.assumeFalse(FjordBroker.isExternal(), "Fjord-only tests");
+        }
         broker = new FjordBroker(flags).start();
     }
 

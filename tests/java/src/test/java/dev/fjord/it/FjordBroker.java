@@ -38,8 +38,32 @@ public final class FjordBroker implements AutoCloseable {
     private final int httpPort;
     private Process process;
 
+    /**
+     * Oracle mode: FJORD_TEST_EXTERNAL_BOOTSTRAP=host:port points every test at an already running
+     * broker (e.g. Apache Kafka from scripts/kafka-ref) instead of starting fjord, and
+     * FJORD_TEST_EXTERNAL_DATA_DIR names its log dir. Fjord-only assertions are skipped then.
+     */
+    public static String externalBootstrap() {
+        String b = System.getenv("FJORD_TEST_EXTERNAL_BOOTSTRAP");
+        return b == null || b.isBlank() ? null : b.strip();
+    }
+
+    public static boolean isExternal() {
+        return externalBootstrap() != null;
+    }
+
     public FjordBroker(String... extraFlags) {
         this.extraFlags = List.of(extraFlags);
+        if (isExternal()) {
+            String ext = externalBootstrap();
+            this.root = null;
+            String dd = System.getenv("FJORD_TEST_EXTERNAL_DATA_DIR");
+            this.dataDir = dd == null ? null : Paths.get(dd);
+            this.logFile = null;
+            this.port = Integer.parseInt(ext.substring(ext.lastIndexOf(':') + 1));
+            this.httpPort = -1;
+            return;
+        }
         try {
             this.root = Files.createTempDirectory("fjord-java-");
             this.dataDir = Files.createDirectories(root.resolve("data"));
@@ -74,7 +98,7 @@ public final class FjordBroker implements AutoCloseable {
     }
 
     public String bootstrap() {
-        return "127.0.0.1:" + port;
+        return isExternal() ? externalBootstrap() : "127.0.0.1:" + port;
     }
 
     public int port() {
@@ -99,6 +123,10 @@ public final class FjordBroker implements AutoCloseable {
     }
 
     public FjordBroker start() {
+        if (isExternal()) {
+            waitReady();
+            return this;
+        }
         Path bin = Paths.get(binary());
         if (!Files.isExecutable(bin)) {
             throw new IllegalStateException("fjord binary not found/executable at " + bin + " (set FJORD_BIN)");
@@ -160,13 +188,16 @@ public final class FjordBroker implements AutoCloseable {
     }
 
     private void checkAlive(String when) {
+        if (isExternal()) {
+            return;
+        }
         if (process != null && !process.isAlive()) {
             throw new AssertionError("fjord exited with code " + process.exitValue() + " " + when + "\n" + logTail(60));
         }
     }
 
     public boolean alive() {
-        return process != null && process.isAlive();
+        return isExternal() || process != null && process.isAlive();
     }
 
     public Properties clientProps() {
@@ -201,6 +232,9 @@ public final class FjordBroker implements AutoCloseable {
     }
 
     public String logText() {
+        if (logFile == null) {
+            return "(external broker " + bootstrap() + ")";
+        }
         try {
             return Files.exists(logFile) ? Files.readString(logFile, StandardCharsets.UTF_8) : "";
         } catch (IOException e) {
@@ -223,7 +257,9 @@ public final class FjordBroker implements AutoCloseable {
         try {
             stop();
         } finally {
-            deleteTree(root);
+            if (root != null) {
+                deleteTree(root);
+            }
         }
     }
 

@@ -74,6 +74,22 @@ public final class K {
 
     public static void createTopic(Admin admin, String topic, int partitions) throws Exception {
         admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        awaitTopic(admin, topic, partitions);
+    }
+
+    /**
+     * Waits until the topic's partitions all have a leader. Fjord answers at once; Apache Kafka
+     * (oracle mode) propagates new topics to its metadata cache asynchronously.
+     */
+    public static void awaitTopic(Admin admin, String topic, int partitions) {
+        waitUntil("topic " + topic + " with " + partitions + " led partitions", Duration.ofSeconds(30), () -> {
+            try {
+                var d = admin.describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic);
+                return d.partitions().size() == partitions && d.partitions().stream().allMatch(p -> p.leader() != null);
+            } catch (Exception e) {
+                return false;
+            }
+        });
     }
 
     /** Sends value i ("v0", "v1", ...) with key "k" + i to one partition; returns their metadata. */

@@ -99,10 +99,12 @@ class ToolsMiscTest {
         assertTrue(r.out.contains("Default configs for brokers in the cluster are:"), r.out);
         Tool.Result all = tool(Tool.CONFIGS, "--describe", "--entity-type", "brokers", "--entity-name", "1", "--all").ok();
         assertTrue(all.out.contains("All configs for broker 1 are:"), all.out);
-        // broker configs are static in Fjord: altering them is refused, not silently ignored
-        Tool.Result alter = tool(Tool.CONFIGS, "--alter", "--entity-type", "brokers", "--entity-name", "1",
-                "--add-config", "log.retention.ms=1000");
-        assertNotEquals(0, alter.exit, alter.toString());
+        if (!FjordBroker.isExternal()) {
+            // broker configs are static in Fjord: altering them is refused, not silently ignored
+            Tool.Result alter = tool(Tool.CONFIGS, "--alter", "--entity-type", "brokers", "--entity-name", "1",
+                    "--add-config", "log.retention.ms=1000");
+            assertNotEquals(0, alter.exit, alter.toString());
+        }
         // FJORD GAP: the broker describes no configs at all (Kafka lists every broker config with --all)
         FjordBug.expect("kafka-configs --describe --entity-type brokers --all lists no broker configs", () -> {
             Map<String, String> m = describedConfigs(all);
@@ -191,7 +193,9 @@ class ToolsMiscTest {
         JsonNode dirs = brokers.get(0).get("logDirs");
         assertEquals(1, dirs.size());
         assertTrue(dirs.get(0).get("error").isNull(), jsonLine);
-        assertEquals(broker.get().dataDir().toRealPath(), Path.of(dirs.get(0).get("logDir").asText()).toRealPath());
+        if (broker.get().dataDir() != null) {
+            assertEquals(broker.get().dataDir().toRealPath(), Path.of(dirs.get(0).get("logDir").asText()).toRealPath());
+        }
         Map<String, Long> sizes = new HashMap<>();
         for (JsonNode p : dirs.get(0).get("partitions")) {
             sizes.put(p.get("partition").asText(), p.get("size").asLong());
@@ -237,10 +241,12 @@ class ToolsMiscTest {
     void brokerApiVersionsAndGroupsList() throws Exception {
         Tool.Result r = tool("org.apache.kafka.tools.BrokerApiVersionsCommand").ok();
         assertTrue(r.out.startsWith(bs() + " (id: 1 rack: null"), r.out);
-        assertTrue(r.out.contains("Produce(0): 3 to 13 [usable: 13]"), r.out);
-        assertTrue(r.out.contains("Fetch(1): 4 to 17 [usable: 17]"), r.out);
         assertTrue(r.out.contains("JoinGroup(11): 0 to 9 [usable: 9]"), r.out);
-        assertTrue(r.out.contains("ConsumerGroupHeartbeat(68): UNSUPPORTED"), r.out);
+        if (!FjordBroker.isExternal()) {
+            assertTrue(r.out.contains("Produce(0): 3 to 13 [usable: 13]"), r.out);
+            assertTrue(r.out.contains("Fetch(1): 4 to 17 [usable: 17]"), r.out);
+            assertTrue(r.out.contains("ConsumerGroupHeartbeat(68): UNSUPPORTED"), r.out);
+        }
 
         String g = K.group("groups-cmd");
         String t = K.topic("groups-cmd");

@@ -137,6 +137,7 @@ class ToolsSystemTest {
             }
             p.flush();
         }
+        org.junit.jupiter.api.Assumptions.assumeTrue(broker.get().dataDir() != null, "the broker's data dir is unknown");
         Path seg = broker.get().dataDir().resolve(t + "-0").resolve("00000000000000000000.log");
         K.waitUntil("segment file written", java.time.Duration.ofSeconds(10), () -> seg.toFile().length() > 0);
         Tool.Result r = Tool.run("org.apache.kafka.tools.DumpLogSegments", "--files", seg.toString(),

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  */
 class UnsupportedTest {
     @RegisterExtension
-    static BrokerExtension broker = new BrokerExtension();
+    static BrokerExtension broker = new BrokerExtension().fjordOnly();
 
     private static final Duration FAST = Duration.ofSeconds(15);
 
