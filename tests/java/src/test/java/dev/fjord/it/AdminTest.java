@@ -530,4 +530,34 @@ class AdminTest {
             });
         }
     }
+
+    @Test
+    void removeStaticMembersFromConsumerGroup() throws Exception {
+        String t = K.topic("adm-remove");
+        String g = K.group("remove");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, t, 1);
+            try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, g,
+                    ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic", ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "static-a",
+                    ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 45000)) {
+                c.subscribe(List.of(t));
+                K.waitUntil("assigned", Duration.ofSeconds(30), () -> {
+                    c.poll(Duration.ofMillis(100));
+                    return !c.assignment().isEmpty();
+                });
+            }
+            // a closed static member stays in the group until its session times out ...
+            assertEquals(1, K.get(a.describeConsumerGroups(List.of(g)).all()).get(g).members().size());
+            // ... or until an operator removes it (LeaveGroup v3+ by group.instance.id)
+            a.removeMembersFromConsumerGroup(g, new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions(
+                    List.of(new org.apache.kafka.clients.admin.MemberToRemove("static-a")))).all().get(30, TimeUnit.SECONDS);
+            ConsumerGroupDescription d = K.get(a.describeConsumerGroups(List.of(g)).all()).get(g);
+            assertEquals(GroupState.EMPTY, d.groupState());
+            assertTrue(d.members().isEmpty());
+            Throwable unknown = failure(() -> a.removeMembersFromConsumerGroup(g, new org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions(
+                    List.of(new org.apache.kafka.clients.admin.MemberToRemove("nobody")))).all().get(30, TimeUnit.SECONDS));
+            assertTrue(String.valueOf(unknown).contains("UnknownMemberId") || unknown instanceof org.apache.kafka.common.KafkaException,
+                    String.valueOf(unknown));
+        }
+    }
 }

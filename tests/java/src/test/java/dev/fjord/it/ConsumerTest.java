@@ -616,7 +616,7 @@ class ConsumerTest {
         String topic = K.topic("longpoll");
         K.produce(bs(), topic, 0, 1);
         TopicPartition tp = new TopicPartition(topic, 0);
-        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10_000)) {
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 6000)) {
             c.assign(List.of(tp));
             c.seekToEnd(List.of(tp));
             assertEquals(1, c.position(tp));
@@ -630,11 +630,11 @@ class ConsumerTest {
                 }
                 return System.nanoTime();
             });
-            List<ConsumerRecord<String, String>> got = K.pollN(c, 1, Duration.ofSeconds(9));
+            List<ConsumerRecord<String, String>> got = K.pollN(c, 1, Duration.ofSeconds(5));
             long now = System.nanoTime();
             long lag = TimeUnit.NANOSECONDS.toMillis(now - producedAt.get(10, TimeUnit.SECONDS));
             assertEquals(1, got.get(0).offset());
-            assertTrue(lag < 3000, "the parked fetch returned " + lag + " ms after the produce (fetch.max.wait.ms=10000)");
+            assertTrue(lag < 2500, "the parked fetch returned " + lag + " ms after the produce (fetch.max.wait.ms=6000)");
         }
         // fetch.min.bytes larger than the log: the broker answers after fetch.max.wait.ms with what it has
         try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1_000_000,

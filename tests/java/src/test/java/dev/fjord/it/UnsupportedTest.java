@@ -145,4 +145,28 @@ class UnsupportedTest {
         unsupportedAdmin("ELECT_LEADERS",
                 a -> a.electLeaders(org.apache.kafka.common.ElectionType.PREFERRED, null).partitions().get());
     }
+
+    private void toolFailsFast(String main, String... args) {
+        String[] full = new String[args.length + 2];
+        full[0] = "--bootstrap-server";
+        full[1] = bs();
+        System.arraycopy(args, 0, full, 2, args.length);
+        long start = System.nanoTime();
+        Tool.Result r = Tool.run(main, full);
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(ms < 30_000, "took " + ms + " ms: " + r);
+        assertTrue(r.exit != 0 || (r.out + r.err).contains("Unsupported") || (r.out + r.err).contains("not support"),
+                "a clear failure expected: " + r);
+        assertTrue((r.out + r.err).contains("UnsupportedVersionException") || (r.out + r.err).contains("does not support"),
+                "an UnsupportedVersionException expected: " + r);
+    }
+
+    @Test
+    void unsupportedToolsFailFast() {
+        toolFailsFast("org.apache.kafka.tools.AclCommand", "--list");
+        toolFailsFast("org.apache.kafka.tools.TransactionsCommand", "list");
+        toolFailsFast("org.apache.kafka.tools.LeaderElectionCommand", "--election-type", "preferred", "--all-topic-partitions");
+        toolFailsFast("org.apache.kafka.tools.reassign.ReassignPartitionsCommand", "--list");
+        toolFailsFast("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--status");
+    }
 }
