@@ -39,12 +39,16 @@ def http_get(b, path):
         return e.code, e.read().decode()
 
 
-def fill(path, leave_bytes):
-    """Writes a filler file until only about leave_bytes are free."""
-    st = os.statvfs(path)
-    free = st.f_bavail * st.f_frsize
-    with open(os.path.join(path, "filler"), "wb") as f:
-        f.write(b"\0" * max(0, free - leave_bytes))
+def fill(path):
+    """Writes a filler file until the file system is full (not a byte left for an append)."""
+    chunk = b"\0" * (1 << 20)
+    with open(os.path.join(path, "filler"), "wb", buffering=0) as f:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    f.write(chunk[:size])
+            except OSError:
+                pass
 
 
 def produce_batch(b, topic, start, n):
@@ -76,7 +80,7 @@ def test_disk_full_is_reported_and_nothing_acknowledged_is_lost(small_disk, requ
 
     acked, errors = produce_batch(b, topic, 0, 200)
     assert not errors and len(acked) == 200
-    fill(str(small_disk), leave_bytes=512 * 1024)
+    fill(str(small_disk))
     more, errors = produce_batch(b, topic, 200, 3000)
     acked.update(more)
     assert KafkaError.KAFKA_STORAGE_ERROR in errors, f"errors seen: {set(errors)}"

@@ -53,7 +53,8 @@ def ck_describe_broker_config(s):
     fs = admin(s).describe_configs([ConfigResource(ResourceType.BROKER, "1")])
     (res, fut), = fs.items()
     cfg = fut.result(timeout=20)
-    return len(cfg) > 100, cfg["num.partitions"].value if "num.partitions" in cfg else None
+    # Kafka has ~350 broker configs, Fjord the ~30 it implements: both must list some.
+    return len(cfg) > 20, cfg["num.partitions"].value if "num.partitions" in cfg else None
 
 
 def ck_produce_keyless_compacted(s):
@@ -160,12 +161,9 @@ CASES = [
     Case("client/confluent-describe-topic-ops", "confluent-kafka describe_topics with "
          "include_authorized_operations", ck_describe_topic_ops,
          expect=(1, ["ALTER", "ALTER_CONFIGS", "CREATE", "DELETE", "DESCRIBE",
-                     "DESCRIBE_CONFIGS", "READ", "WRITE"]),
-         bug="(client view of metadata/authorized-ops) describe_topics("
-             "include_authorized_operations=True) gives authorized_operations=None"),
+                     "DESCRIBE_CONFIGS", "READ", "WRITE"])),
     Case("client/confluent-describe-broker-config", "confluent-kafka describe_configs(BROKER 1)",
-         ck_describe_broker_config, expect=(True, "1"),
-         bug="(client view of describe/broker) describe_configs(BROKER '1') gives no entries"),
+         ck_describe_broker_config, expect=(True, "1")),
     Case("client/confluent-keyless-compacted", "confluent-kafka produce without key to a "
          "compacted topic: delivery error", ck_produce_keyless_compacted,
          expect=["INVALID_RECORD"]),

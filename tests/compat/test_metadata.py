@@ -258,21 +258,13 @@ CASES = api_cases() + [
     Case("metadata/authorized-ops-not-requested", "Metadata v12: authorized ops not requested",
          md_not_requested_ops, expect=None),
     Case("metadata/authorized-ops", "Metadata v12: include_topic_authorized_operations",
-         md_authorized_ops, expect={3, 4, 5, 6, 7, 8, 10, 11},
-         bug="include_topic_authorized_operations=true still answers -2147483648 (omitted); "
-             "Kafka without an authorizer answers every topic operation (READ, WRITE, CREATE, "
-             "DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), confluent-kafka's describe_topics(include_authorized_operations=True) "
-             "then gets None"),
+         md_authorized_ops, expect={3, 4, 5, 6, 7, 8, 10, 11}),
     Case("cluster/describe", "DescribeCluster: error, endpoint type, controller, brokers",
          describe_cluster(), expect=(0, 1, 1, True, [(1, "127.0.0.1", None)])),
     Case("cluster/describe-controllers", "DescribeCluster endpoint_type=2 (controllers) sent "
-         "to a broker", lambda s: describe_cluster(2)(s)[0], expect=114,
-         bug="DescribeCluster with endpoint_type=2 (CONTROLLER) answers 0 with the broker "
-             "list; Kafka answers 114 MISMATCHED_ENDPOINT_TYPE on a broker listener"),
+         "to a broker", lambda s: describe_cluster(2)(s)[0], expect=114),
     Case("cluster/authorized-ops", "DescribeCluster: include_cluster_authorized_operations",
-         lambda s: describe_cluster(ops=True)(s)[-1], expect={5, 7, 8, 9, 10, 11, 12},
-         bug="include_cluster_authorized_operations=true answers -2147483648; Kafka without "
-             "an authorizer answers every cluster operation"),
+         lambda s: describe_cluster(ops=True)(s)[-1], expect={5, 7, 8, 9, 10, 11, 12}),
 ]
 
 

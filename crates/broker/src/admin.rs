@@ -27,6 +27,18 @@ pub enum ConfigOp {
     Subtract(String, String),
 }
 
+impl ConfigOp {
+    /// The config the operation changes.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigOp::Set(key, _)
+            | ConfigOp::Delete(key)
+            | ConfigOp::Append(key, _)
+            | ConfigOp::Subtract(key, _) => key,
+        }
+    }
+}
+
 impl Broker {
     /// Creates a topic (or only validates the request). Single node: the replication factor must
     /// be 1 (or -1 for the default). The broker's internal topics are refused: the broker creates
@@ -37,6 +49,10 @@ impl Broker {
         validate_only: bool,
     ) -> Result<Arc<Topic>, BrokerError> {
         if is_internal_topic(&new.name) {
+            // Kafka answers TOPIC_ALREADY_EXISTS for its internal topics, which it creates itself.
+            if self.topic(&new.name).is_some() {
+                return Err(BrokerError::TopicAlreadyExists(new.name));
+            }
             return Err(BrokerError::InvalidTopic(format!(
                 "'{}' is an internal topic name, reserved for the broker",
                 new.name
@@ -215,6 +231,7 @@ impl Broker {
     }
 
     pub fn describe_topic_configs(&self, name: &str) -> Result<Vec<ConfigEntry>, BrokerError> {
+        validate_topic_name(name)?;
         let topic = self.existing_topic(name)?;
         Ok(self.config.describe(&topic.configs))
     }
@@ -242,7 +259,8 @@ impl Broker {
         let topic = self.existing_topic(name)?;
         let mut configs = topic.configs.clone();
         for op in ops {
-            apply_op(&mut configs, op)?;
+            let default = self.config.default_value(op.key());
+            apply_op(&mut configs, op, &default)?;
         }
         self.apply_configs(topic, configs, validate_only)
     }
@@ -278,7 +296,9 @@ impl Broker {
     }
 }
 
-fn apply_op(configs: &mut TopicConfigs, op: ConfigOp) -> Result<(), BrokerError> {
+/// Applies one IncrementalAlterConfigs operation; `default` is the broker's value of the
+/// (list) config the operation names, which APPEND and SUBTRACT start from when it is unset.
+fn apply_op(configs: &mut TopicConfigs, op: ConfigOp, default: &str) -> Result<(), BrokerError> {
     match op {
         ConfigOp::Set(key, value) => {
             configs.insert(key, value);
@@ -294,7 +314,13 @@ fn apply_op(configs: &mut TopicConfigs, op: ConfigOp) -> Result<(), BrokerError>
             )));
         }
         ConfigOp::Append(key, value) => {
-            let mut items = list_items(configs.get(&key));
+            // Kafka appends to the effective value, so APPEND compact to the default gives
+            // "delete,compact".
+            let current = configs
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| default.to_string());
+            let mut items = list_items(Some(&current));
             for item in list_items(Some(&value)) {
                 if !items.contains(&item) {
                     items.push(item);
@@ -304,7 +330,11 @@ fn apply_op(configs: &mut TopicConfigs, op: ConfigOp) -> Result<(), BrokerError>
         }
         ConfigOp::Subtract(key, value) => {
             let remove = list_items(Some(&value));
-            let items: Vec<String> = list_items(configs.get(&key))
+            let current = configs
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| default.to_string());
+            let items: Vec<String> = list_items(Some(&current))
                 .into_iter()
                 .filter(|i| !remove.contains(i))
                 .collect();

@@ -72,8 +72,10 @@ pub enum ConfigSource {
 /// Kafka's config value types, as DescribeConfigs v3+ reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigType {
+    Boolean = 1,
     String = 2,
     Int = 3,
+    Short = 4,
     Long = 5,
     List = 7,
 }
@@ -86,6 +88,8 @@ pub struct ConfigEntry {
     pub source: ConfigSource,
     pub config_type: ConfigType,
     pub documentation: &'static str,
+    /// Broker settings are static (flags, file, environment): read-only at run time.
+    pub read_only: bool,
 }
 
 /// The topic configs Fjord implements, with their Kafka types and one line of documentation.
@@ -226,6 +230,142 @@ fn parse_one_of<'a>(key: &str, value: &str, allowed: &[&'a str]) -> Result<&'a s
         })
 }
 
+/// The broker settings DescribeConfigs reports (Kafka's names and types).
+pub const BROKER_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
+    (
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        "create unknown topics on Metadata/Produce",
+    ),
+    ("broker.id", ConfigType::Int, "this broker's id (= node.id)"),
+    (
+        "compression.type",
+        ConfigType::String,
+        "broker-wide codec: batches are stored as sent",
+    ),
+    (
+        "default.replication.factor",
+        ConfigType::Int,
+        "replicas of auto-created topics (single node: 1)",
+    ),
+    (
+        "group.initial.rebalance.delay.ms",
+        ConfigType::Int,
+        "wait for more members before the first rebalance",
+    ),
+    (
+        "group.max.session.timeout.ms",
+        ConfigType::Int,
+        "largest session timeout a member may ask for",
+    ),
+    (
+        "group.max.size",
+        ConfigType::Int,
+        "most members in one group",
+    ),
+    (
+        "group.min.session.timeout.ms",
+        ConfigType::Int,
+        "smallest session timeout a member may ask for",
+    ),
+    (
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        "default delete.retention.ms",
+    ),
+    (
+        "log.cleanup.policy",
+        ConfigType::List,
+        "default cleanup.policy",
+    ),
+    (
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        "default flush.messages",
+    ),
+    (
+        "log.flush.interval.ms",
+        ConfigType::Long,
+        "default flush.ms",
+    ),
+    (
+        "log.index.interval.bytes",
+        ConfigType::Int,
+        "default index.interval.bytes",
+    ),
+    (
+        "log.message.timestamp.type",
+        ConfigType::String,
+        "default message.timestamp.type",
+    ),
+    (
+        "log.retention.bytes",
+        ConfigType::Long,
+        "default retention.bytes",
+    ),
+    (
+        "log.retention.hours",
+        ConfigType::Int,
+        "default retention.ms, in hours",
+    ),
+    ("log.retention.ms", ConfigType::Long, "default retention.ms"),
+    ("log.roll.ms", ConfigType::Long, "default segment.ms"),
+    (
+        "log.segment.bytes",
+        ConfigType::Int,
+        "default segment.bytes",
+    ),
+    (
+        "message.max.bytes",
+        ConfigType::Int,
+        "default max.message.bytes",
+    ),
+    (
+        "min.insync.replicas",
+        ConfigType::Int,
+        "default min.insync.replicas",
+    ),
+    ("node.id", ConfigType::Int, "this node's id"),
+    (
+        "num.partitions",
+        ConfigType::Int,
+        "partitions of auto-created topics",
+    ),
+    (
+        "offset.metadata.max.bytes",
+        ConfigType::Int,
+        "largest commit metadata",
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        ConfigType::Long,
+        "how often expired offsets are removed",
+    ),
+    (
+        "offsets.retention.minutes",
+        ConfigType::Int,
+        "offsets of empty groups expire after this",
+    ),
+    (
+        "offsets.topic.num.partitions",
+        ConfigType::Int,
+        "partitions of __consumer_offsets",
+    ),
+    (
+        "offsets.topic.replication.factor",
+        ConfigType::Short,
+        "replicas of __consumer_offsets (single node: 1)",
+    ),
+    (
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        "idle idempotent producers are forgotten after this",
+    ),
+];
+
+/// Kafka 4's default `message.timestamp.after.max.ms`: CreateTime at most an hour ahead.
+const DEFAULT_AFTER_MAX_MS: i64 = 3_600_000;
+
 /// Kafka's topic-level `compression.type` values.
 const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
@@ -318,15 +458,10 @@ impl BrokerConfig {
 
     /// The topic's accepted CreateTime window (`message.timestamp.{before,after}.max.ms`).
     pub fn timestamp_bounds(&self, overrides: &TopicConfigs) -> TimestampBounds {
-        let get = |key: &str| {
-            overrides
-                .get(key)
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(i64::MAX)
-        };
+        let get = |key: &str| overrides.get(key).and_then(|v| v.trim().parse().ok());
         TimestampBounds {
-            before_ms: get("message.timestamp.before.max.ms"),
-            after_ms: get("message.timestamp.after.max.ms"),
+            before_ms: get("message.timestamp.before.max.ms").unwrap_or(i64::MAX),
+            after_ms: get("message.timestamp.after.max.ms").unwrap_or(DEFAULT_AFTER_MAX_MS),
         }
     }
 
@@ -354,12 +489,78 @@ impl BrokerConfig {
                     source,
                     config_type,
                     documentation,
+                    read_only: false,
                 }
             })
             .collect()
     }
 
-    fn default_value(&self, key: &str) -> String {
+    /// DescribeConfigs of the BROKER resource: the broker settings Fjord has, under Kafka's
+    /// names, each marked static (from flags, file or environment) when it differs from the
+    /// built-in default.
+    pub fn describe_broker(&self) -> Vec<ConfigEntry> {
+        let builtin = BrokerConfig::default();
+        BROKER_CONFIG_KEYS
+            .iter()
+            .map(|&(name, config_type, documentation)| {
+                let value = self.broker_value(name);
+                let source = if value == builtin.broker_value(name) {
+                    ConfigSource::Default
+                } else {
+                    ConfigSource::StaticBroker
+                };
+                ConfigEntry {
+                    name,
+                    value,
+                    source,
+                    config_type,
+                    documentation,
+                    read_only: true,
+                }
+            })
+            .collect()
+    }
+
+    fn broker_value(&self, key: &str) -> String {
+        let log = &self.default_log;
+        let groups = &self.groups;
+        match key {
+            "node.id" | "broker.id" => self.node_id.to_string(),
+            "num.partitions" => self.num_partitions.to_string(),
+            "default.replication.factor" => "1".into(),
+            "auto.create.topics.enable" => self.auto_create_topics.to_string(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "message.max.bytes" => log.max_message_bytes.to_string(),
+            "log.segment.bytes" => log.segment_bytes.to_string(),
+            "log.roll.ms" => log.segment_ms.to_string(),
+            "log.retention.ms" => log.retention_ms.to_string(),
+            "log.retention.hours" => (log.retention_ms / 3_600_000).to_string(),
+            "log.retention.bytes" => log.retention_bytes.to_string(),
+            "log.cleanup.policy" => self.default_value("cleanup.policy"),
+            "log.cleaner.delete.retention.ms" => log.delete_retention_ms.to_string(),
+            "log.flush.interval.messages" => self.default_value("flush.messages"),
+            "log.flush.interval.ms" => log.flush_interval_ms.to_string(),
+            "log.index.interval.bytes" => log.index_interval_bytes.to_string(),
+            "log.message.timestamp.type" => self.default_value("message.timestamp.type"),
+            "compression.type" => "producer".into(),
+            "producer.id.expiration.ms" => self.producer_id_expiration_ms.to_string(),
+            "offsets.topic.num.partitions" => groups.offsets_partitions.to_string(),
+            "offsets.topic.replication.factor" => "1".into(),
+            "offsets.retention.minutes" => (groups.offsets_retention_ms / 60_000).to_string(),
+            "offsets.retention.check.interval.ms" => {
+                groups.offsets_retention_check_interval_ms.to_string()
+            }
+            "offset.metadata.max.bytes" => groups.offset_metadata_max_bytes.to_string(),
+            "group.initial.rebalance.delay.ms" => groups.initial_rebalance_delay_ms.to_string(),
+            "group.min.session.timeout.ms" => groups.min_session_timeout_ms.to_string(),
+            "group.max.session.timeout.ms" => groups.max_session_timeout_ms.to_string(),
+            "group.max.size" => groups.max_size.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The broker's value of a topic config (what a topic without an override gets).
+    pub(crate) fn default_value(&self, key: &str) -> String {
         let log = &self.default_log;
         match key {
             "cleanup.policy" => match (log.cleanup_policy.compact, log.cleanup_policy.delete) {
@@ -385,9 +586,8 @@ impl BrokerConfig {
                 TimestampType::LogAppendTime => "LogAppendTime".into(),
             },
             "min.insync.replicas" => self.min_insync_replicas.to_string(),
-            "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => {
-                i64::MAX.to_string()
-            }
+            "message.timestamp.after.max.ms" => DEFAULT_AFTER_MAX_MS.to_string(),
+            "message.timestamp.before.max.ms" => i64::MAX.to_string(),
             "retention.bytes" => log.retention_bytes.to_string(),
             "retention.ms" => log.retention_ms.to_string(),
             "segment.bytes" => log.segment_bytes.to_string(),

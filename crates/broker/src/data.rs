@@ -1,6 +1,6 @@
 //! The data path: produce, fetch, offsets.
 use crate::producers::{last_seq, BatchMeta, SeqCheck};
-use crate::validate::validate_records;
+use crate::validate::{check_magic, validate_records};
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use fjord_storage::codec::Codec;
@@ -136,13 +136,14 @@ impl Broker {
     /// resolves once the write has the durability the flush policy promises — appends of one
     /// request to several partitions go first and are then awaited together, so they share one
     /// group-commit round. On a single node the in-sync replica set is this broker alone, so
-    /// `acks=all` is refused with NOT_ENOUGH_REPLICAS when `min.insync.replicas` exceeds 1.
+    /// `acks=all` is the same as `acks=1` (the effective `min.insync.replicas` is capped at the
+    /// replication factor, as in Kafka 4).
     pub fn produce(
         &self,
         topic: &str,
         partition: i32,
         records: Bytes,
-        acks: Acks,
+        _acks: Acks,
     ) -> Result<PendingProduce, BrokerError> {
         let topic = self
             .topic(topic)
@@ -156,15 +157,13 @@ impl Broker {
         let partition = topic
             .partition(partition)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let min_isr = self.config.min_insync_replicas(&topic.configs);
-        if acks == Acks::All && min_isr > 1 {
-            return Err(BrokerError::NotEnoughReplicas(format!(
-                "min.insync.replicas={min_isr} but this single-node cluster has 1 in-sync replica"
-            )));
-        }
+        // The in-sync replica set of a single node is this broker. Like Kafka 4 (KIP-966), the
+        // effective min.insync.replicas is capped at the replication factor (1), so acks=all is
+        // never refused here; the cluster layer will enforce it against the real ISR.
         let now = now_ms();
         let log_config = partition.log.config();
         let bounds = self.config.timestamp_bounds(&topic.configs);
+        check_magic(&records)?;
         validate_records(
             &topic.name,
             partition.index,

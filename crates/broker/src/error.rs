@@ -17,6 +17,11 @@ pub enum BrokerError {
     #[error("{0}")]
     InvalidPartitions(String),
     #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A request that contradicts itself or names something it may not (INVALID_REQUEST).
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
     InvalidConfig(String),
     #[error("{0}")]
     CorruptMessage(String),
@@ -50,8 +55,6 @@ pub enum BrokerError {
     OutOfOrderSequence(String),
     #[error("{0}")]
     InvalidProducerEpoch(String),
-    #[error("{0}")]
-    UnknownProducerId(String),
     /// Transactions (KIP-98 transactional ids) are not implemented yet.
     #[error("{0}")]
     TransactionsUnsupported(String),
@@ -98,7 +101,6 @@ impl From<crate::producers::SeqError> for BrokerError {
         match e {
             SeqError::StaleEpoch { .. } => BrokerError::InvalidProducerEpoch(e.to_string()),
             SeqError::OutOfOrder { .. } => BrokerError::OutOfOrderSequence(e.to_string()),
-            SeqError::UnknownProducer(_) => BrokerError::UnknownProducerId(e.to_string()),
         }
     }
 }

@@ -9,6 +9,40 @@ use crate::config::TimestampBounds;
 use crate::{BrokerError, RecordError};
 use fjord_storage::{batch, records, LogConfig, TimestampType};
 
+/// Produce v3+ carries v2 batches only (Kafka refuses anything else with INVALID_RECORD before
+/// looking further); an empty records field is refused the same way.
+pub(crate) fn check_magic(bytes: &[u8]) -> Result<(), BrokerError> {
+    if bytes.is_empty() {
+        return Err(BrokerError::InvalidRecord(
+            "the produce request holds no record batch for this partition".into(),
+        ));
+    }
+    let mut pos = 0;
+    while pos + batch::MAGIC_AT < bytes.len() {
+        if bytes[pos + batch::MAGIC_AT] != 2 {
+            return Err(BrokerError::InvalidRecord(format!(
+                "Produce requests with version 3 and above must only contain record batches with magic version 2, got magic {}",
+                bytes[pos + batch::MAGIC_AT]
+            )));
+        }
+        let length = batch::get_i32(bytes, pos + batch::LENGTH_AT);
+        if length < 0 {
+            break; // the storage's validation names the framing error
+        }
+        pos += batch::LOG_OVERHEAD + length as usize;
+    }
+    Ok(())
+}
+
+/// Whether the batch headers alone prove every timestamp in bounds, so the records need not be
+/// decoded: with no lower bound (the default) the batch's max timestamp decides. The header is
+/// the producer's word for its records' maximum, as Kafka's producers and Fjord's storage keep it.
+fn headers_within(bytes: &[u8], bounds: TimestampBounds, now_ms: i64) -> bool {
+    bounds.before_ms == i64::MAX
+        && batch::batches(bytes)
+            .all(|b| bounds.allows(batch::parse_header(b).max_timestamp, now_ms))
+}
+
 pub(crate) fn validate_records(
     topic: &str,
     partition: i32,
@@ -18,7 +52,9 @@ pub(crate) fn validate_records(
     now_ms: i64,
 ) -> Result<(), BrokerError> {
     let need_keys = log.cleanup_policy.compact;
-    let check_time = log.timestamp_type == TimestampType::CreateTime && !bounds.is_unbounded();
+    let check_time = log.timestamp_type == TimestampType::CreateTime
+        && !bounds.is_unbounded()
+        && !headers_within(bytes, bounds, now_ms);
     if !need_keys && !check_time {
         return Ok(());
     }
@@ -31,7 +67,7 @@ pub(crate) fn validate_records(
                 errors.push(RecordError {
                     batch_index,
                     message: format!(
-                        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+                        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}"
                     ),
                 });
             } else if check_time && !bounds.allows(r.timestamp, now_ms) {

@@ -151,7 +151,8 @@ impl Client {
         let req = CreatePartitionsRequest::default()
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(s(name).into())
-                .with_count(count)])
+                .with_count(count)
+                .with_assignments(None)])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
         let resp = conn.request(version, &req).await?;
         let r = resp

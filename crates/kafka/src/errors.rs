@@ -15,6 +15,7 @@ pub const UNSUPPORTED_VERSION: i16 = 35;
 pub const TOPIC_ALREADY_EXISTS: i16 = 36;
 pub const INVALID_PARTITIONS: i16 = 37;
 pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 pub const INVALID_REQUEST: i16 = 42;
 pub const INVALID_CONFIG: i16 = 40;
 pub const POLICY_VIOLATION: i16 = 44;
@@ -22,8 +23,8 @@ pub const KAFKA_STORAGE_ERROR: i16 = 56;
 pub const INVALID_RECORD: i16 = 87;
 pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
-pub const UNKNOWN_PRODUCER_ID: i16 = 59;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
@@ -50,6 +51,8 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::TopicAlreadyExists(_) => TOPIC_ALREADY_EXISTS,
         BrokerError::InvalidReplicationFactor(_) => INVALID_REPLICATION_FACTOR,
         BrokerError::InvalidPartitions(_) => INVALID_PARTITIONS,
+        BrokerError::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+        BrokerError::InvalidRequest(_) => INVALID_REQUEST,
         BrokerError::InvalidConfig(_) => INVALID_CONFIG,
         BrokerError::CorruptMessage(_) => CORRUPT_MESSAGE,
         BrokerError::MessageTooLarge(_) => MESSAGE_TOO_LARGE,
@@ -65,7 +68,6 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::PolicyViolation(_) => POLICY_VIOLATION,
         BrokerError::OutOfOrderSequence(_) => OUT_OF_ORDER_SEQUENCE_NUMBER,
         BrokerError::InvalidProducerEpoch(_) => INVALID_PRODUCER_EPOCH,
-        BrokerError::UnknownProducerId(_) => UNKNOWN_PRODUCER_ID,
         // Fatal for the client, with a message saying why: better than retrying forever.
         BrokerError::TransactionsUnsupported(_) => TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
         BrokerError::Storage(_) => KAFKA_STORAGE_ERROR,

@@ -9,8 +9,8 @@ pub use fjord_records::header::{
     batches, compute_crc, compute_crc_split, framed_len, get_i16, get_i32, get_i64, get_u32,
     parse_header, ATTRIBUTES_AT, ATTR_COMPRESSION_MASK, ATTR_CONTROL, ATTR_TIMESTAMP_TYPE,
     ATTR_TRANSACTIONAL, BASE_OFFSET_AT, BASE_SEQUENCE_AT, CRC_AT, FIRST_TIMESTAMP_AT, HEADER_LEN,
-    LAST_OFFSET_DELTA_AT, LENGTH_AT, LOG_OVERHEAD, MAGIC_AT, MAX_TIMESTAMP_AT, PRODUCER_EPOCH_AT,
-    PRODUCER_ID_AT, RECORD_COUNT_AT,
+    LAST_OFFSET_DELTA_AT, LENGTH_AT, LOG_OVERHEAD, MAGIC_AT, MAX_TIMESTAMP_AT,
+    PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT, RECORD_COUNT_AT,
 };
 pub use fjord_records::{next_record, put_varlong, RecordRef};
 
@@ -124,10 +124,15 @@ pub(crate) fn walk_records(mut rest: &[u8], count: i32) -> Result<(), StorageErr
     Ok(())
 }
 
+/// The leader epoch stamped into appended batches (outside the CRC, like the base offset): a
+/// single node is the leader of every partition in epoch 0, as Metadata and ListOffsets say.
+/// Consumers commit it back (KIP-320). The cluster layer will pass the real epoch.
+pub const LEADER_EPOCH: i32 = 0;
+
 /// The stamped fixed header of a validated batch `b`, to be written in front of its unchanged
-/// records area `b[HEADER_LEN..]`: the assigned base offset (not covered by the CRC) and, for
-/// LogAppendTime topics, the max timestamp + timestamp-type bit with the CRC redone over this
-/// header's tail and the records area. Only the header is copied; header + records area is
+/// records area `b[HEADER_LEN..]`: the assigned base offset and leader epoch (not covered by
+/// the CRC) and, for LogAppendTime topics, the max timestamp + timestamp-type bit with the CRC
+/// redone over this header's tail and the records area. Only the header is copied; header + records area is
 /// byte for byte what [`stamp`] makes of the whole batch.
 pub(crate) fn stamped_header(
     b: &[u8],
@@ -137,6 +142,8 @@ pub(crate) fn stamped_header(
     let (head, body) = b.split_at(HEADER_LEN);
     let mut h: [u8; HEADER_LEN] = head.try_into().expect("HEADER_LEN bytes");
     h[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    h[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&LEADER_EPOCH.to_be_bytes());
     if let Some(now) = log_append_time {
         let attrs = get_i16(&h, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
         h[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attrs.to_be_bytes());
@@ -152,6 +159,8 @@ pub(crate) fn stamped_header(
 #[cfg(test)]
 pub(crate) fn stamp(b: &mut [u8], base_offset: i64, log_append_time: Option<i64>) {
     b[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+    b[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
+        .copy_from_slice(&LEADER_EPOCH.to_be_bytes());
     if let Some(now) = log_append_time {
         let attrs = get_i16(b, ATTRIBUTES_AT) | ATTR_TIMESTAMP_TYPE;
         b[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attrs.to_be_bytes());

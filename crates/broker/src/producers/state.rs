@@ -40,10 +40,6 @@ pub enum SeqError {
     StaleEpoch { got: i16, current: i16 },
     #[error("out of order sequence number: expected {expected}, got {got}")]
     OutOfOrder { expected: i32, got: i32 },
-    #[error(
-        "no state for producer id {0} (expired or never seen) and its sequence does not start at 0"
-    )]
-    UnknownProducer(i64),
 }
 
 /// The sequence number after `seq` (sequences wrap from i32::MAX to 0, as in Kafka).
@@ -77,12 +73,10 @@ impl ProducerStates {
         first_seq: i32,
         last_seq: i32,
     ) -> Result<SeqCheck, SeqError> {
+        // No state (a new producer, or its state expired or was removed with its records):
+        // any sequence is accepted, as Kafka's ProducerStateManager does.
         let Some(entry) = self.entries.get(&producer_id) else {
-            return if first_seq == 0 {
-                Ok(SeqCheck::Append)
-            } else {
-                Err(SeqError::UnknownProducer(producer_id))
-            };
+            return Ok(SeqCheck::Append);
         };
         if epoch < entry.epoch {
             return Err(SeqError::StaleEpoch {
@@ -217,7 +211,11 @@ mod tests {
             s.check(7, 0, 5, 9),
             Err(SeqError::StaleEpoch { .. })
         ));
-        assert_eq!(s.check(8, 0, 3, 3), Err(SeqError::UnknownProducer(8)));
+        assert_eq!(
+            s.check(8, 0, 3, 3),
+            Ok(SeqCheck::Append),
+            "a producer without state may start anywhere (Kafka)"
+        );
     }
 
     #[test]

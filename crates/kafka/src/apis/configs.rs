@@ -30,9 +30,9 @@ pub fn describe(context: &Context, request: DescribeConfigsRequest) -> DescribeC
                 RESOURCE_TOPIC => context
                     .broker
                     .describe_topic_configs(resource.resource_name.as_str()),
-                // Broker configs are static (flags, file, environment); none is exposed yet.
-                RESOURCE_BROKER => Ok(Vec::new()),
-                other => Err(BrokerError::InvalidConfig(format!(
+                // Broker configs are static (flags, file, environment): described, read-only.
+                RESOURCE_BROKER => broker_resource(context, resource.resource_name.as_str()),
+                other => Err(BrokerError::InvalidRequest(format!(
                     "unsupported resource type {other}"
                 ))),
             };
@@ -58,11 +58,22 @@ pub fn describe(context: &Context, request: DescribeConfigsRequest) -> DescribeC
     DescribeConfigsResponse::default().with_results(results)
 }
 
+/// The broker resource is named by node id; the empty name means the cluster-wide default.
+fn broker_resource(context: &Context, name: &str) -> Result<Vec<ConfigEntry>, BrokerError> {
+    let node = context.broker.node_id().to_string();
+    if !name.is_empty() && name != node {
+        return Err(BrokerError::InvalidRequest(format!(
+            "unexpected broker id '{name}': this broker is {node}"
+        )));
+    }
+    Ok(context.broker.config().describe_broker())
+}
+
 fn describe_entry(entry: ConfigEntry, documentation: bool) -> DescribeConfigsResourceResult {
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(entry.name))
         .with_value(Some(str_bytes(entry.value)))
-        .with_read_only(false)
+        .with_read_only(entry.read_only)
         .with_config_source(config_source(entry.source))
         .with_is_sensitive(false)
         .with_config_type(entry.config_type as i8)

@@ -22,20 +22,17 @@ use std::future::Future;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-/// This broker coordinates every group; transactions are not implemented yet.
+/// This broker coordinates every group and every transactional id. Transactions themselves are
+/// not implemented yet: InitProducerId then refuses the id with a fatal error and a message,
+/// which clients report at once (a missing coordinator would make them retry until they time
+/// out). An empty group id is found like any other (as Kafka does); the group APIs refuse it.
 fn coordinator_for(key: &str, key_type: i8) -> (i16, Option<StrBytes>) {
     match key_type {
-        KEY_TYPE_GROUP if key.is_empty() => (
-            errors::INVALID_GROUP_ID,
-            Some(str_bytes("the group id is empty")),
+        KEY_TYPE_TRANSACTION if key.is_empty() => (
+            errors::INVALID_REQUEST,
+            Some(str_bytes("the transactional id is empty")),
         ),
-        KEY_TYPE_GROUP => (errors::NONE, None),
-        KEY_TYPE_TRANSACTION => (
-            errors::COORDINATOR_NOT_AVAILABLE,
-            Some(str_bytes(
-                "transactions are not supported by this broker yet",
-            )),
-        ),
+        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => (errors::NONE, None),
         other => (
             errors::INVALID_REQUEST,
             Some(str_bytes(format!("unknown coordinator key type {other}"))),

@@ -50,11 +50,31 @@ pub fn describe_log_dirs(
             )
         })
         .collect();
+    let (total, usable) = disk_space(broker.data_dir()).unwrap_or((-1, -1));
     let dir = DescribeLogDirsResult::default()
         .with_error_code(errors::NONE)
         .with_log_dir(str_bytes(broker.data_dir().display().to_string()))
-        .with_topics(topics);
+        .with_topics(topics)
+        .with_total_bytes(total)
+        .with_usable_bytes(usable);
     DescribeLogDirsResponse::default()
         .with_error_code(errors::NONE)
         .with_results(vec![dir])
+}
+
+/// (total, usable) bytes of the file system holding `dir` (DescribeLogDirs v4+, KIP-827).
+fn disk_space(dir: &std::path::Path) -> Option<(i64, i64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized, writable
+    // statvfs that the call fills in; nothing is retained after it returns.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    let block = stat.f_frsize as i64;
+    Some((
+        (stat.f_blocks as i64).saturating_mul(block),
+        (stat.f_bavail as i64).saturating_mul(block),
+    ))
 }

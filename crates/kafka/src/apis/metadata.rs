@@ -9,8 +9,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use std::sync::Arc;
 
-/// "Authorized operations were not requested" in Kafka's encoding.
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+use super::cluster::{CLUSTER_OPERATIONS, OPERATIONS_NOT_REQUESTED, TOPIC_OPERATIONS};
 
 pub fn handle(context: &Context, request: MetadataRequest, version: i16) -> MetadataResponse {
     let broker = &context.broker;
@@ -20,20 +19,32 @@ pub fn handle(context: &Context, request: MetadataRequest, version: i16) -> Meta
         _ => None,
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
+    let topic_ops = if request.include_topic_authorized_operations {
+        TOPIC_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
+    let cluster_ops = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
     let topics = match wanted {
         None => broker
             .topics()
             .iter()
-            .map(|t| describe_topic(context, t))
+            .map(|t| describe_topic(context, t, topic_ops))
             .collect(),
         Some(requested) => requested
             .into_iter()
+            // A topic id, when given, names the topic (the Java client then sends the name as
+            // "" rather than null).
             .map(|t| match (t.name, t.topic_id.is_nil()) {
-                (Some(name), _) => lookup(context, name.0.as_str(), auto_create),
-                (None, false) => match broker.topic_by_id(t.topic_id) {
-                    Some(topic) => describe_topic(context, &topic),
+                (_, false) => match broker.topic_by_id(t.topic_id) {
+                    Some(topic) => describe_topic(context, &topic, topic_ops),
                     None => error_topic(None, t.topic_id, errors::UNKNOWN_TOPIC_ID),
                 },
+                (Some(name), true) => lookup(context, name.0.as_str(), auto_create, topic_ops),
                 (None, true) => error_topic(None, t.topic_id, errors::INVALID_TOPIC_EXCEPTION),
             })
             .collect(),
@@ -47,10 +58,10 @@ pub fn handle(context: &Context, request: MetadataRequest, version: i16) -> Meta
         .with_cluster_id(Some(str_bytes(broker.cluster_id())))
         .with_controller_id(BrokerId(node_id))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn lookup(context: &Context, name: &str, auto_create: bool) -> MetadataResponseTopic {
+fn lookup(context: &Context, name: &str, auto_create: bool, ops: i32) -> MetadataResponseTopic {
     if let Err(e) = validate_topic_name(name) {
         return error_topic(Some(name), uuid::Uuid::nil(), errors::code(&e));
     }
@@ -63,12 +74,12 @@ fn lookup(context: &Context, name: &str, auto_create: bool) -> MetadataResponseT
             .ok_or(BrokerError::UnknownTopicOrPartition)
     };
     match found {
-        Ok(topic) => describe_topic(context, &topic),
+        Ok(topic) => describe_topic(context, &topic, ops),
         Err(e) => error_topic(Some(name), uuid::Uuid::nil(), errors::code(&e)),
     }
 }
 
-fn describe_topic(context: &Context, topic: &Arc<Topic>) -> MetadataResponseTopic {
+fn describe_topic(context: &Context, topic: &Arc<Topic>, ops: i32) -> MetadataResponseTopic {
     let node = BrokerId(context.broker.node_id());
     let partitions = topic
         .partitions
@@ -89,7 +100,7 @@ fn describe_topic(context: &Context, topic: &Arc<Topic>) -> MetadataResponseTopi
         .with_topic_id(topic.id)
         .with_is_internal(topic.internal)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_topic_authorized_operations(ops)
 }
 
 fn error_topic(name: Option<&str>, id: uuid::Uuid, code: i16) -> MetadataResponseTopic {

@@ -146,7 +146,10 @@ async fn handle(
             context,
             decode(&mut frame, version)?,
         )),
-        ApiKey::DescribeCluster => respond(&cluster::describe_cluster(context)),
+        ApiKey::DescribeCluster => respond(&cluster::describe_cluster(
+            context,
+            decode(&mut frame, version)?,
+        )),
         ApiKey::DescribeLogDirs => respond(&log_dirs::describe_log_dirs(
             context,
             decode(&mut frame, version)?,

@@ -27,15 +27,18 @@ pub fn create_topics(
         .filter(|t| !seen.insert(t.name.0.as_str()))
         .map(|t| t.name.0.as_str().to_string())
         .collect();
+    // A name given twice gets one answer, INVALID_REQUEST, as in Kafka.
+    let mut answered = HashSet::new();
     let results = request
         .topics
         .into_iter()
+        .filter(|topic| answered.insert(topic.name.0.as_str().to_string()))
         .map(|topic| {
             let name = topic.name.clone();
             let mut requested_partitions = -1;
             let outcome = if duplicates.contains(name.0.as_str()) {
-                Err(BrokerError::InvalidTopic(format!(
-                    "topic '{}' appears more than once in the request",
+                Err(BrokerError::InvalidRequest(format!(
+                    "Create topics request from client contains multiple entries for the following topics: {}",
                     name.0.as_str()
                 )))
             } else {
@@ -104,17 +107,30 @@ fn new_topic(context: &Context, topic: CreatableTopic) -> Result<NewTopic, Broke
     let mut replication_factor = topic.replication_factor;
     if !topic.assignments.is_empty() {
         if partitions != -1 || replication_factor != -1 {
-            return Err(BrokerError::InvalidConfig(
-                "give either replica assignments or partitions and replication factor, not both"
+            return Err(BrokerError::InvalidRequest(
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."
                     .into(),
             ));
         }
         let node = context.broker.node_id();
-        for assignment in &topic.assignments {
-            if assignment.broker_ids.iter().any(|b| b.0 != node) || assignment.broker_ids.len() != 1
-            {
-                return Err(BrokerError::InvalidReplicationFactor(format!(
-                    "partition {} must be assigned to broker {node} alone on this single-node cluster",
+        for (expected, assignment) in topic.assignments.iter().enumerate() {
+            let brokers = &assignment.broker_ids;
+            if assignment.partition_index != expected as i32 {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "partitions should be a consecutive 0-based integer sequence, got partition {}",
+                    assignment.partition_index
+                )));
+            }
+            if let Some(unknown) = brokers.iter().find(|b| b.0 != node) {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "Unknown broker(s) in replica assignment: {}.",
+                    unknown.0
+                )));
+            }
+            if brokers.len() != 1 {
+                return Err(BrokerError::InvalidReplicaAssignment(format!(
+                    "Duplicate brokers not allowed in replica assignment: {:?} for partition id {}.",
+                    brokers.iter().map(|b| b.0).collect::<Vec<_>>(),
                     assignment.partition_index
                 )));
             }
@@ -176,27 +192,52 @@ pub fn delete_topics(context: &Context, request: DeleteTopicsRequest) -> DeleteT
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
+/// Manual assignments of new partitions: one per new partition, each to this broker alone.
+/// A count that does not grow the topic is left to the core (INVALID_PARTITIONS).
+fn check_new_assignments(
+    context: &Context,
+    topic: &kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic,
+) -> Result<(), BrokerError> {
+    // Null means "the broker places them"; an empty list is taken the same way (Kafka would
+    // refuse it, but clients whose codecs default the field to empty mean null).
+    let Some(assignments) = topic.assignments.as_ref().filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    let node = context.broker.node_id();
+    if let Some(current) = context.broker.topic(topic.name.0.as_str()) {
+        let added = topic.count - current.partitions.len() as i32;
+        if added > 0 && assignments.len() as i32 != added {
+            return Err(BrokerError::InvalidReplicaAssignment(format!(
+                "Increasing the number of partitions by {added} but {} assignments provided.",
+                assignments.len()
+            )));
+        }
+    }
+    let misplaced = assignments
+        .iter()
+        .any(|a| a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != node));
+    if misplaced {
+        return Err(BrokerError::InvalidReplicaAssignment(format!(
+            "new partitions must be assigned to broker {node} alone on this single-node cluster"
+        )));
+    }
+    Ok(())
+}
+
 pub fn create_partitions(
     context: &Context,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let node = context.broker.node_id();
     let results = request
         .topics
         .into_iter()
         .map(|topic| {
-            let misplaced = topic
-                .assignments
-                .iter()
-                .flatten()
-                .any(|a| a.broker_ids.len() != 1 || a.broker_ids.iter().any(|b| b.0 != node));
-            let outcome = if misplaced {
-                Err(BrokerError::InvalidReplicationFactor(format!(
-                    "new partitions must be assigned to broker {node} alone on this single-node cluster"
-                )))
-            } else {
-                context.broker.create_partitions(topic.name.0.as_str(), topic.count, request.validate_only)
-            };
+            let name = topic.name.0.as_str();
+            let outcome = check_new_assignments(context, &topic).and_then(|()| {
+                context
+                    .broker
+                    .create_partitions(name, topic.count, request.validate_only)
+            });
             let result = CreatePartitionsTopicResult::default().with_name(topic.name);
             let (code, message) = errors::outcome(&outcome);
             result.with_error_code(code).with_error_message(message)
