@@ -322,4 +322,19 @@ class ProducerTest {
             assertEquals(0, p.send(new ProducerRecord<>(topic, 0, "k", "x".repeat(1000))).get(30, TimeUnit.SECONDS).offset());
         }
     }
+
+    @Test
+    void timestampsTooFarInTheFutureAreRefused() throws Exception {
+        // message.timestamp.after.max.ms defaults to one hour in Kafka 4.x
+        String topic = K.topic("future");
+        try (KafkaProducer<String, String> p = K.producer(bs())) {
+            var e = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.ExecutionException.class, () ->
+                    p.send(new ProducerRecord<>(topic, 0, System.currentTimeMillis() + 2 * 3600_000L, "k", "v")).get(30, TimeUnit.SECONDS));
+            org.junit.jupiter.api.Assertions.assertInstanceOf(org.apache.kafka.common.errors.InvalidTimestampException.class, e.getCause());
+            // old timestamps are fine (message.timestamp.before.max.ms is unlimited)
+            long old = System.currentTimeMillis() - 30L * 24 * 3600_000L;
+            RecordMetadata md = p.send(new ProducerRecord<>(topic, 0, old, "k", "v")).get(30, TimeUnit.SECONDS);
+            assertEquals(old, md.timestamp());
+        }
+    }
 }

@@ -169,4 +169,15 @@ class UnsupportedTest {
         toolFailsFast("org.apache.kafka.tools.reassign.ReassignPartitionsCommand", "--list");
         toolFailsFast("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--status");
     }
+
+    @Test
+    void listOffsetsEarliestPendingUploadNeedsV11() throws Exception {
+        // OffsetSpec.earliestPendingUpload() needs ListOffsets v11; Fjord serves up to v10
+        String topic = K.topic("lo11");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+        }
+        unsupportedAdmin("LIST_OFFSETS", a -> a.listOffsets(java.util.Map.of(new TopicPartition(topic, 0),
+                org.apache.kafka.clients.admin.OffsetSpec.earliestPendingUpload())).all().get());
+    }
 }
