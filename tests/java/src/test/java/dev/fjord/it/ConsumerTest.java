@@ -649,4 +649,62 @@ class ConsumerTest {
             assertTrue(ms >= 1000, "fetch.min.bytes not honoured: answered after " + ms + " ms");
         }
     }
+
+    @Test
+    void sessionTimeoutBelowTheBrokerMinimumIsRefused() throws Exception {
+        String topic = K.topic("badsession");
+        K.produce(bs(), topic, 0, 1);
+        // group.min.session.timeout.ms is 6000 on both Kafka and Fjord
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, K.group("badsession"),
+                ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic", ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, 3000,
+                ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000)) {
+            c.subscribe(List.of(topic));
+            assertThrows(org.apache.kafka.common.errors.InvalidSessionTimeoutException.class, () -> {
+                for (int i = 0; i < 100; i++) {
+                    c.poll(Duration.ofMillis(100));
+                }
+            });
+        }
+    }
+
+    @Test
+    void membersWithoutACommonAssignorAreRefused() throws Exception {
+        String topic = K.topic("protocols");
+        String group = K.group("protocols");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 2);
+        }
+        try (KafkaConsumer<String, String> ra = member(group, RangeAssignor.class.getName());
+             KafkaConsumer<String, String> rr = member(group, org.apache.kafka.clients.consumer.RoundRobinAssignor.class.getName())) {
+            ra.subscribe(List.of(topic));
+            pollAll(List.of(ra), "range member assigned", () -> ra.assignment().size() == 2);
+            rr.subscribe(List.of(topic));
+            assertThrows(org.apache.kafka.common.errors.InconsistentGroupProtocolException.class, () -> {
+                for (int i = 0; i < 100; i++) {
+                    rr.poll(Duration.ofMillis(100));
+                    ra.poll(Duration.ofMillis(10));
+                }
+            });
+            // the first member keeps its partitions
+            ra.poll(Duration.ofMillis(100));
+            assertEquals(2, ra.assignment().size());
+        }
+    }
+
+    @Test
+    void offsetMetadataTooLargeIsRefused() throws Exception {
+        String topic = K.topic("bigmeta");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+        }
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, K.group("bigmeta"),
+                ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic")) {
+            // offset.metadata.max.bytes is 4096 by default
+            assertThrows(org.apache.kafka.common.errors.OffsetMetadataTooLarge.class,
+                    () -> c.commitSync(Map.of(tp, new OffsetAndMetadata(0, "m".repeat(5000)))));
+            c.commitSync(Map.of(tp, new OffsetAndMetadata(0, "m".repeat(4000))));
+            assertEquals(4000, c.committed(Set.of(tp)).get(tp).metadata().length());
+        }
+    }
 }
