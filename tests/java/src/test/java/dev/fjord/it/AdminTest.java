@@ -134,13 +134,14 @@ class AdminTest {
         try (Admin a = broker.get().admin()) {
             K.createTopic(a, t1, 2);
             var id = K.get(a.describeTopics(List.of(t1)).allTopicNames()).get(t1).topicId();
-            // FJORD BUG: Metadata by topic id answers with a zero topic id (see README)
-            FjordBug.expect("describeTopics(TopicCollection.ofTopicIds) fails: the Metadata response by topic id "
-                    + "carries a zero topic id (IllegalStateException 'Use errors() when managing topic using topic name')", () -> {
-                var byId = K.get(a.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id))).allTopicIds());
-                assertEquals(t1, byId.get(id).name());
-                assertEquals(2, byId.get(id).partitions().size());
-            });
+            // (was a Fjord bug, fixed in 1f5baba: the Java client sends name="" with the id, and Fjord looked
+            // the empty name up, answering INVALID_TOPIC_EXCEPTION with a zero topic id)
+            var byId = K.get(a.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(id))).allTopicIds());
+            assertEquals(t1, byId.get(id).name());
+            assertEquals(2, byId.get(id).partitions().size());
+            assertInstanceOf(org.apache.kafka.common.errors.UnknownTopicIdException.class, failure(() -> a.describeTopics(
+                    org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(org.apache.kafka.common.Uuid.randomUuid())))
+                    .allTopicIds().get(30, TimeUnit.SECONDS)));
         }
     }
 
@@ -251,12 +252,11 @@ class AdminTest {
             String id = String.valueOf(nodes.iterator().next().id());
             ConfigResource r = new ConfigResource(ConfigResource.Type.BROKER, id);
             Config c = K.get(a.describeConfigs(List.of(r)).all()).get(r);
-            // FJORD GAP: Kafka describes every broker config (num.partitions, message.max.bytes, log.retention.ms ...)
-            FjordBug.expect("DescribeConfigs for a BROKER resource returns no entries (Kafka returns all broker configs)", () -> {
-                assertFalse(c.entries().isEmpty(), "broker configs described");
-                assertNotNull(c.get("message.max.bytes"));
-                assertEquals("1", c.get("num.partitions").value());
-            });
+            // Kafka describes every broker config (num.partitions, message.max.bytes, log.retention.ms ...)
+            // (was a Fjord gap, fixed in 1f5baba)
+            assertFalse(c.entries().isEmpty(), "broker configs described");
+            assertNotNull(c.get("message.max.bytes"));
+            assertEquals("1", c.get("num.partitions").value());
         }
     }
 
@@ -491,17 +491,16 @@ class AdminTest {
         try (Admin a = broker.get().admin()) {
             K.createTopic(a, t, 1);
             // Kafka without an authorizer answers every operation of the resource type as allowed
-            FjordBug.expect("describeTopics/describeCluster includeAuthorizedOperations(true) return no operations", () -> {
-                var ops = K.get(a.describeTopics(List.of(t), new org.apache.kafka.clients.admin.DescribeTopicsOptions()
-                        .includeAuthorizedOperations(true)).allTopicNames()).get(t).authorizedOperations();
-                assertNotNull(ops);
-                assertTrue(ops.containsAll(Set.of(org.apache.kafka.common.acl.AclOperation.READ,
-                        org.apache.kafka.common.acl.AclOperation.WRITE, org.apache.kafka.common.acl.AclOperation.DESCRIBE)), ops.toString());
-                var cops = K.get(a.describeCluster(new org.apache.kafka.clients.admin.DescribeClusterOptions()
-                        .includeAuthorizedOperations(true)).authorizedOperations());
-                assertNotNull(cops);
-                assertTrue(cops.contains(org.apache.kafka.common.acl.AclOperation.IDEMPOTENT_WRITE), cops.toString());
-            });
+            // (was a Fjord gap, fixed in 1f5baba)
+            var ops = K.get(a.describeTopics(List.of(t), new org.apache.kafka.clients.admin.DescribeTopicsOptions()
+                    .includeAuthorizedOperations(true)).allTopicNames()).get(t).authorizedOperations();
+            assertNotNull(ops);
+            assertTrue(ops.containsAll(Set.of(org.apache.kafka.common.acl.AclOperation.READ,
+                    org.apache.kafka.common.acl.AclOperation.WRITE, org.apache.kafka.common.acl.AclOperation.DESCRIBE)), ops.toString());
+            var cops = K.get(a.describeCluster(new org.apache.kafka.clients.admin.DescribeClusterOptions()
+                    .includeAuthorizedOperations(true)).authorizedOperations());
+            assertNotNull(cops);
+            assertTrue(cops.contains(org.apache.kafka.common.acl.AclOperation.IDEMPOTENT_WRITE), cops.toString());
         }
     }
 

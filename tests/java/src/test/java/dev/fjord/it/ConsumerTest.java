@@ -584,14 +584,10 @@ class ConsumerTest {
             // an explicit epoch is stored and returned as sent
             TopicPartition other = new TopicPartition(topic, 0);
             assertEquals(3, c.committed(Set.of(other)).get(other).offset());
-            // FJORD BUG: the broker does not stamp partitionLeaderEpoch into appended batches (it stays the
-            // producer's -1), although Metadata and ListOffsets report leader epoch 0. Kafka stamps the leader's
-            // epoch, so records carry leaderEpoch 0 and consumers commit it (KIP-320 truncation detection).
-            FjordBug.expect("appended batches keep partitionLeaderEpoch=-1: ConsumerRecord.leaderEpoch() is empty and "
-                    + "commitSync() commits no leader epoch (Kafka: 0, as Metadata/ListOffsets say)", () -> {
-                assertEquals(java.util.Optional.of(0), got.get(0).leaderEpoch());
-                assertEquals(java.util.Optional.of(0), c.committed(Set.of(tp)).get(tp).leaderEpoch());
-            });
+            // Kafka stamps the leader's epoch into appended batches, so records carry leaderEpoch 0 and
+            // consumers commit it (KIP-320). (Was a Fjord bug, fixed in 1f5baba: batches kept the producer's -1.)
+            assertEquals(java.util.Optional.of(0), got.get(0).leaderEpoch());
+            assertEquals(java.util.Optional.of(0), c.committed(Set.of(tp)).get(tp).leaderEpoch());
         }
     }
 

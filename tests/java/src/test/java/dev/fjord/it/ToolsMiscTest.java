@@ -105,11 +105,9 @@ class ToolsMiscTest {
                     "--add-config", "log.retention.ms=1000");
             assertNotEquals(0, alter.exit, alter.toString());
         }
-        // FJORD GAP: the broker describes no configs at all (Kafka lists every broker config with --all)
-        FjordBug.expect("kafka-configs --describe --entity-type brokers --all lists no broker configs", () -> {
-            Map<String, String> m = describedConfigs(all);
-            assertEquals("1", m.get("num.partitions"), all.out);
-        });
+        // Kafka lists every broker config with --all (was a Fjord gap, fixed in 1f5baba)
+        Map<String, String> m = describedConfigs(all);
+        assertEquals("1", m.get("num.partitions"), all.out);
     }
 
     @Test

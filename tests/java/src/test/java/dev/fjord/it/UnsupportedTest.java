@@ -44,19 +44,20 @@ class UnsupportedTest {
 
     @Test
     void transactionalProducerFailsFast() throws Exception {
-        // FJORD BUG: FindCoordinator(key_type=TRANSACTION) answers COORDINATOR_NOT_AVAILABLE (retriable),
-        // so initTransactions() retries until max.block.ms and ends in a TimeoutException instead of a
-        // clear non-retriable error (e.g. TRANSACTIONAL_ID_AUTHORIZATION_FAILED or UNSUPPORTED_VERSION).
+        // Transactions are not implemented: initTransactions() must fail at once with a non-retriable error
+        // (was a Fjord bug, fixed in 1f5baba: FindCoordinator(TRANSACTION) answered the retriable
+        // COORDINATOR_NOT_AVAILABLE and initTransactions() hung until max.block.ms)
         Throwable t = assertTimeoutPreemptively(FAST, () -> {
             try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.TRANSACTIONAL_ID_CONFIG, "tx-" + K.topic("id"),
-                    ProducerConfig.MAX_BLOCK_MS_CONFIG, 5000)) {
-                return assertThrows(KafkaException.class, p::initTransactions);
+                    ProducerConfig.MAX_BLOCK_MS_CONFIG, 10000)) {
+                long start = System.nanoTime();
+                KafkaException e = assertThrows(KafkaException.class, p::initTransactions);
+                assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) < 5000, "failed only after max.block.ms");
+                return e;
             }
         });
-        FjordBug.expect("transactional initTransactions() hangs until max.block.ms (TimeoutException) because "
-                + "FindCoordinator(TRANSACTION) returns the retriable COORDINATOR_NOT_AVAILABLE; got " + t, () -> {
-            assertFalse(t instanceof TimeoutException, "a clear error, not a timeout: " + t);
-        });
+        assertFalse(t instanceof TimeoutException, "a clear error, not a timeout: " + t);
+        assertInstanceOf(org.apache.kafka.common.errors.TransactionalIdAuthorizationException.class, t);
     }
 
     @Test
