@@ -1,0 +1,449 @@
+//! Recursive descent over RocketMQ's selector grammar (`SelectorParser.jj`), with the checks its
+//! expression factories make at parse time (`ComparisonExpression.create*`,
+//! `SelectorParser.asBooleanExpression`), so that what RocketMQ refuses is refused here too.
+//!
+//! Precedence, loosest first — note NOT binds tighter than comparisons, as in RocketMQ:
+//! ```text
+//! or         := and (OR and)*
+//! and        := equality (AND equality)*
+//! equality   := comparison ( "=" comparison | "<>" comparison | IS [NOT] NULL )*
+//! comparison := unary ( (">"|">="|"<"|"<=") unary
+//!                     | [NOT] (CONTAINS|STARTSWITH|ENDSWITH) string
+//!                     | [NOT] BETWEEN unary AND unary
+//!                     | [NOT] IN "(" string ("," string)* ")" )*
+//! unary      := "+" unary | "-" unary | NOT unary | primary
+//! primary    := literal | identifier | "(" or ")"
+//! ```
+
+use crate::ast::{CmpOp, Expr, Literal, TextOp};
+use crate::error::FilterError;
+use crate::java;
+use crate::lexer::{tokenize, Tok, Token};
+use crate::MAX_DEPTH;
+
+/// Parses a whole SQL92 expression (the caller has checked its length).
+pub(crate) fn parse(src: &str) -> Result<Expr, FilterError> {
+    let tokens = tokenize(src)?;
+    let mut p = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
+    let start = p.pos();
+    let (e, _) = p.or()?;
+    if p.peek() != &Tok::Eof {
+        // RocketMQ's JmsSelector() never asks for <EOF> and silently drops the rest, which turns
+        // a forgotten AND into a different filter; refusing is the safer reading.
+        return Err(FilterError::syntax(
+            format!(
+                "unexpected {} after a complete expression",
+                p.peek().describe()
+            ),
+            p.pos(),
+        ));
+    }
+    boolean(e, start)
+}
+
+/// A parsed subexpression and the height of its tree, which bounds evaluation's recursion.
+type Node = (Expr, usize);
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+    /// Current recursion depth of `unary` and parenthesised `or`, bounding the parser's stack.
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &Tok {
+        &self.tokens[self.at].tok
+    }
+
+    fn peek2(&self) -> &Tok {
+        &self.tokens[(self.at + 1).min(self.tokens.len() - 1)].tok
+    }
+
+    fn pos(&self) -> usize {
+        self.tokens[self.at].pos
+    }
+
+    fn bump(&mut self) -> Tok {
+        let t = self.tokens[self.at].tok.clone();
+        if self.at + 1 < self.tokens.len() {
+            self.at += 1;
+        }
+        t
+    }
+
+    fn expect(&mut self, want: Tok, what: &str) -> Result<(), FilterError> {
+        if *self.peek() == want {
+            self.bump();
+            Ok(())
+        } else {
+            Err(self.unexpected(what))
+        }
+    }
+
+    fn unexpected(&self, what: &str) -> FilterError {
+        FilterError::syntax(
+            format!("expected {what}, found {}", self.peek().describe()),
+            self.pos(),
+        )
+    }
+
+    /// Builds a node one level above its children, refusing trees too tall to evaluate safely.
+    fn node(&self, e: Expr, child_height: usize, pos: usize) -> Result<Node, FilterError> {
+        let h = child_height + 1;
+        if h > MAX_DEPTH {
+            return Err(FilterError::TooDeep {
+                max: MAX_DEPTH,
+                position: pos,
+            });
+        }
+        Ok((e, h))
+    }
+
+    fn enter(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(FilterError::TooDeep {
+                max: MAX_DEPTH,
+                position: self.pos(),
+            });
+        }
+        Ok(())
+    }
+
+    fn or(&mut self) -> Result<Node, FilterError> {
+        self.logic(Tok::Or)
+    }
+
+    /// `or` and `and` levels: operands must be boolean or a property (cast), as in RocketMQ.
+    fn logic(&mut self, op: Tok) -> Result<Node, FilterError> {
+        let start = self.pos();
+        let first = self.operand_of(&op)?;
+        if *self.peek() != op {
+            return Ok(first);
+        }
+        let mut height = first.1;
+        let mut items = Vec::new();
+        push_flat(&mut items, boolean(first.0, start)?, &op);
+        while *self.peek() == op {
+            self.bump();
+            let at = self.pos();
+            let (e, h) = self.operand_of(&op)?;
+            height = height.max(h);
+            push_flat(&mut items, boolean(e, at)?, &op);
+        }
+        let e = if op == Tok::Or {
+            Expr::Or(items)
+        } else {
+            Expr::And(items)
+        };
+        self.node(e, height, start)
+    }
+
+    fn operand_of(&mut self, op: &Tok) -> Result<Node, FilterError> {
+        if *op == Tok::Or {
+            self.logic(Tok::And)
+        } else {
+            self.equality()
+        }
+    }
+
+    fn equality(&mut self) -> Result<Node, FilterError> {
+        let start = self.pos();
+        let (mut left, mut height) = self.comparison()?;
+        loop {
+            let at = self.pos();
+            let (e, h) = match self.peek() {
+                Tok::Eq | Tok::Ne => {
+                    let op = if self.bump() == Tok::Eq {
+                        CmpOp::Eq
+                    } else {
+                        CmpOp::Ne
+                    };
+                    let rpos = self.pos();
+                    let (right, rh) = self.comparison()?;
+                    check_equal(&left, &right, start, rpos)?;
+                    (
+                        Expr::Compare(op, Box::new(left), Box::new(right)),
+                        height.max(rh),
+                    )
+                }
+                Tok::Is => {
+                    self.bump();
+                    let negated = *self.peek() == Tok::Not;
+                    if negated {
+                        self.bump();
+                    }
+                    self.expect(Tok::Null, if negated { "NULL" } else { "NULL or NOT NULL" })?;
+                    (
+                        Expr::IsNull {
+                            operand: Box::new(left),
+                            negated,
+                        },
+                        height,
+                    )
+                }
+                _ => return Ok((left, height)),
+            };
+            (left, height) = self.node(e, h, at)?;
+        }
+    }
+
+    fn comparison(&mut self) -> Result<Node, FilterError> {
+        let start = self.pos();
+        let (mut left, mut height) = self.unary()?;
+        loop {
+            let at = self.pos();
+            let op = match self.peek() {
+                Tok::Gt => Some(CmpOp::Gt),
+                Tok::Ge => Some(CmpOp::Ge),
+                Tok::Lt => Some(CmpOp::Lt),
+                Tok::Le => Some(CmpOp::Le),
+                _ => None,
+            };
+            if let Some(op) = op {
+                self.bump();
+                let rpos = self.pos();
+                let (right, rh) = self.unary()?;
+                check_ordered(&left, start)?;
+                check_ordered(&right, rpos)?;
+                let e = Expr::Compare(op, Box::new(left), Box::new(right));
+                (left, height) = self.node(e, height.max(rh), at)?;
+                continue;
+            }
+            // `NOT` continues a comparison only before one of these (LOOKAHEAD(2) in the .jj);
+            // otherwise it is left for the caller, where it is a syntax error.
+            let negated = *self.peek() == Tok::Not;
+            let keyword = if negated { self.peek2() } else { self.peek() };
+            if !matches!(
+                keyword,
+                Tok::Contains | Tok::StartsWith | Tok::EndsWith | Tok::Between | Tok::In
+            ) {
+                return Ok((left, height));
+            }
+            if negated {
+                self.bump();
+            }
+            let (e, h) = match self.bump() {
+                Tok::Between => {
+                    let lpos = self.pos();
+                    let (low, lh) = self.unary()?;
+                    self.expect(Tok::And, "AND in BETWEEN … AND …")?;
+                    let hpos = self.pos();
+                    let (high, hh) = self.unary()?;
+                    check_ordered(&left, start)?;
+                    check_ordered(&low, lpos)?;
+                    check_ordered(&high, hpos)?;
+                    check_range(&low, &high, lpos)?;
+                    let (operand, low, high) = (Box::new(left), Box::new(low), Box::new(high));
+                    (
+                        Expr::Between {
+                            operand,
+                            low,
+                            high,
+                            negated,
+                        },
+                        height.max(lh).max(hh),
+                    )
+                }
+                Tok::In => {
+                    let Expr::Property(property) = left else {
+                        return Err(FilterError::syntax(
+                            "IN needs a property on its left",
+                            start,
+                        ));
+                    };
+                    self.expect(Tok::LParen, "( after IN")?;
+                    let mut values = vec![self.string("a string literal in IN (…)")?];
+                    while *self.peek() == Tok::Comma {
+                        self.bump();
+                        values.push(self.string("a string literal in IN (…)")?);
+                    }
+                    self.expect(Tok::RParen, ", or ) in IN (…)")?;
+                    (
+                        Expr::In {
+                            property,
+                            values,
+                            negated,
+                        },
+                        0,
+                    )
+                }
+                kw => {
+                    let op = match kw {
+                        Tok::Contains => TextOp::Contains,
+                        Tok::StartsWith => TextOp::StartsWith,
+                        _ => TextOp::EndsWith,
+                    };
+                    let pattern = self.string(&format!("a string literal after {op}"))?;
+                    (
+                        Expr::Text {
+                            op,
+                            operand: Box::new(left),
+                            pattern,
+                            negated,
+                        },
+                        height,
+                    )
+                }
+            };
+            (left, height) = self.node(e, h, at)?;
+        }
+    }
+
+    fn string(&mut self, what: &str) -> Result<String, FilterError> {
+        match self.peek() {
+            Tok::Str(_) => match self.bump() {
+                Tok::Str(s) => Ok(s),
+                _ => unreachable!("peeked a string"),
+            },
+            _ => Err(self.unexpected(what)),
+        }
+    }
+
+    fn unary(&mut self) -> Result<Node, FilterError> {
+        let at = self.pos();
+        match self.peek() {
+            Tok::Plus | Tok::Minus | Tok::Not => {
+                let t = self.bump();
+                self.enter()?;
+                let operand_pos = self.pos();
+                let (e, h) = self.unary()?;
+                self.depth -= 1;
+                match t {
+                    Tok::Plus => Ok((e, h)),
+                    Tok::Minus => self.node(Expr::Negate(Box::new(e)), h, at),
+                    _ => self.node(Expr::Not(Box::new(boolean(e, operand_pos)?)), h, at),
+                }
+            }
+            _ => self.primary(),
+        }
+    }
+
+    fn primary(&mut self) -> Result<Node, FilterError> {
+        let at = self.pos();
+        let lit = match self.peek() {
+            Tok::LParen => {
+                self.bump();
+                self.enter()?;
+                let inner = self.or()?;
+                self.depth -= 1;
+                self.expect(Tok::RParen, ")")?;
+                return Ok(inner);
+            }
+            Tok::Ident(_) => match self.bump() {
+                Tok::Ident(name) => return Ok((Expr::Property(name), 1)),
+                _ => unreachable!("peeked an identifier"),
+            },
+            Tok::Str(_) => Literal::Str(self.string("a string")?),
+            Tok::True => Literal::Bool(true),
+            Tok::False => Literal::Bool(false),
+            Tok::Null => Literal::Null,
+            Tok::Decimal(text) => decimal(text, at)?,
+            Tok::Float(text) => float(text, at)?,
+            _ => return Err(self.unexpected("a value, a property or (")),
+        };
+        if !matches!(lit, Literal::Str(_)) {
+            self.bump();
+        }
+        Ok((Expr::Literal(lit), 1))
+    }
+}
+
+fn push_flat(items: &mut Vec<Expr>, e: Expr, op: &Tok) {
+    match (e, op) {
+        (Expr::And(inner), Tok::And) | (Expr::Or(inner), Tok::Or) => items.extend(inner),
+        (e, _) => items.push(e),
+    }
+}
+
+/// RocketMQ's `asBooleanExpression`: a property is cast (at evaluation), other values refused.
+fn boolean(e: Expr, pos: usize) -> Result<Expr, FilterError> {
+    if e.is_boolean() || matches!(e, Expr::Property(_)) {
+        Ok(e)
+    } else {
+        Err(FilterError::syntax(
+            format!("`{e}` is not a boolean expression"),
+            pos,
+        ))
+    }
+}
+
+/// `checkLessThanOperand`: only numbers (or what may evaluate to one) can be ordered.
+fn check_ordered(e: &Expr, pos: usize) -> Result<(), FilterError> {
+    let numeric_literal = matches!(
+        e,
+        Expr::Literal(Literal::Int(_) | Literal::Long(_) | Literal::Double(_))
+    );
+    if e.is_boolean() || (matches!(e, Expr::Literal(_)) && !numeric_literal) {
+        return Err(FilterError::syntax(
+            format!("`{e}` cannot be compared with <, <=, >, >= or BETWEEN (only numbers can)"),
+            pos,
+        ));
+    }
+    Ok(())
+}
+
+/// `checkEqualOperand` and `checkEqualOperandCompatability`.
+fn check_equal(l: &Expr, r: &Expr, lpos: usize, rpos: usize) -> Result<(), FilterError> {
+    for (e, pos) in [(l, lpos), (r, rpos)] {
+        if matches!(e, Expr::Literal(Literal::Null)) {
+            return Err(FilterError::syntax(
+                "NULL cannot be compared with = or <>; use IS NULL or IS NOT NULL",
+                pos,
+            ));
+        }
+    }
+    if let (Expr::Literal(_), Expr::Literal(_)) = (l, r) {
+        if l.is_boolean() && !r.is_boolean() {
+            return Err(FilterError::syntax(
+                format!("`{l}` cannot be compared with `{r}`"),
+                lpos,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `createBetween` refuses constant bounds in the wrong order.
+fn check_range(low: &Expr, high: &Expr, pos: usize) -> Result<(), FilterError> {
+    if let (Expr::Literal(l), Expr::Literal(h)) = (low, high) {
+        let (l, h) = (java::Value::from(l), java::Value::from(h));
+        if java::compare(&h, &l).is_ok_and(|o| o.is_lt()) {
+            return Err(FilterError::syntax(
+                format!("BETWEEN {l} AND {h}: the lower bound must not be above the upper bound"),
+                pos,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `ConstantExpression.createFromDecimal`: Java `long` range, narrowed to `int` when it fits.
+fn decimal(text: &str, pos: usize) -> Result<Literal, FilterError> {
+    let v: i64 = text.parse().map_err(|_| {
+        FilterError::syntax(
+            format!("number {text} is out of range (64-bit integers)"),
+            pos,
+        )
+    })?;
+    Ok(match i32::try_from(v) {
+        Ok(i) => Literal::Int(i),
+        Err(_) => Literal::Long(v),
+    })
+}
+
+/// `ConstantExpression.createFloat`, minus its refusal of 0.0 (see docs/FILTERS.md).
+fn float(text: &str, pos: usize) -> Result<Literal, FilterError> {
+    match text.parse::<f64>() {
+        Ok(d) if d.is_finite() => Ok(Literal::Double(d)),
+        _ => Err(FilterError::syntax(
+            format!("number {text} is out of range"),
+            pos,
+        )),
+    }
+}
