@@ -133,16 +133,21 @@ impl fmt::Display for TextOp {
     }
 }
 
-/// Canonical text: every compound is parenthesised, so it parses back to the same tree.
+/// Canonical text: every binary compound is parenthesised, so it parses back to the same tree.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let not = |n: bool| if n { "NOT " } else { "" };
         match self {
             Expr::Literal(l) => write!(f, "{l}"),
             Expr::Property(p) => f.write_str(p),
-            // The parentheses keep `- -1` from ever printing as a `--` comment.
-            Expr::Negate(e) => write!(f, "-({e})"),
-            Expr::Not(e) => write!(f, "(NOT {e})"),
+            // Unary operators get no parentheses of their own (they bind tightest, and every
+            // compound operand prints parenthesised), so the canonical text nests no deeper
+            // than the tree; a space keeps `- -1` from reading as a `--` comment.
+            Expr::Negate(e) => match **e {
+                Expr::Negate(_) => write!(f, "- {e}"),
+                _ => write!(f, "-{e}"),
+            },
+            Expr::Not(e) => write!(f, "NOT {e}"),
             Expr::And(es) | Expr::Or(es) => {
                 let sep = if matches!(self, Expr::And(_)) {
                     " AND "

@@ -30,6 +30,8 @@ fn eval_bool<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> 
     }
 }
 
+/// Kept to a small frame: the bulkier constructs live in their own functions, so that the
+/// recursion through nested expressions costs little stack in unoptimised builds too.
 fn eval<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> {
     Ok(match e {
         Expr::Literal(l) => Value::from(l),
@@ -41,38 +43,8 @@ fn eval<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> {
             _ => Value::Null,
         },
         Expr::Not(inner) => not(eval_bool(inner, props)?)?,
-        Expr::And(items) => {
-            let mut unknown = false;
-            for item in items {
-                match eval_bool(item, props)? {
-                    Value::Bool(false) => return Ok(Value::Bool(false)),
-                    Value::Bool(true) => {}
-                    Value::Null => unknown = true,
-                    _ => return Err(Abort),
-                }
-            }
-            if unknown {
-                Value::Null
-            } else {
-                Value::Bool(true)
-            }
-        }
-        Expr::Or(items) => {
-            let mut unknown = false;
-            for item in items {
-                match eval_bool(item, props)? {
-                    Value::Bool(true) => return Ok(Value::Bool(true)),
-                    Value::Bool(false) => {}
-                    Value::Null => unknown = true,
-                    _ => return Err(Abort),
-                }
-            }
-            if unknown {
-                Value::Null
-            } else {
-                Value::Bool(false)
-            }
-        }
+        Expr::And(items) => logic(items, false, props)?,
+        Expr::Or(items) => logic(items, true, props)?,
         Expr::Compare(CmpOp::Eq, l, r) => equal(eval(l, props)?, eval(r, props)?)?,
         Expr::Compare(CmpOp::Ne, l, r) => not(equal(eval(l, props)?, eval(r, props)?)?)?,
         Expr::Compare(op, l, r) => ordered(*op, l, r, props)?,
@@ -83,44 +55,8 @@ fn eval<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> {
             operand,
             low,
             high,
-            negated: false,
-        } => {
-            // AND(>= low, <= high)
-            let ge = ordered(CmpOp::Ge, operand, low, props)?;
-            if ge == Value::Bool(false) {
-                return Ok(ge);
-            }
-            let le = ordered(CmpOp::Le, operand, high, props)?;
-            if le == Value::Bool(false) || ge == Value::Null {
-                return Ok(if le == Value::Bool(false) {
-                    le
-                } else {
-                    Value::Null
-                });
-            }
-            le
-        }
-        Expr::Between {
-            operand,
-            low,
-            high,
-            negated: true,
-        } => {
-            // OR(< low, > high)
-            let lt = ordered(CmpOp::Lt, operand, low, props)?;
-            if lt == Value::Bool(true) {
-                return Ok(lt);
-            }
-            let gt = ordered(CmpOp::Gt, operand, high, props)?;
-            if gt == Value::Bool(true) || lt == Value::Null {
-                return Ok(if gt == Value::Bool(true) {
-                    gt
-                } else {
-                    Value::Null
-                });
-            }
-            gt
-        }
+            negated,
+        } => between(operand, low, high, *negated, props)?,
         Expr::In {
             property,
             values,
@@ -134,24 +70,81 @@ fn eval<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> {
             operand,
             pattern,
             negated,
-        } => {
-            // An empty pattern is FALSE before the operand is even looked at, and a non-string
-            // (or NULL) operand is FALSE, not unknown — for the NOT forms too.
-            if pattern.is_empty() {
-                return Ok(Value::Bool(false));
-            }
-            match eval(operand, props)? {
-                Value::Str(s) => {
-                    let hit = match op {
-                        TextOp::Contains => s.contains(pattern.as_str()),
-                        TextOp::StartsWith => s.starts_with(pattern.as_str()),
-                        TextOp::EndsWith => s.ends_with(pattern.as_str()),
-                    };
-                    Value::Bool(hit != *negated)
-                }
-                _ => Value::Bool(false),
-            }
+        } => text(*op, operand, pattern, *negated, props)?,
+    })
+}
+
+/// AND (`stop_on` false) or OR (`stop_on` true): stops at the first operand equal to `stop_on`;
+/// otherwise unknown if any operand was, else `!stop_on`.
+fn logic<'a, P: Properties + ?Sized>(items: &'a [Expr], stop_on: bool, props: &'a P) -> Eval<'a> {
+    let mut unknown = false;
+    for item in items {
+        match eval_bool(item, props)? {
+            Value::Bool(b) if b == stop_on => return Ok(Value::Bool(stop_on)),
+            Value::Bool(_) => {}
+            Value::Null => unknown = true,
+            // `(Boolean) left.evaluate(..)` would throw; the parser leaves no way to get here.
+            _ => return Err(Abort),
         }
+    }
+    Ok(if unknown {
+        Value::Null
+    } else {
+        Value::Bool(!stop_on)
+    })
+}
+
+/// `BETWEEN` is AND(>= low, <= high); `NOT BETWEEN` is OR(< low, > high).
+fn between<'a, P: Properties + ?Sized>(
+    operand: &'a Expr,
+    low: &'a Expr,
+    high: &'a Expr,
+    negated: bool,
+    props: &'a P,
+) -> Eval<'a> {
+    let (first, second, stop_on) = if negated {
+        (CmpOp::Lt, CmpOp::Gt, true)
+    } else {
+        (CmpOp::Ge, CmpOp::Le, false)
+    };
+    let a = ordered(first, operand, low, props)?;
+    if a == Value::Bool(stop_on) {
+        return Ok(a);
+    }
+    let b = ordered(second, operand, high, props)?;
+    if b == Value::Bool(stop_on) {
+        return Ok(b);
+    }
+    Ok(if a == Value::Null || b == Value::Null {
+        Value::Null
+    } else {
+        Value::Bool(!stop_on)
+    })
+}
+
+/// CONTAINS, STARTSWITH, ENDSWITH and their NOT forms.
+fn text<'a, P: Properties + ?Sized>(
+    op: TextOp,
+    operand: &'a Expr,
+    pattern: &str,
+    negated: bool,
+    props: &'a P,
+) -> Eval<'a> {
+    // An empty pattern is FALSE before the operand is even looked at, and a non-string (or
+    // NULL) operand is FALSE, not unknown — for the NOT forms too.
+    if pattern.is_empty() {
+        return Ok(Value::Bool(false));
+    }
+    Ok(match eval(operand, props)? {
+        Value::Str(s) => {
+            let hit = match op {
+                TextOp::Contains => s.contains(pattern),
+                TextOp::StartsWith => s.starts_with(pattern),
+                TextOp::EndsWith => s.ends_with(pattern),
+            };
+            Value::Bool(hit != negated)
+        }
+        _ => Value::Bool(false),
     })
 }
 

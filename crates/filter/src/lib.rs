@@ -270,6 +270,8 @@ impl Filter {
     pub fn canonical(&self) -> String {
         match &self.inner {
             Inner::Tag(TagFilter::All) => "*".to_string(),
+            // A lone `*` tag needs a separator, or it would read back as "everything".
+            Inner::Tag(TagFilter::AnyOf(tags)) if tags == &["*"] => "* ||".to_string(),
             Inner::Tag(TagFilter::AnyOf(tags)) => tags.join(" || "),
             Inner::Sql(e) => e.to_string(),
         }

@@ -48,6 +48,12 @@ pub(crate) fn parse(src: &str) -> Result<Expr, FilterError> {
 /// A parsed subexpression and the height of its tree, which bounds evaluation's recursion.
 type Node = (Expr, usize);
 
+/// Precedence levels, loosest first.
+const OR: u8 = 1;
+const AND: u8 = 2;
+const EQUALITY: u8 = 3;
+const COMPARISON: u8 = 4;
+
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
@@ -115,28 +121,76 @@ impl Parser {
         Ok(())
     }
 
+    /// The binary and postfix levels, by precedence climbing rather than one function per
+    /// level: a parenthesised expression then costs a few stack frames instead of eight, which
+    /// is what keeps [`MAX_DEPTH`] levels affordable on a small stack.
     fn or(&mut self) -> Result<Node, FilterError> {
-        self.logic(Tok::Or)
+        self.expr(OR)
     }
 
-    /// `or` and `and` levels: operands must be boolean or a property (cast), as in RocketMQ.
-    fn logic(&mut self, op: Tok) -> Result<Node, FilterError> {
+    /// Parses operators of level `min` or tighter. After an operator of some level only that
+    /// level or looser may follow (`cap`), as in the grammar: `a IS NULL > 1` is an error there,
+    /// not `(a IS NULL) > 1`.
+    fn expr(&mut self, min: u8) -> Result<Node, FilterError> {
         let start = self.pos();
-        let first = self.operand_of(&op)?;
-        if *self.peek() != op {
-            return Ok(first);
+        let (mut left, mut height) = self.unary()?;
+        let mut cap = COMPARISON;
+        while let Some(level) = self.level() {
+            if level < min || level > cap {
+                break;
+            }
+            cap = level;
+            (left, height) = match level {
+                OR | AND => self.logic(left, height, level, start)?,
+                EQUALITY => self.equality(left, height, start)?,
+                _ => self.comparison(left, height, start)?,
+            };
         }
-        let mut height = first.1;
+        Ok((left, height))
+    }
+
+    /// The precedence level of the operator at the cursor, if one continues an expression.
+    fn level(&self) -> Option<u8> {
+        let postfix = |t: &Tok| {
+            matches!(
+                t,
+                Tok::Contains | Tok::StartsWith | Tok::EndsWith | Tok::Between | Tok::In
+            )
+        };
+        match self.peek() {
+            Tok::Or => Some(OR),
+            Tok::And => Some(AND),
+            Tok::Eq | Tok::Ne | Tok::Is => Some(EQUALITY),
+            Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le => Some(COMPARISON),
+            t if postfix(t) => Some(COMPARISON),
+            // `NOT` continues a comparison only before one of these (LOOKAHEAD(2) in the .jj);
+            // otherwise it is left unconsumed, and is then a syntax error.
+            Tok::Not if postfix(self.peek2()) => Some(COMPARISON),
+            _ => None,
+        }
+    }
+
+    /// A whole run of `OR` (or `AND`) operands, flattened into one node. Operands must be
+    /// boolean or a property (cast), as RocketMQ's `asBooleanExpression` demands.
+    fn logic(
+        &mut self,
+        first: Expr,
+        h: usize,
+        level: u8,
+        start: usize,
+    ) -> Result<Node, FilterError> {
+        let op = if level == OR { Tok::Or } else { Tok::And };
+        let mut height = h;
         let mut items = Vec::new();
-        push_flat(&mut items, boolean(first.0, start)?, &op);
+        push_flat(&mut items, boolean(first, start)?, &op);
         while *self.peek() == op {
             self.bump();
             let at = self.pos();
-            let (e, h) = self.operand_of(&op)?;
+            let (e, h) = self.expr(level + 1)?;
             height = height.max(h);
             push_flat(&mut items, boolean(e, at)?, &op);
         }
-        let e = if op == Tok::Or {
+        let e = if level == OR {
             Expr::Or(items)
         } else {
             Expr::And(items)
@@ -144,155 +198,123 @@ impl Parser {
         self.node(e, height, start)
     }
 
-    fn operand_of(&mut self, op: &Tok) -> Result<Node, FilterError> {
-        if *op == Tok::Or {
-            self.logic(Tok::And)
-        } else {
-            self.equality()
-        }
-    }
-
-    fn equality(&mut self) -> Result<Node, FilterError> {
-        let start = self.pos();
-        let (mut left, mut height) = self.comparison()?;
-        loop {
-            let at = self.pos();
-            let (e, h) = match self.peek() {
-                Tok::Eq | Tok::Ne => {
-                    let op = if self.bump() == Tok::Eq {
-                        CmpOp::Eq
-                    } else {
-                        CmpOp::Ne
-                    };
-                    let rpos = self.pos();
-                    let (right, rh) = self.comparison()?;
-                    check_equal(&left, &right, start, rpos)?;
-                    (
-                        Expr::Compare(op, Box::new(left), Box::new(right)),
-                        height.max(rh),
-                    )
-                }
-                Tok::Is => {
-                    self.bump();
-                    let negated = *self.peek() == Tok::Not;
-                    if negated {
-                        self.bump();
-                    }
-                    self.expect(Tok::Null, if negated { "NULL" } else { "NULL or NOT NULL" })?;
-                    (
-                        Expr::IsNull {
-                            operand: Box::new(left),
-                            negated,
-                        },
-                        height,
-                    )
-                }
-                _ => return Ok((left, height)),
-            };
-            (left, height) = self.node(e, h, at)?;
-        }
-    }
-
-    fn comparison(&mut self) -> Result<Node, FilterError> {
-        let start = self.pos();
-        let (mut left, mut height) = self.unary()?;
-        loop {
-            let at = self.pos();
-            let op = match self.peek() {
-                Tok::Gt => Some(CmpOp::Gt),
-                Tok::Ge => Some(CmpOp::Ge),
-                Tok::Lt => Some(CmpOp::Lt),
-                Tok::Le => Some(CmpOp::Le),
-                _ => None,
-            };
-            if let Some(op) = op {
+    /// One `=`, `<>` or `IS [NOT] NULL` applied to `left`.
+    fn equality(&mut self, left: Expr, height: usize, start: usize) -> Result<Node, FilterError> {
+        let at = self.pos();
+        let t = self.bump();
+        if t == Tok::Is {
+            let negated = *self.peek() == Tok::Not;
+            if negated {
                 self.bump();
+            }
+            self.expect(Tok::Null, if negated { "NULL" } else { "NULL or NOT NULL" })?;
+            return self.node(
+                Expr::IsNull {
+                    operand: Box::new(left),
+                    negated,
+                },
+                height,
+                at,
+            );
+        }
+        let op = if t == Tok::Eq { CmpOp::Eq } else { CmpOp::Ne };
+        let rpos = self.pos();
+        let (right, rh) = self.expr(COMPARISON)?;
+        check_equal(&left, &right, start, rpos)?;
+        let e = Expr::Compare(op, Box::new(left), Box::new(right));
+        self.node(e, height.max(rh), at)
+    }
+
+    /// One comparison-level operator applied to `left`; its operands are unary expressions.
+    fn comparison(&mut self, left: Expr, height: usize, start: usize) -> Result<Node, FilterError> {
+        let at = self.pos();
+        let negated = *self.peek() == Tok::Not;
+        if negated {
+            self.bump();
+        }
+        let (e, h) = match self.bump() {
+            t @ (Tok::Gt | Tok::Ge | Tok::Lt | Tok::Le) => {
+                let op = match t {
+                    Tok::Gt => CmpOp::Gt,
+                    Tok::Ge => CmpOp::Ge,
+                    Tok::Lt => CmpOp::Lt,
+                    _ => CmpOp::Le,
+                };
                 let rpos = self.pos();
                 let (right, rh) = self.unary()?;
                 check_ordered(&left, start)?;
                 check_ordered(&right, rpos)?;
-                let e = Expr::Compare(op, Box::new(left), Box::new(right));
-                (left, height) = self.node(e, height.max(rh), at)?;
-                continue;
+                (
+                    Expr::Compare(op, Box::new(left), Box::new(right)),
+                    height.max(rh),
+                )
             }
-            // `NOT` continues a comparison only before one of these (LOOKAHEAD(2) in the .jj);
-            // otherwise it is left for the caller, where it is a syntax error.
-            let negated = *self.peek() == Tok::Not;
-            let keyword = if negated { self.peek2() } else { self.peek() };
-            if !matches!(
-                keyword,
-                Tok::Contains | Tok::StartsWith | Tok::EndsWith | Tok::Between | Tok::In
-            ) {
-                return Ok((left, height));
-            }
-            if negated {
-                self.bump();
-            }
-            let (e, h) = match self.bump() {
-                Tok::Between => {
-                    let lpos = self.pos();
-                    let (low, lh) = self.unary()?;
-                    self.expect(Tok::And, "AND in BETWEEN … AND …")?;
-                    let hpos = self.pos();
-                    let (high, hh) = self.unary()?;
-                    check_ordered(&left, start)?;
-                    check_ordered(&low, lpos)?;
-                    check_ordered(&high, hpos)?;
+            Tok::Between => {
+                let lpos = self.pos();
+                let (low, lh) = self.unary()?;
+                self.expect(Tok::And, "AND in BETWEEN … AND …")?;
+                let hpos = self.pos();
+                let (high, hh) = self.unary()?;
+                check_ordered(&left, start)?;
+                check_ordered(&low, lpos)?;
+                check_ordered(&high, hpos)?;
+                if !negated {
+                    // createNotBetween has no such check: `NOT BETWEEN 3 AND 1` is valid.
                     check_range(&low, &high, lpos)?;
-                    let (operand, low, high) = (Box::new(left), Box::new(low), Box::new(high));
-                    (
-                        Expr::Between {
-                            operand,
-                            low,
-                            high,
-                            negated,
-                        },
-                        height.max(lh).max(hh),
-                    )
                 }
-                Tok::In => {
-                    let Expr::Property(property) = left else {
-                        return Err(FilterError::syntax(
-                            "IN needs a property on its left",
-                            start,
-                        ));
-                    };
-                    self.expect(Tok::LParen, "( after IN")?;
-                    let mut values = vec![self.string("a string literal in IN (…)")?];
-                    while *self.peek() == Tok::Comma {
-                        self.bump();
-                        values.push(self.string("a string literal in IN (…)")?);
-                    }
-                    self.expect(Tok::RParen, ", or ) in IN (…)")?;
-                    (
-                        Expr::In {
-                            property,
-                            values,
-                            negated,
-                        },
-                        0,
-                    )
+                let (operand, low, high) = (Box::new(left), Box::new(low), Box::new(high));
+                (
+                    Expr::Between {
+                        operand,
+                        low,
+                        high,
+                        negated,
+                    },
+                    height.max(lh).max(hh),
+                )
+            }
+            Tok::In => {
+                let Expr::Property(property) = left else {
+                    return Err(FilterError::syntax(
+                        "IN needs a property on its left",
+                        start,
+                    ));
+                };
+                self.expect(Tok::LParen, "( after IN")?;
+                let mut values = vec![self.string("a string literal in IN (…)")?];
+                while *self.peek() == Tok::Comma {
+                    self.bump();
+                    values.push(self.string("a string literal in IN (…)")?);
                 }
-                kw => {
-                    let op = match kw {
-                        Tok::Contains => TextOp::Contains,
-                        Tok::StartsWith => TextOp::StartsWith,
-                        _ => TextOp::EndsWith,
-                    };
-                    let pattern = self.string(&format!("a string literal after {op}"))?;
-                    (
-                        Expr::Text {
-                            op,
-                            operand: Box::new(left),
-                            pattern,
-                            negated,
-                        },
-                        height,
-                    )
-                }
-            };
-            (left, height) = self.node(e, h, at)?;
-        }
+                self.expect(Tok::RParen, ", or ) in IN (…)")?;
+                (
+                    Expr::In {
+                        property,
+                        values,
+                        negated,
+                    },
+                    0,
+                )
+            }
+            kw => {
+                let op = match kw {
+                    Tok::Contains => TextOp::Contains,
+                    Tok::StartsWith => TextOp::StartsWith,
+                    _ => TextOp::EndsWith,
+                };
+                let pattern = self.string(&format!("a string literal after {op}"))?;
+                (
+                    Expr::Text {
+                        op,
+                        operand: Box::new(left),
+                        pattern,
+                        negated,
+                    },
+                    height,
+                )
+            }
+        };
+        self.node(e, h, at)
     }
 
     fn string(&mut self, what: &str) -> Result<String, FilterError> {

@@ -311,6 +311,10 @@ fn between() {
     assert!(m("a BETWEEN 1 AND 3 AND b = 1", &[("a", "2"), ("b", "1")]));
     assert!(m("a BETWEEN 1 AND 1", &[("a", "1")]));
     refused("a BETWEEN 3 AND 1");
+    assert!(
+        m("a NOT BETWEEN 3 AND 1", &[("a", "2")]),
+        "RocketMQ checks only BETWEEN"
+    );
     refused("a BETWEEN 1.5 AND 1");
     // Only constant bounds are checked, as in RocketMQ: -1 is a negation, not a constant.
     assert!(!m("a BETWEEN -1 AND -3", &[("a", "-2")]));
@@ -391,6 +395,14 @@ fn logic_and_precedence() {
     assert!(m("((((a = 1))))", &p));
     assert!(m("a = 1 AND (b = 2 AND (a = 1 OR b = 9))", &p));
     assert!(!m("NOT (a = 1)", &p));
+    assert!(
+        m("a = b > 1", &[("a", "true"), ("b", "2")]),
+        "a = (b > 1), 'true' read as a Boolean"
+    );
+    assert!(!m("a = b > 1", &[("a", "1"), ("b", "2")]));
+    assert!(m("c = 1 = FALSE", &[("c", "2")]), "(c = 1) = FALSE");
+    refused("a IS NULL > 1");
+    refused("a IS NULL BETWEEN 1 AND 2");
     refused("a = 1 AND");
     refused("a = 1 OR OR b = 2");
     refused("(a = 1");
@@ -521,7 +533,7 @@ fn kinds_and_property_sources() {
     assert_eq!(f.to_string(), "sql92:a = 'x'");
     assert_eq!(
         sql("a=1 and (b<>2 or not c)").canonical(),
-        "((a = 1) AND ((b <> 2) OR (NOT c)))"
+        "((a = 1) AND ((b <> 2) OR NOT c))"
     );
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<Filter>();
