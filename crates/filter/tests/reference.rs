@@ -139,6 +139,26 @@ fn typed_tree() -> impl Strategy<Value = S> {
     })
 }
 
+/// Trees built around `TAGS = …` / `TAGS IN (…)`, for `required_tags`.
+fn tag_tree() -> impl Strategy<Value = S> {
+    let tags = || prop::sample::select(&["x", "1", "abc", "TRUE"][..]).prop_map(str::to_string);
+    let atom = prop_oneof![
+        3 => tags().prop_map(|t| S::Cmp("=", Box::new(S::Prop("TAGS")), Box::new(S::Str(t)))),
+        1 => tags().prop_map(|t| S::Cmp("=", Box::new(S::Str(t)), Box::new(S::Prop("TAGS")))),
+        2 => (prop::collection::vec(tags(), 1..3), any::<bool>())
+            .prop_map(|(l, n)| S::In(Box::new(S::Prop("TAGS")), l, n)),
+        2 => typed_tree(),
+    ];
+    atom.prop_recursive(3, 12, 2, |inner| {
+        let bx = || inner.clone().prop_map(Box::new);
+        prop_oneof![
+            3 => (bx(), bx()).prop_map(|(l, r)| S::And(l, r)),
+            3 => (bx(), bx()).prop_map(|(l, r)| S::Or(l, r)),
+            1 => bx().prop_map(S::Not),
+        ]
+    })
+}
+
 /// Fully parenthesised text; `lower` spells keywords in lower case to exercise case-insensitivity.
 fn print(s: &S, lower: bool) -> String {
     let kw = |k: &str| {
@@ -612,6 +632,29 @@ proptest! {
                     prop_assert_eq!(f.matches(map), want, "{} on {:?}", text, map);
                     prop_assert_eq!(again.matches(map), want, "canonical {}", f.canonical());
                 }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    /// `required_tags` is sound: a message that matches has one of the required tags.
+    #[test]
+    fn required_tags_never_exclude_a_match(
+        tree in prop_oneof![typed_tree(), tag_tree()],
+        maps in prop::collection::vec(properties(), 8),
+    ) {
+        let Ok(f) = Filter::parse(FilterKind::Sql92, &print(&tree, false)) else { return Ok(()) };
+        let Some(tags) = f.required_tags() else { return Ok(()) };
+        for map in &maps {
+            if f.matches(map) {
+                let tag = map.get("TAGS").map(String::as_str);
+                prop_assert!(
+                    tag.is_some_and(|t| tags.contains(&t)),
+                    "{} matched TAGS={:?} outside {:?}", f.canonical(), tag, tags
+                );
             }
         }
     }

@@ -75,8 +75,16 @@ fn maps() -> Vec<Vec<(&'static str, &'static str)>> {
 /// Parses as both kinds; anything that parses must evaluate and round-trip.
 fn exercise(input: &str) -> Result<(), TestCaseError> {
     for kind in [FilterKind::Tag, FilterKind::Sql92] {
-        let Ok(f) = Filter::parse(kind, input) else {
-            continue;
+        let f = match Filter::parse(kind, input) {
+            Ok(f) => f,
+            Err(err) => {
+                // Positions point into the input, at a character boundary.
+                if let Some(pos) = err.position() {
+                    prop_assert!(input.is_char_boundary(pos), "{input:?}: {err}");
+                }
+                prop_assert!(!err.to_string().is_empty());
+                continue;
+            }
         };
         let canonical = f.canonical();
         let again = Filter::parse(kind, &canonical);
