@@ -58,7 +58,8 @@ pub(crate) enum Expr {
         high: Box<Expr>,
         negated: bool,
     },
-    /// RocketMQ allows IN only on a property, with string literals.
+    /// RocketMQ allows IN only on a property, with string literals. `values` is sorted and
+    /// deduplicated.
     In {
         property: String,
         values: Vec<String>,

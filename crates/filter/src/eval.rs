@@ -63,7 +63,9 @@ fn eval<'a, P: Properties + ?Sized>(e: &'a Expr, props: &'a P) -> Eval<'a> {
             negated,
         } => match props.property(property) {
             None => Value::Null,
-            Some(v) => Value::Bool(values.iter().any(|x| x == v) != *negated),
+            Some(v) => {
+                Value::Bool(values.binary_search_by(|x| x.as_str().cmp(v)).is_ok() != *negated)
+            }
         },
         Expr::Text {
             op,

@@ -28,9 +28,10 @@ mod lexer;
 mod parser;
 mod tag;
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::str::FromStr;
 
@@ -90,22 +91,27 @@ impl FromStr for FilterKind {
 
 /// A message's properties, looked up by name. A missing property is SQL NULL.
 ///
-/// Implemented for string maps and for slices and vectors of `(name, value)` pairs (Kafka
+/// Implemented for string maps and for slices, arrays and vectors of `(name, value)` pairs (Kafka
 /// headers may repeat a name; the last one wins, like Kafka's `Headers.lastHeader`). For a
 /// closure, use [`Filter::matches_fn`].
 pub trait Properties {
     fn property(&self, name: &str) -> Option<&str>;
 }
 
-impl<S: BuildHasher> Properties for HashMap<String, String, S> {
+impl<K, V, S> Properties for HashMap<K, V, S>
+where
+    K: Borrow<str> + Hash + Eq,
+    V: AsRef<str>,
+    S: BuildHasher,
+{
     fn property(&self, name: &str) -> Option<&str> {
-        self.get(name).map(String::as_str)
+        self.get(name).map(AsRef::as_ref)
     }
 }
 
-impl Properties for BTreeMap<String, String> {
+impl<K: Borrow<str> + Ord, V: AsRef<str>> Properties for BTreeMap<K, V> {
     fn property(&self, name: &str) -> Option<&str> {
-        self.get(name).map(String::as_str)
+        self.get(name).map(AsRef::as_ref)
     }
 }
 
@@ -115,6 +121,12 @@ impl<K: AsRef<str>, V: AsRef<str>> Properties for [(K, V)] {
             .rev()
             .find(|(k, _)| k.as_ref() == name)
             .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Properties for [(K, V); N] {
+    fn property(&self, name: &str) -> Option<&str> {
+        self.as_slice().property(name)
     }
 }
 

@@ -287,6 +287,9 @@ impl Parser {
                     values.push(self.string("a string literal in IN (…)")?);
                 }
                 self.expect(Tok::RParen, ", or ) in IN (…)")?;
+                // Order and repeats do not change the meaning; sorted, lookups can bisect.
+                values.sort_unstable();
+                values.dedup();
                 (
                     Expr::In {
                         property,

@@ -337,6 +337,8 @@ fn in_lists() {
     assert!(!m(g, &[]));
     assert!(m("(a) IN ('x')", &[("a", "x")]));
     assert!(m("a IN ('1','2','3','4','5','6')", &[("a", "6")]));
+    assert!(m("a IN ('z', 'b', 'z', 'a')", &[("a", "z")]));
+    assert_eq!(sql("a IN ('z', 'b', 'z')").canonical(), "(a IN ('b', 'z'))");
     refused("a IN ()");
     refused("a IN (1, 2)");
     refused("a IN 'x'");
