@@ -1,4 +1,4 @@
-//! Recursive descent over RocketMQ's selector grammar (`SelectorParser.jj`), with the checks its
+//! A parser for RocketMQ's selector grammar (`SelectorParser.jj`), with the checks its
 //! expression factories make at parse time (`ComparisonExpression.create*`,
 //! `SelectorParser.asBooleanExpression`), so that what RocketMQ refuses is refused here too.
 //!
@@ -321,12 +321,12 @@ impl Parser {
     }
 
     fn string(&mut self, what: &str) -> Result<String, FilterError> {
-        match self.peek() {
-            Tok::Str(_) => match self.bump() {
-                Tok::Str(s) => Ok(s),
-                _ => unreachable!("peeked a string"),
-            },
-            _ => Err(self.unexpected(what)),
+        if !matches!(self.peek(), Tok::Str(_)) {
+            return Err(self.unexpected(what));
+        }
+        match self.bump() {
+            Tok::Str(s) => Ok(s),
+            _ => Err(self.unexpected(what)), // not reached: the token was just peeked
         }
     }
 
@@ -351,30 +351,28 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Node, FilterError> {
         let at = self.pos();
-        let lit = match self.peek() {
-            Tok::LParen => {
-                self.bump();
-                self.enter()?;
-                let inner = self.or()?;
-                self.depth -= 1;
-                self.expect(Tok::RParen, ")")?;
-                return Ok(inner);
-            }
-            Tok::Ident(_) => match self.bump() {
-                Tok::Ident(name) => return Ok((Expr::Property(name), 1)),
-                _ => unreachable!("peeked an identifier"),
-            },
-            Tok::Str(_) => Literal::Str(self.string("a string")?),
+        if *self.peek() == Tok::LParen {
+            self.bump();
+            self.enter()?;
+            let inner = self.or()?;
+            self.depth -= 1;
+            self.expect(Tok::RParen, ")")?;
+            return Ok(inner);
+        }
+        let lit = match self.bump() {
+            Tok::Ident(name) => return Ok((Expr::Property(name), 1)),
+            Tok::Str(s) => Literal::Str(s),
             Tok::True => Literal::Bool(true),
             Tok::False => Literal::Bool(false),
             Tok::Null => Literal::Null,
-            Tok::Decimal(text) => decimal(text, at)?,
-            Tok::Float(text) => float(text, at)?,
-            _ => return Err(self.unexpected("a value, a property or (")),
+            Tok::Decimal(text) => decimal(&text, at)?,
+            Tok::Float(text) => float(&text, at)?,
+            other => {
+                let found = other.describe();
+                let msg = format!("expected a value, a property or (, found {found}");
+                return Err(FilterError::syntax(msg, at));
+            }
         };
-        if !matches!(lit, Literal::Str(_)) {
-            self.bump();
-        }
         Ok((Expr::Literal(lit), 1))
     }
 }
