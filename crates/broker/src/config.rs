@@ -77,6 +77,7 @@ pub enum ConfigType {
     Int = 3,
     Short = 4,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -407,11 +408,14 @@ fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError>
         "retention.ms" => log.retention_ms = parse_long(key, value, -1)?,
         "segment.bytes" => log.segment_bytes = parse_int(key, value, 14)? as u64,
         "segment.ms" => log.segment_ms = parse_long(key, value, 1)?,
-        _ => {
-            return Err(BrokerError::InvalidConfig(format!(
-                "unknown topic configuration '{key}'"
-            )))
-        }
+        _ => match crate::config_inert::find(key) {
+            Some(config) => config.validate(value)?,
+            None => {
+                return Err(BrokerError::InvalidConfig(format!(
+                    "unknown topic configuration '{key}'"
+                )))
+            }
+        },
     }
     Ok(())
 }
@@ -468,9 +472,14 @@ impl BrokerConfig {
     /// Every config of a topic with its effective value and where the value comes from.
     pub fn describe(&self, overrides: &TopicConfigs) -> Vec<ConfigEntry> {
         let builtin = BrokerConfig::default();
+        let inert = crate::config_inert::INERT_TOPIC_CONFIGS
+            .iter()
+            .map(|c| (c.name, c.config_type, c.documentation));
         TOPIC_CONFIG_KEYS
             .iter()
-            .map(|&(name, config_type, documentation)| {
+            .copied()
+            .chain(inert)
+            .map(|(name, config_type, documentation)| {
                 let (value, source) = match overrides.get(name) {
                     Some(v) => (v.clone(), ConfigSource::Topic),
                     None => {
@@ -592,7 +601,9 @@ impl BrokerConfig {
             "retention.ms" => log.retention_ms.to_string(),
             "segment.bytes" => log.segment_bytes.to_string(),
             "segment.ms" => log.segment_ms.to_string(),
-            _ => String::new(),
+            _ => crate::config_inert::find(key)
+                .map(|c| c.default.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -664,7 +675,10 @@ mod tests {
     fn describe_reports_sources() {
         let broker = BrokerConfig::default();
         let entries = broker.describe(&overrides(&[("retention.ms", "5")]));
-        assert_eq!(entries.len(), TOPIC_CONFIG_KEYS.len());
+        assert_eq!(
+            entries.len(),
+            TOPIC_CONFIG_KEYS.len() + crate::config_inert::INERT_TOPIC_CONFIGS.len()
+        );
         let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
         assert_eq!(
             (retention.value.as_str(), retention.source),

@@ -114,6 +114,9 @@ pub enum OffsetSpec {
     MaxTimestamp,
     /// The first offset whose timestamp is at least this.
     Timestamp(i64),
+    /// The last offset in tiered storage (KIP-1005): nothing is tiered, so none (-1), as Kafka
+    /// answers without tiered storage.
+    LatestTiered,
 }
 
 /// A topic's row in a listing.
@@ -313,6 +316,7 @@ impl Broker {
         Ok(match spec {
             OffsetSpec::Earliest => (log.log_start_offset(), -1),
             OffsetSpec::Latest => (log.log_end_offset(), -1),
+            OffsetSpec::LatestTiered => (-1, -1),
             OffsetSpec::MaxTimestamp => match log.record_max_timestamp()? {
                 Some((timestamp, offset)) => (offset, timestamp),
                 None => (-1, -1),

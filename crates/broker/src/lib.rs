@@ -6,6 +6,7 @@
 mod admin;
 mod broker;
 mod config;
+mod config_inert;
 mod data;
 mod error;
 pub mod groups;

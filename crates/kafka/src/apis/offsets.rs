@@ -19,9 +19,7 @@ fn offset_spec(timestamp: i64) -> OffsetSpec {
         // -2 earliest, -4 earliest local (no tiered storage: the same).
         -2 | -4 => OffsetSpec::Earliest,
         -3 => OffsetSpec::MaxTimestamp,
-        // -5 latest tiered: nothing is tiered, so the answer is the log start's predecessor in
-        // Kafka; the latest offset is the closest meaningful answer here.
-        -5 => OffsetSpec::Latest,
+        -5 => OffsetSpec::LatestTiered,
         ts => OffsetSpec::Timestamp(ts),
     }
 }

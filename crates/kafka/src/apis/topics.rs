@@ -113,14 +113,20 @@ fn new_topic(context: &Context, topic: CreatableTopic) -> Result<NewTopic, Broke
             ));
         }
         let node = context.broker.node_id();
-        for (expected, assignment) in topic.assignments.iter().enumerate() {
+        // The partitions must be 0..n-1, in any order (a Java Map iterates in any order).
+        let mut indexes: Vec<i32> = topic
+            .assignments
+            .iter()
+            .map(|a| a.partition_index)
+            .collect();
+        indexes.sort_unstable();
+        if indexes.iter().enumerate().any(|(i, &p)| p != i as i32) {
+            return Err(BrokerError::InvalidReplicaAssignment(format!(
+                "partitions should be a consecutive 0-based integer sequence, got {indexes:?}"
+            )));
+        }
+        for assignment in &topic.assignments {
             let brokers = &assignment.broker_ids;
-            if assignment.partition_index != expected as i32 {
-                return Err(BrokerError::InvalidReplicaAssignment(format!(
-                    "partitions should be a consecutive 0-based integer sequence, got partition {}",
-                    assignment.partition_index
-                )));
-            }
             if let Some(unknown) = brokers.iter().find(|b| b.0 != node) {
                 return Err(BrokerError::InvalidReplicaAssignment(format!(
                     "Unknown broker(s) in replica assignment: {}.",

@@ -522,7 +522,7 @@ class AdminTest {
             String reversed = K.topic("adm-assign-rev");
             Map<Integer, List<Integer>> backwards = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
             backwards.putAll(Map.of(0, List.of(node), 1, List.of(node), 2, List.of(node)));
-            FjordBug.expect("CreateTopics with manual assignments listed out of order (partition 2, 1, 0) is refused with "
+            FjordBug.fixed("CreateTopics with manual assignments listed out of order (partition 2, 1, 0) is refused with "
                     + "INVALID_REPLICA_ASSIGNMENT 'partitions should be a consecutive 0-based integer sequence'", () -> {
                 a.createTopics(List.of(new NewTopic(reversed, backwards))).all().get(30, TimeUnit.SECONDS);
                 K.awaitTopic(a, reversed, 3);
@@ -603,9 +603,9 @@ class AdminTest {
                     "segment.bytes", "segment.ms", "min.insync.replicas")) {
                 assertEquals(KAFKA_TOPIC_CONFIGS.get(name), c.get(name).value(), name);
             }
-            // FJORD BUG: standard Kafka topic configs are refused at topic creation (apps that set e.g.
-            // min.compaction.lag.ms or unclean.leader.election.enable cannot create their topics) and not described
-            FjordBug.expect("CreateTopics refuses " + refused.size() + " standard Kafka topic configs with 'unknown topic "
+            // Every standard Kafka topic config is accepted and described (those without effect in Fjord are
+            // listed in crates/broker/src/config_inert.rs); was a bug: 22 of them refused as unknown
+            FjordBug.fixed("CreateTopics refuses " + refused.size() + " standard Kafka topic configs with 'unknown topic "
                     + "configuration': " + refused.keySet() + "; DescribeConfigs omits " + undescribed, () -> {
                 assertEquals(Map.of(), refused);
                 assertEquals(java.util.Set.of(), undescribed);
@@ -625,7 +625,7 @@ class AdminTest {
             assertEquals(2, K.get(a.listOffsets(Map.of(tp, OffsetSpec.earliestLocal())).all()).get(tp).offset());
             // latest-tiered (-5) without tiered storage: Kafka answers offset -1 (nothing is tiered)
             ListOffsetsResultInfo tiered = K.get(a.listOffsets(Map.of(tp, OffsetSpec.latestTiered())).all()).get(tp);
-            FjordBug.expect("ListOffsets LATEST_TIERED_TIMESTAMP (-5) returns the log end offset (" + tiered.offset()
+            FjordBug.fixed("ListOffsets LATEST_TIERED_TIMESTAMP (-5) returns the log end offset (" + tiered.offset()
                     + "); Kafka without tiered storage returns offset -1", () -> assertEquals(-1, tiered.offset()));
         }
     }

@@ -17,6 +17,17 @@ public final class FjordBug {
         void run() throws Throwable;
     }
 
+    /** A difference that has been fixed: the body must pass now; `was` says what Fjord did. */
+    public static void fixed(String was, Body body) throws Exception {
+        try {
+            body.run();
+        } catch (Exception | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError("regressed: " + was, t);
+        }
+    }
+
     public static void expect(String bug, Body body) throws Exception {
         String strict = System.getenv().getOrDefault("FJORD_BUGS_STRICT", "");
         Throwable failure = null;
