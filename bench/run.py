@@ -9,9 +9,10 @@ raw samples to bench/out/results.json). Tools come from bench/setup.sh.
     python3 bench/run.py      # full run (~30 min on 2 cores, plus the build)
     python3 bench/run.py --quick   # smaller counts, 1 repetition (smoke test)
     python3 bench/run.py --only bigcold   # log larger than RAM (1.15 x MemTotal): never by default
-    python3 bench/run.py --no-build --only kafka   # Fjord vs Apache Kafka 4.4.0 vs Tansu (~50 min
-                                  # with 3 reps on 2 cores; kafka-tput / kafka-lat run one half each;
-                                  # --quick: smoke test, ~4 min). Never by default.
+    python3 bench/run.py --no-build --only kafka   # Fjord vs Apache Kafka 4.4.0 vs Tansu: never by
+                                  # default; kafka-tput (~10 min per repetition on the busy 2 cores
+                                  # of 2026-12-01) and kafka-lat (~4 min for 3) run one half each;
+                                  # --quick: smoke test of both, ~4 min.
 
 Kafka: `scripts/kafka-ref start` (single-node KRaft, Maven Central jars, its defaults: heap
 -Xmx1G -Xms1G G1, no flush = page cache like Fjord async); "kafka-sync" creates its topics with
@@ -1291,7 +1292,9 @@ def machine():
             "cpu": out("lscpu | sed -n 's/^Model name: *//p'"),
             "kernel": out("uname -r"), "df": out(f"df -h {OUT} | tail -1"),
             "lsblk": out("lsblk -d -o NAME,SIZE,ROTA,TYPE 2>/dev/null | head -5"),
-            "fjord_commit": out(f"git -C {ROOT} rev-parse --short HEAD")}
+            "fjord_commit": out(f"git -C {ROOT} rev-parse --short HEAD"),
+            "fjord_bin": f"{FJORD} sha256 {out(f'sha256sum {FJORD}')[:16]} "
+                         f"built {out(f'stat -c %y {FJORD}')[:19]}"}
 
 
 # ---------------------------------------------------------------- report
