@@ -364,6 +364,16 @@ pub const BROKER_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
     ),
 ];
 
+/// A broker-level value is "static" (set by a flag, the file or the environment) when it differs
+/// from the built-in default.
+fn broker_source(value: &str, builtin: &str) -> ConfigSource {
+    if value == builtin {
+        ConfigSource::Default
+    } else {
+        ConfigSource::StaticBroker
+    }
+}
+
 /// Kafka 4's default `message.timestamp.after.max.ms`: CreateTime at most an hour ahead.
 const DEFAULT_AFTER_MAX_MS: i64 = 3_600_000;
 
@@ -484,11 +494,7 @@ impl BrokerConfig {
                     Some(v) => (v.clone(), ConfigSource::Topic),
                     None => {
                         let value = self.default_value(name);
-                        let source = if value == builtin.default_value(name) {
-                            ConfigSource::Default
-                        } else {
-                            ConfigSource::StaticBroker
-                        };
+                        let source = broker_source(&value, &builtin.default_value(name));
                         (value, source)
                     }
                 };
@@ -513,11 +519,7 @@ impl BrokerConfig {
             .iter()
             .map(|&(name, config_type, documentation)| {
                 let value = self.broker_value(name);
-                let source = if value == builtin.broker_value(name) {
-                    ConfigSource::Default
-                } else {
-                    ConfigSource::StaticBroker
-                };
+                let source = broker_source(&value, &builtin.broker_value(name));
                 ConfigEntry {
                     name,
                     value,

@@ -237,7 +237,8 @@ async fn reap(
     e2e: Option<Arc<E2e>>,
 ) {
     while let Some((req, sent, records, bytes, _permit)) = queue.recv().await {
-        let ok = match req.wait().await {
+        // Not retried: a benchmark reports what the broker answered (the first error is shown).
+        let failure = match req.wait().await {
             Ok(acks) => {
                 if let Some(e2e) = &e2e {
                     for a in &acks {
@@ -246,14 +247,18 @@ async fn reap(
                         }
                     }
                 }
-                acks.iter().all(|a| a.result.is_ok())
+                acks.iter().find_map(|a| {
+                    a.result
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("partition {}: {e}", a.partition))
+                })
             }
-            Err(_) => false,
+            Err(e) => Some(e.to_string()),
         };
-        if ok {
-            counters.add(records, bytes, sent.elapsed());
-        } else {
-            counters.errors.fetch_add(records, Ordering::Relaxed);
+        match failure {
+            None => counters.add(records, bytes, sent.elapsed()),
+            Some(reason) => counters.failed(records, || reason),
         }
     }
 }

@@ -90,12 +90,23 @@ pub struct Counters {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+    /// The first failure, so a run with errors says what they were (not only how many).
+    pub first_error: Mutex<Option<String>>,
     pub latency: Mutex<Histogram>,
     /// End-to-end latency (produce → fetched), when measured.
     pub e2e: Mutex<Option<Histogram>>,
 }
 
 impl Counters {
+    /// Counts `records` as failed; keeps the first reason.
+    pub fn failed(&self, records: u64, reason: impl FnOnce() -> String) {
+        self.errors.fetch_add(records, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(reason());
+        }
+    }
+
     pub fn add(&self, records: u64, bytes: u64, latency: Duration) {
         self.records.fetch_add(records, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -145,6 +156,8 @@ pub struct Report {
     pub records: u64,
     pub bytes: u64,
     pub errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     pub elapsed_s: f64,
     pub records_per_s: f64,
     pub mb_per_s: f64,
@@ -177,6 +190,11 @@ impl Report {
             records,
             bytes,
             errors: c.errors.load(Ordering::Relaxed),
+            first_error: c
+                .first_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             elapsed_s: secs,
             records_per_s: records as f64 / secs,
             mb_per_s: bytes as f64 / secs / 1e6,
@@ -195,9 +213,13 @@ impl Report {
             ),
             None => String::new(),
         };
+        let first_error = match &self.first_error {
+            Some(e) => format!("\nfirst error: {e}"),
+            None => String::new(),
+        };
         format!(
             "{} {} records ({}) in {}: {:.0} records/s, {:.2} MB/s, {} errors\n\
-             latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}{e2e}",
+             latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}{e2e}{first_error}",
             self.mode,
             output::count(self.records),
             output::bytes(self.bytes),
