@@ -243,10 +243,7 @@ CASES = value_cases() + row_cases() + [
          describe_keys(["no.such.config"]), expect=(0, [])),
     Case("describe/synonyms", "DescribeConfigs include_synonyms", synonyms,
          expect=[("retention.ms", [("retention.ms", 1)]),
-                 ("segment.bytes", [("log.segment.bytes", 5)])],
-         bug="include_synonyms=true answers no synonyms; Kafka lists the topic override and "
-             "the broker config it shadows (e.g. segment.bytes -> log.segment.bytes, "
-             "DEFAULT_CONFIG)"),
+                 ("segment.bytes", [("log.segment.bytes", 5)])]),
     Case("describe/documentation", "DescribeConfigs include_documentation", documentation,
          expect=[True]),
     Case("describe/broker", "DescribeConfigs of broker 1: some well-known rows", broker_rows,

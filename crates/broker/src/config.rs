@@ -91,6 +91,17 @@ pub struct ConfigEntry {
     pub documentation: &'static str,
     /// Broker settings are static (flags, file, environment): read-only at run time.
     pub read_only: bool,
+    /// Where the value could come from, most specific first (DescribeConfigs `include_synonyms`):
+    /// the topic's override, then the broker setting it falls back to.
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+/// One synonym of a config entry: a name, its value there, and what kind of setting it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: String,
+    pub source: ConfigSource,
 }
 
 /// The topic configs Fjord implements, with their Kafka types and one line of documentation.
@@ -364,6 +375,69 @@ pub const BROKER_CONFIG_KEYS: &[(&str, ConfigType, &str)] = &[
     ),
 ];
 
+/// Topic config → the broker setting it falls back to (Kafka's first synonym), and whether
+/// Kafka's default for that broker setting is null (then Kafka lists no broker synonym).
+const TOPIC_SYNONYMS: &[(&str, &str, bool)] = &[
+    ("cleanup.policy", "log.cleanup.policy", false),
+    ("compression.type", "compression.type", false),
+    ("compression.gzip.level", "compression.gzip.level", false),
+    ("compression.lz4.level", "compression.lz4.level", false),
+    ("compression.zstd.level", "compression.zstd.level", false),
+    (
+        "delete.retention.ms",
+        "log.cleaner.delete.retention.ms",
+        false,
+    ),
+    ("file.delete.delay.ms", "log.segment.delete.delay.ms", false),
+    ("flush.messages", "log.flush.interval.messages", false),
+    ("flush.ms", "log.flush.interval.ms", true),
+    ("index.interval.bytes", "log.index.interval.bytes", false),
+    (
+        "max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        false,
+    ),
+    ("max.message.bytes", "message.max.bytes", false),
+    (
+        "message.timestamp.after.max.ms",
+        "log.message.timestamp.after.max.ms",
+        false,
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "log.message.timestamp.before.max.ms",
+        false,
+    ),
+    (
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        false,
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+        false,
+    ),
+    (
+        "min.compaction.lag.ms",
+        "log.cleaner.min.compaction.lag.ms",
+        false,
+    ),
+    ("min.insync.replicas", "min.insync.replicas", false),
+    ("preallocate", "log.preallocate", false),
+    ("retention.bytes", "log.retention.bytes", false),
+    ("retention.ms", "log.retention.ms", true),
+    ("segment.bytes", "log.segment.bytes", false),
+    ("segment.index.bytes", "log.index.size.max.bytes", false),
+    ("segment.jitter.ms", "log.roll.jitter.ms", true),
+    ("segment.ms", "log.roll.ms", true),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        false,
+    ),
+];
+
 /// A broker-level value is "static" (set by a flag, the file or the environment) when it differs
 /// from the built-in default.
 fn broker_source(value: &str, builtin: &str) -> ConfigSource {
@@ -490,13 +564,32 @@ impl BrokerConfig {
             .copied()
             .chain(inert)
             .map(|(name, config_type, documentation)| {
+                let broker_value = self.default_value(name);
+                let broker_level = broker_source(&broker_value, &builtin.default_value(name));
+                let mut synonyms = Vec::new();
+                if let Some(v) = overrides.get(name) {
+                    synonyms.push(ConfigSynonym {
+                        name: name.to_string(),
+                        value: v.clone(),
+                        source: ConfigSource::Topic,
+                    });
+                }
+                if let Some(&(_, broker_name, kafka_default_is_null)) =
+                    TOPIC_SYNONYMS.iter().find(|(topic, _, _)| *topic == name)
+                {
+                    // Kafka lists a broker synonym only when that setting has a value; some of
+                    // its defaults are null (e.g. log.retention.ms: the hours form carries it).
+                    if !(kafka_default_is_null && broker_level == ConfigSource::Default) {
+                        synonyms.push(ConfigSynonym {
+                            name: broker_name.to_string(),
+                            value: broker_value.clone(),
+                            source: broker_level,
+                        });
+                    }
+                }
                 let (value, source) = match overrides.get(name) {
                     Some(v) => (v.clone(), ConfigSource::Topic),
-                    None => {
-                        let value = self.default_value(name);
-                        let source = broker_source(&value, &builtin.default_value(name));
-                        (value, source)
-                    }
+                    None => (broker_value, broker_level),
                 };
                 ConfigEntry {
                     name,
@@ -505,6 +598,7 @@ impl BrokerConfig {
                     config_type,
                     documentation,
                     read_only: false,
+                    synonyms,
                 }
             })
             .collect()
@@ -520,6 +614,11 @@ impl BrokerConfig {
             .map(|&(name, config_type, documentation)| {
                 let value = self.broker_value(name);
                 let source = broker_source(&value, &builtin.broker_value(name));
+                let synonyms = vec![ConfigSynonym {
+                    name: name.to_string(),
+                    value: value.clone(),
+                    source,
+                }];
                 ConfigEntry {
                     name,
                     value,
@@ -527,6 +626,7 @@ impl BrokerConfig {
                     config_type,
                     documentation,
                     read_only: true,
+                    synonyms,
                 }
             })
             .collect()

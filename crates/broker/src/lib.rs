@@ -20,8 +20,8 @@ mod validate;
 pub use admin::{ConfigOp, NewTopic};
 pub use broker::Broker;
 pub use config::{
-    BrokerConfig, ConfigEntry, ConfigSource, ConfigType, TimestampBounds, TopicConfigs,
-    TOPIC_CONFIG_KEYS,
+    BrokerConfig, ConfigEntry, ConfigSource, ConfigSynonym, ConfigType, TimestampBounds,
+    TopicConfigs, TOPIC_CONFIG_KEYS,
 };
 pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
 pub use error::{BrokerError, RecordError};

@@ -6,7 +6,7 @@ use crate::server::Context;
 use fjord_broker::{BrokerError, ConfigEntry, ConfigOp, TopicConfigs};
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResponse;
 use kafka_protocol::messages::{
@@ -44,7 +44,13 @@ pub fn describe(context: &Context, request: DescribeConfigsRequest) -> DescribeC
                         .filter(|e| {
                             wanted.is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name))
                         })
-                        .map(|e| describe_entry(e, request.include_documentation))
+                        .map(|e| {
+                            describe_entry(
+                                e,
+                                request.include_documentation,
+                                request.include_synonyms,
+                            )
+                        })
                         .collect();
                     result.with_error_code(errors::NONE).with_configs(configs)
                 }
@@ -69,7 +75,25 @@ fn broker_resource(context: &Context, name: &str) -> Result<Vec<ConfigEntry>, Br
     Ok(context.broker.config().describe_broker())
 }
 
-fn describe_entry(entry: ConfigEntry, documentation: bool) -> DescribeConfigsResourceResult {
+fn describe_entry(
+    entry: ConfigEntry,
+    documentation: bool,
+    synonyms: bool,
+) -> DescribeConfigsResourceResult {
+    let synonyms = if synonyms {
+        entry
+            .synonyms
+            .into_iter()
+            .map(|s| {
+                DescribeConfigsSynonym::default()
+                    .with_name(str_bytes(s.name))
+                    .with_value(Some(str_bytes(s.value)))
+                    .with_source(config_source(s.source))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     DescribeConfigsResourceResult::default()
         .with_name(str_bytes(entry.name))
         .with_value(Some(str_bytes(entry.value)))
@@ -78,6 +102,7 @@ fn describe_entry(entry: ConfigEntry, documentation: bool) -> DescribeConfigsRes
         .with_is_sensitive(false)
         .with_config_type(entry.config_type as i8)
         .with_documentation(documentation.then(|| str_bytes(entry.documentation)))
+        .with_synonyms(synonyms)
 }
 
 /// Checks the resource is a topic; broker configs cannot be changed at run time.

@@ -475,9 +475,9 @@ class AdminTest {
             assertNotNull(retention.documentation());
             assertEquals(ConfigEntry.ConfigType.LIST, c.get("cleanup.policy").type());
             assertFalse(c.get("cleanup.policy").isReadOnly());
-            // FJORD GAP: Kafka lists the entry's own value first among its synonyms (then the broker-level ones,
-            // e.g. DEFAULT_CONFIG log.retention.hours=168); kafka-configs prints them as synonyms={...}
-            FjordBug.expect("DescribeConfigs with include_synonyms returns no synonyms (kafka-configs prints synonyms={})", () -> {
+            // Kafka lists the entry's own value first among its synonyms, then the broker-level ones;
+            // kafka-configs prints them as synonyms={...}
+            FjordBug.fixed("DescribeConfigs with include_synonyms returns no synonyms (kafka-configs prints synonyms={})", () -> {
                 assertFalse(retention.synonyms().isEmpty(), "synonyms of retention.ms");
                 assertEquals("retention.ms", retention.synonyms().get(0).name());
                 assertEquals(ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, retention.synonyms().get(0).source());
