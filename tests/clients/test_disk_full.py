@@ -83,6 +83,7 @@ def test_disk_full_is_reported_and_nothing_acknowledged_is_lost(small_disk, requ
     fill(str(small_disk))
     more, errors = produce_batch(b, topic, 200, 3000)
     acked.update(more)
+    assert b.alive(), f"broker exited with {b.proc.returncode} on a full disk\n" + b.log_tail()
     assert KafkaError.KAFKA_STORAGE_ERROR in errors, f"errors seen: {set(errors)}"
 
     status, body = http_get(b, "/health")

@@ -4,9 +4,15 @@
 //!
 //! The active segment's files are preallocated to capacity (so appends never remap) and trimmed
 //! to the used length when the segment rolls or the log closes.
-use memmap2::MmapMut;
+//!
+//! Entries are read through a read-only mapping but written with `pwrite`: the preallocated
+//! length is sparse, and a store into a mapped hole on a full file system kills the process with
+//! SIGBUS, where `pwrite` returns ENOSPC. An entry that cannot be written is skipped — the
+//! indexes are sparse, so a missing entry only makes a lookup start earlier.
+use memmap2::Mmap;
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub(crate) const OFFSET_ENTRY: usize = 8;
@@ -15,19 +21,20 @@ pub(crate) const TIME_ENTRY: usize = 12;
 pub(crate) struct IndexFile {
     path: PathBuf,
     width: usize,
-    mmap: Option<MmapMut>,
+    file: File,
+    mmap: Option<Mmap>,
     entries: usize,
     capacity: usize,
 }
 
-fn map(file: &File) -> io::Result<Option<MmapMut>> {
+fn map(file: &File) -> io::Result<Option<Mmap>> {
     if file.metadata()?.len() == 0 {
         return Ok(None); // zero-length mappings are not allowed
     }
     // SAFETY: index files live in the broker's private data directory and are only modified
     // through this struct, which never shrinks a file while a mapping of it exists (trim drops
-    // the mapping first). The mapping is only accessed within its length.
-    unsafe { MmapMut::map_mut(file).map(Some) }
+    // the mapping first). The mapping is only read, within its length; writes go through pwrite.
+    unsafe { Mmap::map(file).map(Some) }
 }
 
 impl IndexFile {
@@ -44,6 +51,7 @@ impl IndexFile {
             path: path.to_path_buf(),
             width,
             mmap: map(&file)?,
+            file,
             entries: 0,
             capacity,
         })
@@ -64,6 +72,7 @@ impl IndexFile {
             path: path.to_path_buf(),
             width,
             mmap: map(&file)?,
+            file,
             entries: 0,
             capacity: len / width,
         };
@@ -102,10 +111,16 @@ impl IndexFile {
         if self.is_full() {
             return; // callers roll the segment before this can happen; losing a sparse entry is harmless
         }
-        let at = self.entries * self.width;
-        if let Some(m) = self.mmap.as_mut() {
-            m[at..at + self.width].copy_from_slice(e);
-            self.entries += 1;
+        if self.mmap.is_none() {
+            return;
+        }
+        let at = (self.entries * self.width) as u64;
+        match self.file.write_all_at(e, at) {
+            Ok(()) => self.entries += 1,
+            // A full disk (or another write error): the entry is skipped, see the module doc.
+            Err(error) => {
+                tracing::warn!(path = %self.path.display(), %error, "index entry skipped")
+            }
         }
     }
 
@@ -126,12 +141,9 @@ impl IndexFile {
 
     /// Shrinks (or grows) the file to `capacity` entries, remapping it.
     fn resize(&mut self, capacity: usize) -> io::Result<()> {
-        if let Some(m) = self.mmap.take() {
-            m.flush()?;
-        }
-        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        file.set_len((capacity * self.width) as u64)?;
-        self.mmap = map(&file)?;
+        self.mmap = None;
+        self.file.set_len((capacity * self.width) as u64)?;
+        self.mmap = map(&self.file)?;
         self.capacity = capacity;
         Ok(())
     }
@@ -142,10 +154,7 @@ impl IndexFile {
     }
 
     pub(crate) fn flush(&self) -> io::Result<()> {
-        match &self.mmap {
-            Some(m) => m.flush(),
-            None => Ok(()),
-        }
+        self.file.sync_data()
     }
 
     pub(crate) fn entries_bytes(&self) -> Vec<u8> {
