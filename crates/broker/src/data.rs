@@ -1,6 +1,6 @@
 //! The data path: produce, fetch, offsets.
 use crate::producers::{last_seq, BatchMeta, SeqCheck};
-use crate::validate::{check_magic, validate_records};
+use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use fjord_storage::codec::Codec;
@@ -166,7 +166,6 @@ impl Broker {
         let now = now_ms();
         let log_config = partition.log.config();
         let bounds = self.config.timestamp_bounds(&topic.configs);
-        check_magic(&records)?;
         validate_records(
             &topic.name,
             partition.index,

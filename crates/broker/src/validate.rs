@@ -9,38 +9,37 @@ use crate::config::TimestampBounds;
 use crate::{BrokerError, RecordError};
 use fjord_storage::{batch, records, LogConfig, TimestampType};
 
-/// Produce v3+ carries v2 batches only (Kafka refuses anything else with INVALID_RECORD before
-/// looking further); an empty records field is refused the same way.
-pub(crate) fn check_magic(bytes: &[u8]) -> Result<(), BrokerError> {
+/// One walk over the batch headers (no decoding): Produce v3+ carries v2 batches only (Kafka
+/// refuses anything else, and an empty records field, with INVALID_RECORD before looking
+/// further); and whether the headers alone prove every timestamp in bounds — with no lower bound
+/// (the default) the batch's max timestamp decides, the producer's word for its records' maximum.
+/// Framing errors are left to the storage's validation, which names them.
+fn scan_headers(bytes: &[u8], bounds: TimestampBounds, now_ms: i64) -> Result<bool, BrokerError> {
     if bytes.is_empty() {
         return Err(BrokerError::InvalidRecord(
             "the produce request holds no record batch for this partition".into(),
         ));
     }
+    let mut within = bounds.before_ms == i64::MAX;
     let mut pos = 0;
     while pos + batch::MAGIC_AT < bytes.len() {
-        if bytes[pos + batch::MAGIC_AT] != 2 {
+        let magic = bytes[pos + batch::MAGIC_AT];
+        if magic != 2 {
             return Err(BrokerError::InvalidRecord(format!(
-                "Produce requests with version 3 and above must only contain record batches with magic version 2, got magic {}",
-                bytes[pos + batch::MAGIC_AT]
+                "Produce requests with version 3 and above must only contain record batches with magic version 2, got magic {magic}"
             )));
+        }
+        if pos + batch::HEADER_LEN <= bytes.len() {
+            let max_ts = batch::get_i64(bytes, pos + batch::MAX_TIMESTAMP_AT);
+            within &= bounds.allows(max_ts, now_ms);
         }
         let length = batch::get_i32(bytes, pos + batch::LENGTH_AT);
         if length < 0 {
-            break; // the storage's validation names the framing error
+            break;
         }
         pos += batch::LOG_OVERHEAD + length as usize;
     }
-    Ok(())
-}
-
-/// Whether the batch headers alone prove every timestamp in bounds, so the records need not be
-/// decoded: with no lower bound (the default) the batch's max timestamp decides. The header is
-/// the producer's word for its records' maximum, as Kafka's producers and Fjord's storage keep it.
-fn headers_within(bytes: &[u8], bounds: TimestampBounds, now_ms: i64) -> bool {
-    bounds.before_ms == i64::MAX
-        && batch::batches(bytes)
-            .all(|b| bounds.allows(batch::parse_header(b).max_timestamp, now_ms))
+    Ok(within)
 }
 
 pub(crate) fn validate_records(
@@ -51,10 +50,11 @@ pub(crate) fn validate_records(
     bytes: &[u8],
     now_ms: i64,
 ) -> Result<(), BrokerError> {
+    let timestamps_within = scan_headers(bytes, bounds, now_ms)?;
     let need_keys = log.cleanup_policy.compact;
     let check_time = log.timestamp_type == TimestampType::CreateTime
         && !bounds.is_unbounded()
-        && !headers_within(bytes, bounds, now_ms);
+        && !timestamps_within;
     if !need_keys && !check_time {
         return Ok(());
     }
