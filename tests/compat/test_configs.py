@@ -1,6 +1,8 @@
 """Topic configs: validation in CreateTopics/AlterConfigs/IncrementalAlterConfigs and every row
 DescribeConfigs answers for a new topic, Kafka vs Fjord."""
 
+import time
+
 import pytest
 
 from compat import Case, D, check, params
@@ -218,12 +220,20 @@ def alter(configs, validate_only=False, topic=None):
 def incremental(ops, validate_only=False, initial=None, show=None, topic=None):
     def fn(s):
         n = topic(s) if topic else s.topic_t(configs=initial)
+        keys = show or [k for k, _, _ in ops]
+        rows = lambda c: [(k, c[k]["value"], c[k]["config_source"]) for k in keys if k in c]
+        before = None if topic else rows(s.topic_configs(n))
         err = s.incremental_alter(2, n, ops, validate_only=validate_only)
         if topic:
             return err
-        c = s.topic_configs(n)
-        keys = show or [k for k, _, _ in ops]
-        return err, [(k, c[k]["value"], c[k]["config_source"]) for k in keys if k in c]
+        # Kafka applies the change through its metadata log: a describe right after the answer
+        # may still show the old value, so wait (up to 2 s) for it to move.
+        after = rows(s.topic_configs(n))
+        deadline = time.monotonic() + 2
+        while err == 0 and not validate_only and after == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+            after = rows(s.topic_configs(n))
+        return err, after
     return fn
 
 
