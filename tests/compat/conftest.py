@@ -10,6 +10,7 @@ Observed answers are written to tests/compat/out/results.json (used by gen_doc.p
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -55,6 +56,19 @@ class _Running:
         return "(external broker)"
 
 
+def fjord_flags():
+    """--transaction-abort-interval-ms 200 if this fjord has the flag (it came with
+    transactions; an older binary would refuse to start with it)"""
+    try:
+        out = subprocess.run([clients_conftest.fjord_bin(), "serve", "--help"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             stdin=subprocess.DEVNULL, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ["--transaction-abort-interval-ms", "200"] if \
+        "--transaction-abort-interval-ms" in out else []
+
+
 @pytest.fixture(scope="session")
 def pair(tmp_path_factory):
     root = tmp_path_factory.getbasetemp()
@@ -66,7 +80,9 @@ def pair(tmp_path_factory):
         yield p
         _PAIR.clear()
         return
-    kafka = KafkaRef(tmp_root=str(root))
+    # a short check interval for timed-out transactions (test_transactions.py: txn/timeout-abort)
+    kafka = KafkaRef(tmp_root=str(root),
+                     settings=["transaction.abort.timed.out.transaction.cleanup.interval.ms=500"])
     err = []
 
     def start_kafka():
@@ -77,7 +93,7 @@ def pair(tmp_path_factory):
 
     t = threading.Thread(target=start_kafka)
     t.start()
-    fjord = FjordBroker(tmp_root=str(root))
+    fjord = FjordBroker(extra_flags=fjord_flags(), tmp_root=str(root))
     try:
         fjord.start()
     finally:

@@ -1,0 +1,995 @@
+"""Transactions at the wire level (KIP-98, KIP-360, KIP-664, KIP-890): Kafka 4.4.0 vs Fjord.
+
+A `Tx` is one transactional producer driven by raw requests on one connection:
+FindCoordinator(key_type=1) -> InitProducerId -> AddPartitionsToTxn -> Produce (transactional
+v2 batches) -> AddOffsetsToTxn/TxnOffsetCommit -> EndTxn. Requests a real client retries
+(COORDINATOR_LOAD_IN_PROGRESS 14, COORDINATOR_NOT_AVAILABLE 15, CONCURRENT_TRANSACTIONS 51)
+are retried here too, so what is compared is the answer a client acts on.
+
+Kafka 4.4.0 finalizes transaction.version=2 on a fresh cluster; Fjord implements the TV1
+protocol (AddPartitionsToTxn from the client, EndTxn <= v4) and does not advertise
+transaction.version >= 2, so TV2-only behaviour (EndTxn v5's epoch bump, Produce v12's
+implicit partition add) is a deliberate `diff`.
+"""
+
+import re
+import struct
+import time
+
+import pytest
+
+import kw
+from compat import Case, D, check, params
+
+E = "error_code"
+LATEST = -1
+RETRY = (14, 15, 16, 51)  # load in progress, not available, not coordinator (yet),
+#                          concurrent transactions: a client retries these
+TV2 = ("deliberate: Kafka 4.4.0 finalizes transaction.version=2 (KIP-890 part 2); Fjord "
+       "implements TV1 and does not advertise transaction.version >= 2")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def retrying(fn, codes=RETRY, timeout=20.0, err=lambda r: r[E]):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = fn()
+        if err(r) not in codes or time.monotonic() > deadline:
+            return r
+        time.sleep(0.05)
+
+
+def wait_for(fn, ok, timeout=20.0):
+    """Polls fn() until ok(value) (or the timeout); returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if ok(v) or time.monotonic() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def txn_coordinator(s, txid, version=4, timeout=30.0):
+    def once():
+        if version >= 4:
+            r = s.call("FindCoordinator", version, key_type=1, coordinator_keys=[txid])
+            return r["coordinators"][0]
+        return s.call("FindCoordinator", version, key=txid, key_type=1)
+    return retrying(once, timeout=timeout)
+
+
+class Tx:
+    """One transactional producer (its own connection)."""
+
+    def __init__(self, s, tag="tx", timeout_ms=60000, txid=None):
+        self.s = s
+        self.id = txid or ("txid-" + s.topic(tag))
+        self.timeout_ms = timeout_ms
+        self.pid, self.epoch = -1, -1
+        self.seq = {}
+        c = txn_coordinator(s, self.id)
+        assert c[E] == 0, f"{s.name}: no transaction coordinator for {self.id}: {c}"
+        self.conn = s.conn()
+
+    def call(self, api, version, **fields):
+        return self.conn.call(api, version, **fields)
+
+    # -- InitProducerId --------------------------------------------------
+    def init_raw(self, version=4, pid=None, epoch=None, timeout_ms=None, txid=None):
+        args = dict(transactional_id=self.id if txid is None else txid,
+                    transaction_timeout_ms=self.timeout_ms if timeout_ms is None else timeout_ms)
+        if version >= 3:
+            args.update(producer_id=-1 if pid is None else pid,
+                        producer_epoch=-1 if epoch is None else epoch)
+        return retrying(lambda: self.call("InitProducerId", version, **args))
+
+    def init(self, **kw_):
+        r = self.init_raw(**kw_)
+        assert r[E] == 0, f"{self.s.name}: InitProducerId failed: {r}"
+        self.pid, self.epoch = r["producer_id"], r["producer_epoch"]
+        self.seq = {}
+        return r
+
+    # -- AddPartitionsToTxn ----------------------------------------------
+    def add_raw(self, parts, version=3, pid=None, epoch=None, txid=None, verify_only=False):
+        """parts: {topic: [partitions]} -> {(topic, partition): error} (or the top error)"""
+        pid = self.pid if pid is None else pid
+        epoch = self.epoch if epoch is None else epoch
+        txid = self.id if txid is None else txid
+        topics = [{"name": t, "partitions": list(ps)} for t, ps in parts.items()]
+        if version <= 3:
+            def once():
+                return self.call("AddPartitionsToTxn", version, v3_and_below_transactional_id=txid,
+                                 v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+                                 v3_and_below_topics=topics)
+
+            def err(r):
+                codes = {p["partition_error_code"] for t in r["results_by_topic_v3_and_below"]
+                         for p in t["results_by_partition"]}
+                return codes.pop() if len(codes) == 1 else None
+            r = retrying(once, err=err)
+            return {(t["name"], p["partition_index"]): p["partition_error_code"]
+                    for t in r["results_by_topic_v3_and_below"] for p in t["results_by_partition"]}
+        r = self.call("AddPartitionsToTxn", version, transactions=[
+            {"transactional_id": txid, "producer_id": pid, "producer_epoch": epoch,
+             "verify_only": verify_only, "topics": topics}])
+        out = {"top": r[E]}
+        for res in r["results_by_transaction"] or []:
+            for t in res["topic_results"]:
+                for p in t["results_by_partition"]:
+                    out[(t["name"], p["partition_index"])] = p["partition_error_code"]
+        return out
+
+    def add(self, parts, **kw_):
+        r = self.add_raw(parts, **kw_)
+        assert set(r.values()) == {0}, f"{self.s.name}: AddPartitionsToTxn failed: {r}"
+        return r
+
+    # -- Produce ---------------------------------------------------------
+    def batch(self, records, partition_key, seq=None, epoch=None, pid=None, ts=None,
+              transactional=True):
+        from kafka.record.default_records import DefaultRecordBatchBuilder
+        base_seq = self.seq.get(partition_key, 0) if seq is None else seq
+        b = DefaultRecordBatchBuilder(magic=2, compression_type=0,
+                                      is_transactional=transactional,
+                                      producer_id=self.pid if pid is None else pid,
+                                      producer_epoch=self.epoch if epoch is None else epoch,
+                                      base_sequence=base_seq, batch_size=1 << 30)
+        t0 = ts or now_ms()
+        for i, (k, v) in enumerate(records):
+            b.append(i, timestamp=t0, key=k, value=v, headers=[])
+        return bytes(b.build()), base_seq
+
+    def produce_raw(self, topic, partition, records=((b"k", b"v"),), version=9, **kw_):
+        data, base_seq = self.batch(records, (topic, partition), **kw_)
+        args = dict(transactional_id=self.id, acks=-1, timeout_ms=10000,
+                    topic_data=[{"name": topic, "partition_data": [
+                        {"index": partition, "records": data}]}])
+        if version >= 13:
+            raise ValueError("Produce v13 names topics by id")
+        r = self.call("Produce", version, **args)
+        p = r["responses"][0]["partition_responses"][0]
+        if p[E] == 0:
+            self.seq[(topic, partition)] = base_seq + len(records)
+        return p
+
+    def produce(self, topic, partition, records=((b"k", b"v"),), **kw_):
+        p = self.produce_raw(topic, partition, records, **kw_)
+        assert p[E] == 0, f"{self.s.name}: transactional produce failed: {p}"
+        return p["base_offset"]
+
+    # -- EndTxn, offsets -------------------------------------------------
+    def end_raw(self, commit=True, version=3, pid=None, epoch=None, txid=None):
+        args = dict(transactional_id=self.id if txid is None else txid,
+                    producer_id=self.pid if pid is None else pid,
+                    producer_epoch=self.epoch if epoch is None else epoch, committed=commit)
+        return retrying(lambda: self.call("EndTxn", version, **args))
+
+    def end(self, commit=True, **kw_):
+        r = self.end_raw(commit, **kw_)
+        assert r[E] == 0, f"{self.s.name}: EndTxn failed: {r}"
+        return r
+
+    def add_offsets(self, group, version=3, pid=None, epoch=None, txid=None):
+        r = retrying(lambda: self.call(
+            "AddOffsetsToTxn", version, transactional_id=self.id if txid is None else txid,
+            producer_id=self.pid if pid is None else pid,
+            producer_epoch=self.epoch if epoch is None else epoch, group_id=group))
+        return r[E]
+
+    def txn_commit(self, group, topic, partition, offset, version=3, pid=None, epoch=None,
+                   generation=-1, member=""):
+        args = dict(transactional_id=self.id, group_id=group,
+                    producer_id=self.pid if pid is None else pid,
+                    producer_epoch=self.epoch if epoch is None else epoch,
+                    topics=[{"name": topic, "partitions": [
+                        {"partition_index": partition, "committed_offset": offset,
+                         "committed_leader_epoch": -1, "committed_metadata": "m"}]}])
+        if version >= 3:
+            args.update(generation_id=generation, member_id=member, group_instance_id=None)
+        r = retrying(lambda: self.call("TxnOffsetCommit", version, **args),
+                     err=lambda r: r["topics"][0]["partitions"][0][E])
+        return r["topics"][0]["partitions"][0][E]
+
+    def close(self):
+        self.conn.close()
+
+
+# ----------------------------------------------------------------- helpers on a Side
+def describe_txn(s, txid):
+    r = s.call("DescribeTransactions", 0, transactional_ids=[txid])
+    return r["transaction_states"][0]
+
+
+def describe_txn_view(st, pid=None):
+    return (st[E], st["transaction_state"], st["transaction_timeout_ms"],
+            st["transaction_start_time_ms"] > 0 if st["transaction_state"] != "Empty"
+            else st["transaction_start_time_ms"],
+            None if pid is None else st["producer_id"] == pid, st["producer_epoch"],
+            sorted((t["topic"], sorted(t["partitions"])) for t in st["topics"]))
+
+
+def wait_state(s, txid, states, timeout=20.0):
+    return wait_for(lambda: describe_txn(s, txid),
+                    lambda st: st["transaction_state"] in states, timeout)
+
+
+def fetch(s, topic, partition=0, offset=0, isolation=1, version=12):
+    return s.fetch(topic, partition, offset, isolation=isolation, version=version)
+
+
+def aborted(p):
+    a = p.get("aborted_transactions")
+    return None if a is None else [(x["producer_id"], x["first_offset"]) for x in a]
+
+
+def varint(buf, pos):
+    shift = result = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            break
+        shift += 7
+    return (result >> 1) ^ -(result & 1), pos
+
+
+def batches(raw):
+    """v2 record batches in a Fetch answer -> dicts (records decoded: uncompressed only)."""
+    out = []
+    pos = 0
+    raw = bytes(raw or b"")
+    while pos + 61 <= len(raw):
+        base, length = struct.unpack_from(">qi", raw, pos)
+        end = pos + 12 + length
+        if end > len(raw):
+            break
+        (_ple, magic, _crc, attrs, lod, _bts, _mts, pid, epoch, bseq,
+         count) = struct.unpack_from(">ibIhiqqqhii", raw, pos + 12)
+        recs = []
+        if magic == 2 and attrs & 0x07 == 0:
+            rp = pos + 61
+            for _ in range(count):
+                _ln, rp = varint(raw, rp)
+                rp += 1  # attributes
+                _tsd, rp = varint(raw, rp)
+                od, rp = varint(raw, rp)
+                kl, rp = varint(raw, rp)
+                key = None if kl < 0 else raw[rp:rp + kl]
+                rp += max(kl, 0)
+                vl, rp = varint(raw, rp)
+                val = None if vl < 0 else raw[rp:rp + vl]
+                rp += max(vl, 0)
+                nh, rp = varint(raw, rp)
+                for _h in range(nh):
+                    hk, rp = varint(raw, rp)
+                    rp += hk
+                    hv, rp = varint(raw, rp)
+                    rp += max(hv, 0)
+                recs.append((base + od, key, val))
+        out.append({"base": base, "last": base + lod, "magic": magic,
+                    "transactional": bool(attrs & 0x10), "control": bool(attrs & 0x20),
+                    "pid": pid, "epoch": epoch, "base_seq": bseq, "count": count,
+                    "records": recs})
+        pos = end
+    return out
+
+
+def data_offsets(p):
+    """offsets of the data records (not control records) in a fetched partition"""
+    return [o for b in batches(p.get("records")) if not b["control"] for o, _k, _v in b["records"]]
+
+
+def lso(s, topic, partition=0):
+    p = fetch(s, topic, partition)
+    return p["high_watermark"], p["last_stable_offset"]
+
+
+def offset_fetch(s, group, topic, require_stable, version=8):
+    s.coordinator(group)
+    r = s.call("OffsetFetch", version, groups=[{"group_id": group, "topics": [
+        {"name": topic, "partition_indexes": [0]}]}], require_stable=require_stable)
+    g = r["groups"][0]
+    p = g["topics"][0]["partitions"][0]
+    return g[E], p[E], p["committed_offset"]
+
+
+def offset_fetch_v7(s, group, topic, require_stable):
+    s.coordinator(group)
+    r = s.call("OffsetFetch", 7, group_id=group, topics=[
+        {"name": topic, "partition_indexes": [0]}], require_stable=require_stable)
+    p = r["topics"][0]["partitions"][0]
+    return r[E], p[E], p["committed_offset"]
+
+
+# ----------------------------------------------------------------- ApiVersions
+_ranges = {}
+
+
+def api_range(key):
+    def fn(s):
+        if s.bs not in _ranges:
+            r = kw.api_versions(s.bs)
+            _ranges[s.bs] = ({a["api_key"]: (a["min_version"], a["max_version"])
+                              for a in r["api_keys"]},
+                             {f["name"]: (f["min_version_level"], f["max_version_level"])
+                              for f in r["finalized_features"] or []})
+        return _ranges[s.bs][0].get(key)
+    return fn
+
+
+def finalized_tv(s):
+    api_range(0)(s)
+    return _ranges[s.bs][1].get("transaction.version")
+
+
+# ----------------------------------------------------------------- scenarios
+def find_coord(version):
+    def fn(s):
+        c = txn_coordinator(s, "txid-" + s.topic(), version)
+        return c[E], c["node_id"] >= 0, c["host"], c["port"] == int(s.bs.rsplit(":", 1)[1])
+    return fn
+
+
+def init_fresh(version=4):
+    def fn(s):
+        tx = Tx(s)
+        r = tx.init_raw(version=version)
+        return r[E], r["producer_id"] >= 0, r["producer_epoch"]
+    return fn
+
+
+def init_again(s):
+    tx = Tx(s)
+    a = tx.init()
+    b = tx.init_raw()
+    c = tx.init_raw(version=2)
+    return (b[E], b["producer_id"] == a["producer_id"], b["producer_epoch"],
+            c[E], c["producer_id"] == a["producer_id"], c["producer_epoch"])
+
+
+def init_timeout(ms):
+    def fn(s):
+        tx = Tx(s)
+        r = tx.init_raw(timeout_ms=ms)
+        return r[E], r["producer_id"], r["producer_epoch"]
+    return fn
+
+
+def init_kip360(version, dpid=0, depoch=0, fresh=False):
+    """InitProducerId v3+ naming the current (or a wrong) producer id / epoch"""
+    def fn(s):
+        tx = Tx(s)
+        if fresh:  # the transactional id was never initialized
+            r = tx.init_raw(version=version, pid=12345678, epoch=0)
+            return r[E], r["producer_id"] not in (-1, 12345678), r["producer_epoch"]
+        tx.init()
+        tx.init()  # epoch 1
+        r = tx.init_raw(version=version, pid=tx.pid + dpid, epoch=tx.epoch + depoch)
+        return r[E], r["producer_id"] == tx.pid if r[E] == 0 else r["producer_id"], \
+            r["producer_epoch"]
+    return fn
+
+
+def init_during_txn(s):
+    """InitProducerId while a transaction is open: the open one is aborted, epoch moves on"""
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    e0 = tx.epoch
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])
+    r = tx.init_raw()
+    st = wait_state(s, tx.id, ("CompleteAbort", "Empty"))
+    p = wait_for(lambda: fetch(s, t), lambda p: p["last_stable_offset"] == 3)
+    return (r[E], r["producer_epoch"] - e0, st["transaction_state"], p["high_watermark"],
+            p["last_stable_offset"], [(pid == tx.pid, off) for pid, off in aborted(p) or []],
+            data_offsets(p))
+
+
+def add_ok(version):
+    def fn(s):
+        t = s.topic_t(partitions=2)
+        tx = Tx(s)
+        tx.init()
+        return sorted((k[1], v) for k, v in tx.add_raw({t: [0, 1]}, version=version).items())
+    return fn
+
+
+def add_unknown_topic(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    r = tx.add_raw({t: [0], s.topic("missing"): [0]})
+    return sorted((k[0] == t, k[1], v) for k, v in r.items())
+
+
+def add_unknown_partition(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    r = tx.add_raw({t: [0, 7]})
+    return sorted((k[1], v) for k, v in r.items())
+
+
+def add_wrong_epoch(version, depoch=-1):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.init()
+        r = tx.add_raw({t: [0]}, version=version, epoch=tx.epoch + depoch)
+        return sorted(v for k, v in r.items() if k != "top"), r.get("top")
+    return fn
+
+
+def add_wrong_pid(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    r = tx.add_raw({t: [0]}, pid=tx.pid + 1000)
+    return list(r.values())
+
+
+def add_unknown_txid(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    r = tx.add_raw({t: [0]}, txid=tx.id + "-never")
+    return list(r.values())
+
+
+def add_twice(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    a = tx.add_raw({t: [0]})
+    tx.produce(t, 0)
+    b = tx.add_raw({t: [0]})
+    return list(a.values()), list(b.values())
+
+
+def add_v4(verify_only):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        if verify_only:
+            tx.add({t: [0]})
+        r = tx.add_raw({t: [0]}, version=4, verify_only=verify_only)
+        return r.pop("top"), sorted((k[1], v) for k, v in r.items()), \
+            describe_txn_view(describe_txn(s, tx.id))[1::5]
+    return fn
+
+
+def produce_not_added(version):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        p = tx.produce_raw(t, 0, version=version)
+        st = describe_txn(s, tx.id)
+        return p[E], p["base_offset"], s.list_offsets(t, 0, LATEST)[1], st["transaction_state"]
+    return fn
+
+
+def produce_added(version):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        p1 = tx.produce_raw(t, 0, [(b"a", b"1"), (b"b", b"2")], version=version)
+        p2 = tx.produce_raw(t, 0, [(b"c", b"3")], version=version)
+        return (p1[E], p1["base_offset"], p2[E], p2["base_offset"])
+    return fn
+
+
+def produce_after_commit(version):
+    """the partition was in the previous transaction; the new one did not add it"""
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0)
+        tx.end(True)
+        wait_state(s, tx.id, ("CompleteCommit",))
+        p = tx.produce_raw(t, 0, version=version)
+        return p[E], describe_txn(s, tx.id)["transaction_state"]
+    return fn
+
+
+def produce_wrong_epoch(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.init()
+    tx.add({t: [0]})
+    old = tx.produce_raw(t, 0, epoch=tx.epoch - 1)
+    return old[E]
+
+
+def produce_non_txn_batch_in_txn(s):
+    """an idempotent (not transactional) batch from the transactional producer id"""
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    p = tx.produce_raw(t, 0, transactional=False)
+    return p[E]
+
+
+def end_scenario(steps, version=3):
+    """steps: 'c' commit, 'a' abort, 'p' add+produce, 'i' InitProducerId, 'w' wait complete"""
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        out = []
+        for st in steps:
+            if st == "p":
+                tx.add({t: [0]})
+                tx.produce(t, 0)
+            elif st == "i":
+                tx.init()
+            elif st == "w":
+                wait_state(s, tx.id, ("CompleteCommit", "CompleteAbort", "Empty"))
+            else:
+                out.append(tx.end_raw(st == "c", version=version)[E])
+        return out
+    return fn
+
+
+def end_wrong_epoch(version, depoch=-1):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0)
+        r = tx.end_raw(True, version=version, epoch=tx.epoch + depoch)
+        return r[E], describe_txn(s, tx.id)["transaction_state"]
+    return fn
+
+
+def end_unknown(s):
+    tx = Tx(s)
+    tx.init()
+    return tx.end_raw(True, txid=tx.id + "-never")[E], tx.end_raw(True, pid=tx.pid + 1000)[E]
+
+
+def end_v5(s):
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0)
+    r = tx.end_raw(True, version=5)
+    return r[E], r.get("producer_id") == tx.pid, r.get("producer_epoch", -1) - tx.epoch
+
+
+def txn_lifecycle_states(s):
+    t = s.topic_t()
+    tx = Tx(s, timeout_ms=45000)
+    tx.init()
+    a = describe_txn_view(describe_txn(s, tx.id), tx.pid)
+    tx.add({t: [0]})
+    b = describe_txn_view(describe_txn(s, tx.id), tx.pid)
+    tx.produce(t, 0)
+    tx.end(True)
+    c = describe_txn_view(wait_state(s, tx.id, ("CompleteCommit",)), tx.pid)
+    tx.add({t: [0]})
+    tx.produce(t, 0)
+    tx.end(False)
+    d = describe_txn_view(wait_state(s, tx.id, ("CompleteAbort",)), tx.pid)
+    return a, b, c, d
+
+
+def describe_unknown(s):
+    st = describe_txn(s, "txid-" + s.topic("nobody"))
+    return st[E], st["transaction_state"], st["producer_id"], st["topics"]
+
+
+def fetch_open_txn(isolation):
+    def fn(s):
+        t = s.topic_t()
+        s.fill(t, 2)
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
+        p = fetch(s, t, isolation=isolation)
+        lo = s.list_offsets(t, 0, LATEST, isolation=isolation)
+        return (p[E], p["high_watermark"], p["last_stable_offset"], aborted(p),
+                data_offsets(p), lo[:2])
+    return fn
+
+
+def fetch_after(commit, isolation=1):
+    def fn(s):
+        t = s.topic_t()
+        s.fill(t, 1)
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])
+        tx.end(commit)
+        p = wait_for(lambda: fetch(s, t, isolation=isolation),
+                     lambda p: p["last_stable_offset"] == 4)
+        bs = batches(p.get("records"))
+        ab = aborted(p)
+        return (p[E], p["high_watermark"], p["last_stable_offset"],
+                None if ab is None else [(pid == tx.pid, off) for pid, off in ab],
+                [(b["base"], b["last"], b["transactional"], b["control"],
+                  b["pid"] == tx.pid if b["pid"] >= 0 else b["pid"], b["epoch"], b["base_seq"],
+                  b["count"]) for b in bs],
+                s.list_offsets(t, 0, LATEST, isolation=1)[:2])
+    return fn
+
+
+def control_record(commit):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0)
+        tx.end(commit)
+        p = wait_for(lambda: fetch(s, t, isolation=0), lambda p: p["high_watermark"] == 2)
+        ctl = [b for b in batches(p.get("records")) if b["control"]]
+        out = []
+        for b in ctl:
+            for off, key, val in b["records"]:
+                kv, ktype = struct.unpack(">hh", key[:4])
+                vv, cepoch = struct.unpack(">hi", val[:6])
+                out.append((off, b["count"], len(key), kv, ktype, len(val), vv, cepoch))
+        return out
+    return fn
+
+
+def two_producers_lso(s):
+    """LSO = first offset of the earliest open transaction on the partition"""
+    t = s.topic_t()
+    a, b = Tx(s, "a"), Tx(s, "b")
+    a.init()
+    b.init()
+    a.add({t: [0]})
+    b.add({t: [0]})
+    a.produce(t, 0)           # offset 0
+    b.produce(t, 0)           # offset 1
+    r1 = lso(s, t)
+    b.end(True)               # marker at 2; a still open from 0
+    r2 = wait_for(lambda: lso(s, t), lambda v: v[0] == 3)
+    a.end(False)              # marker at 3
+    r3 = wait_for(lambda: lso(s, t), lambda v: v[1] == 4)
+    p = fetch(s, t)
+    return r1, r2, r3, [(pid == a.pid, off) for pid, off in aborted(p) or []], data_offsets(p)
+
+
+def aborted_fetch_from_middle(s):
+    """aborted_transactions lists only aborts that overlap the fetched range"""
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])  # 0, 1
+    tx.end(False)                                  # marker 2
+    wait_state(s, tx.id, ("CompleteAbort",))
+    s.fill(t, 2)                                   # 3, 4
+    p0 = wait_for(lambda: fetch(s, t, offset=0), lambda p: p["high_watermark"] == 5)
+    p3 = fetch(s, t, offset=3)
+    return (aborted(p0) and [off for _pid, off in aborted(p0)], data_offsets(p0),
+            aborted(p3), data_offsets(p3))
+
+
+def offsets_txn(commit, version=3):
+    def fn(s):
+        t = s.topic_t()
+        s.fill(t, 5)
+        g = s.group()
+        tx = Tx(s)
+        tx.init()
+        out = [tx.add_offsets(g, version=version)]
+        out.append(tx.txn_commit(g, t, 0, 3, version=version))
+        out.append(offset_fetch(s, g, t, True))
+        out.append(offset_fetch(s, g, t, False))
+        out.append(offset_fetch_v7(s, g, t, True))
+        st = describe_txn(s, tx.id)
+        out.append((st["transaction_state"], [x["topic"] for x in st["topics"]]))
+        tx.end(commit)
+        want = 3 if commit else -1
+        out.append(wait_for(lambda: offset_fetch(s, g, t, True),
+                            lambda v: v[1] == 0 and v[2] == want))
+        return out
+    return fn
+
+
+def txn_commit_without_add_offsets(s):
+    t = s.topic_t()
+    g = s.group()
+    tx = Tx(s)
+    tx.init()
+    return tx.txn_commit(g, t, 0, 1)
+
+
+def add_offsets_errors(s):
+    g = s.group()
+    tx = Tx(s)
+    tx.init()
+    tx.init()
+    return (tx.add_offsets(g, txid=tx.id + "-never"), tx.add_offsets(g, pid=tx.pid + 1000),
+            tx.add_offsets(g, epoch=tx.epoch - 1), tx.add_offsets(g, version=0, epoch=tx.epoch - 1))
+
+
+def txn_commit_wrong_epoch(s):
+    t = s.topic_t()
+    g = s.group()
+    tx = Tx(s)
+    tx.init()
+    tx.init()
+    tx.add_offsets(g)
+    return (tx.txn_commit(g, t, 0, 1, epoch=tx.epoch - 1),
+            tx.txn_commit(g, t, 0, 1, version=0, epoch=tx.epoch - 1))
+
+
+def list_txns(s):
+    t = s.topic_t()
+    a, b = Tx(s, "a"), Tx(s, "b")
+    a.init()
+    b.init()
+    a.add({t: [0]})
+    a.produce(t, 0)
+    mine = {a.pid: "a", b.pid: "b"}
+
+    def lt(version, **f):
+        r = s.call("ListTransactions", version, **f)
+        return r[E], r["unknown_state_filters"], sorted(
+            (mine[x["producer_id"]], x["transactional_id"] == (a.id if mine[x["producer_id"]] == "a"
+                                                               else b.id), x["transaction_state"])
+            for x in r["transaction_states"] if x["producer_id"] in mine)
+    pids = [a.pid, b.pid]
+    out = [lt(0, state_filters=[], producer_id_filters=pids),
+           lt(0, state_filters=["Ongoing"], producer_id_filters=pids),
+           lt(0, state_filters=["Empty", "Bogus"], producer_id_filters=pids),
+           lt(1, state_filters=[], producer_id_filters=pids, duration_filter=3600000),
+           lt(1, state_filters=[], producer_id_filters=pids, duration_filter=0),
+           lt(1, state_filters=[], producer_id_filters=pids, duration_filter=-1),
+           lt(2, state_filters=[], producer_id_filters=[], duration_filter=-1,
+              transactional_id_pattern=re.escape(a.id)),
+           lt(2, state_filters=[], producer_id_filters=[], duration_filter=-1,
+              transactional_id_pattern="^txid-" + re.escape(s.topic("X")).replace("X", "[ab]")
+              + "$"),
+           lt(2, state_filters=[], producer_id_filters=pids, duration_filter=-1,
+              transactional_id_pattern="")]
+    return out
+
+
+def list_txns_bad_pattern(s):
+    r = s.call("ListTransactions", 2, state_filters=[], producer_id_filters=[],
+               duration_filter=-1, transactional_id_pattern="[")
+    return r[E], r["transaction_states"]
+
+
+def describe_producers(s):
+    t = s.topic_t()
+    s.fill(t, 1)
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    ts = now_ms() - 5000
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")], ts=ts)
+
+    def dp():
+        r = s.call("DescribeProducers", 0, topics=[{"name": t, "partition_indexes": [0, 3]}])
+        out = []
+        for p in r["topics"][0]["partitions"]:
+            out.append((p["partition_index"], p[E],
+                        [(x["producer_id"] == tx.pid, x["producer_epoch"], x["last_sequence"],
+                          "=ts" if x["last_timestamp"] == ts else x["last_timestamp"] > ts,
+                          x["coordinator_epoch"], x["current_txn_start_offset"])
+                         for x in p["active_producers"]]))
+        return sorted(out)
+    a = dp()
+    tx.end(True)
+    b = wait_for(dp, lambda v: v[0][2] and v[0][2][0][5] == -1)
+    return a, b
+
+
+def describe_producers_unknown(s):
+    r = s.call("DescribeProducers", 0, topics=[{"name": s.topic("missing"),
+                                                "partition_indexes": [0]}])
+    p = r["topics"][0]["partitions"][0]
+    return p[E], p["active_producers"]
+
+
+def timeout_abort(s):
+    """transaction.timeout.ms=2000: the coordinator aborts the open txn and fences the epoch"""
+    t = s.topic_t()
+    tx = Tx(s, timeout_ms=2000)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0)
+    st = wait_state(s, tx.id, ("CompleteAbort",), timeout=30)
+    p = wait_for(lambda: fetch(s, t), lambda p: p["last_stable_offset"] == 2, timeout=10)
+    return (st["transaction_state"], st["producer_epoch"] - tx.epoch,
+            tx.end_raw(True)[E], tx.add_raw({t: [0]}).get((t, 0)),
+            p["high_watermark"], p["last_stable_offset"], data_offsets(p),
+            tx.init_raw()["producer_epoch"] - tx.epoch)
+
+
+def fenced_by_new_producer(version):
+    """a second InitProducerId for the same id fences the first producer"""
+    def fn(s):
+        t = s.topic_t()
+        old = Tx(s)
+        old.init()
+        old.add({t: [0]})
+        old.produce(t, 0)
+        new = Tx(s, txid=old.id)
+        new.init()
+        return (new.epoch - old.epoch, old.produce_raw(t, 0, version=9)[E],
+                old.end_raw(True, version=version)[E],
+                old.add_raw({t: [0]}, version=min(version, 3))[(t, 0)])
+    return fn
+
+
+CASES = [
+    # ApiVersions
+    *[Case(f"txn/apiversions/{name}", f"ApiVersions: supported versions of {name} ({key})",
+           api_range(key), expect=rng)
+      for key, name, rng in [(22, "InitProducerId", (0, 5)), (24, "AddPartitionsToTxn", (0, 5)),
+                             (25, "AddOffsetsToTxn", (0, 4)), (26, "EndTxn", (0, 5)),
+                             (28, "TxnOffsetCommit", (0, 6)), (61, "DescribeProducers", (0, 0)),
+                             (65, "DescribeTransactions", (0, 0)),
+                             (66, "ListTransactions", (0, 2))]],
+    Case("txn/apiversions/transaction.version", "ApiVersions: finalized transaction.version "
+         "(min, max level)", finalized_tv, expect=(2, 2)),
+    # FindCoordinator / InitProducerId
+    Case("txn/find-coordinator/v4", "FindCoordinator v4 key_type=1 (after retrying 15)",
+         find_coord(4), expect=(0, True, "127.0.0.1", True)),
+    Case("txn/find-coordinator/v3", "FindCoordinator v3 key_type=1", find_coord(3),
+         expect=(0, True, "127.0.0.1", True)),
+    Case("txn/init/fresh", "InitProducerId v4 with a new transactional id: epoch 0",
+         init_fresh(4), expect=(0, True, 0)),
+    Case("txn/init/fresh-v0", "InitProducerId v0 with a new transactional id", init_fresh(0),
+         expect=(0, True, 0)),
+    Case("txn/init/again", "InitProducerId twice (v4, then v2): same id, epoch 1, then 2",
+         init_again),
+    Case("txn/init/timeout-too-large", "InitProducerId transaction_timeout_ms=900001",
+         init_timeout(900001)),
+    Case("txn/init/timeout-max", "InitProducerId transaction_timeout_ms=900000", lambda s: (
+        init_timeout(900000)(s)[0])),
+    Case("txn/init/timeout-zero", "InitProducerId transaction_timeout_ms=0", init_timeout(0)),
+    Case("txn/init/timeout-negative", "InitProducerId transaction_timeout_ms=-1",
+         init_timeout(-1)),
+    Case("txn/init/kip360-match", "InitProducerId v4 naming the current id+epoch: bump",
+         init_kip360(4)),
+    Case("txn/init/kip360-match-v3", "InitProducerId v3 naming the current id+epoch: bump",
+         init_kip360(3)),
+    Case("txn/init/kip360-old-epoch", "InitProducerId v4 naming the current id, epoch-1",
+         init_kip360(4, depoch=-1)),
+    Case("txn/init/kip360-old-epoch-v3", "InitProducerId v3 naming the current id, epoch-1",
+         init_kip360(3, depoch=-1)),
+    Case("txn/init/kip360-future-epoch", "InitProducerId v4 naming the current id, epoch+1",
+         init_kip360(4, depoch=1)),
+    Case("txn/init/kip360-wrong-pid", "InitProducerId v4 naming another producer id",
+         init_kip360(4, dpid=1000)),
+    Case("txn/init/kip360-unknown-txid", "InitProducerId v4 with a producer id for a never "
+         "initialized transactional id", init_kip360(4, fresh=True)),
+    Case("txn/init/during-txn", "InitProducerId while a txn is open: aborts it (epoch delta, "
+         "state, HW, LSO, aborted list, read_committed data)", init_during_txn),
+    # AddPartitionsToTxn
+    Case("txn/add/v3", "AddPartitionsToTxn v3: two partitions", add_ok(3)),
+    Case("txn/add/v0", "AddPartitionsToTxn v0: two partitions", add_ok(0)),
+    Case("txn/add/v4-client", "AddPartitionsToTxn v4 (broker-to-broker form) from a client",
+         add_v4(False)),
+    Case("txn/add/v4-verify-only", "AddPartitionsToTxn v4 verify_only=true from a client",
+         add_v4(True)),
+    Case("txn/add/unknown-topic", "AddPartitionsToTxn: a known and an unknown topic",
+         add_unknown_topic),
+    Case("txn/add/unknown-partition", "AddPartitionsToTxn: partition 7 of a 1-partition topic",
+         add_unknown_partition),
+    *[Case(f"txn/add/old-epoch-v{v}", f"AddPartitionsToTxn v{v} with epoch-1 (fenced)",
+           add_wrong_epoch(v)) for v in (0, 2, 3)],
+    Case("txn/add/future-epoch", "AddPartitionsToTxn v3 with epoch+1", add_wrong_epoch(3, 1)),
+    Case("txn/add/wrong-pid", "AddPartitionsToTxn v3 with another producer id", add_wrong_pid),
+    Case("txn/add/unknown-txid", "AddPartitionsToTxn v3 for an unknown transactional id",
+         add_unknown_txid),
+    Case("txn/add/twice", "AddPartitionsToTxn: the same partition twice", add_twice),
+    # Produce
+    *[Case(f"txn/produce/not-added-v{v}", f"Produce v{v}: transactional batch to a partition "
+           "not in the txn (error, offset, LEO, txn state)", produce_not_added(v))
+      for v in (3, 8, 9, 10, 11)],
+    Case("txn/produce/not-added-v12", "Produce v12: transactional batch to a partition not "
+         "in the txn", produce_not_added(12)),
+    *[Case(f"txn/produce/added-v{v}", f"Produce v{v}: transactional batches to an added "
+           "partition", produce_added(v), expect=(0, 0, 0, 2)) for v in (3, 9, 11)],
+    Case("txn/produce/after-commit-v9", "Produce v9 after a commit without adding the "
+         "partition again", produce_after_commit(9)),
+    Case("txn/produce/old-epoch", "Produce a transactional batch with epoch-1",
+         produce_wrong_epoch),
+    Case("txn/produce/non-transactional-batch", "Produce an idempotent (non-transactional) "
+         "batch from a transactional producer inside its txn", produce_non_txn_batch_in_txn),
+    # EndTxn
+    Case("txn/end/commit", "EndTxn commit after add+produce", end_scenario("pc"), expect=[0]),
+    Case("txn/end/abort", "EndTxn abort after add+produce", end_scenario("pa"), expect=[0]),
+    Case("txn/end/commit-v0", "EndTxn v0 commit", end_scenario("pc", version=0), expect=[0]),
+    Case("txn/end/empty-commit", "EndTxn commit with no partitions added (Empty)",
+         end_scenario("c")),
+    Case("txn/end/empty-abort", "EndTxn abort with no partitions added (Empty)",
+         end_scenario("a")),
+    Case("txn/end/commit-retry", "EndTxn commit twice (a retry)", end_scenario("pcc")),
+    Case("txn/end/commit-retry-after-complete", "EndTxn commit, wait CompleteCommit, commit",
+         end_scenario("pcwc")),
+    Case("txn/end/abort-after-commit", "EndTxn commit, then abort", end_scenario("pcwa")),
+    Case("txn/end/commit-after-abort", "EndTxn abort, then commit", end_scenario("pawc")),
+    Case("txn/end/abort-retry", "EndTxn abort, wait, abort", end_scenario("pawa")),
+    Case("txn/end/after-init", "InitProducerId after a commit, then EndTxn commit",
+         end_scenario("pcwic")),
+    Case("txn/end/two-txns", "two transactions in a row", end_scenario("pcwpa")),
+    *[Case(f"txn/end/old-epoch-v{v}", f"EndTxn v{v} commit with epoch-1",
+           end_wrong_epoch(v)) for v in (0, 2, 3, 4)],
+    Case("txn/end/future-epoch", "EndTxn v3 commit with epoch+1", end_wrong_epoch(3, 1)),
+    Case("txn/end/unknown", "EndTxn for an unknown transactional id; with another producer id",
+         end_unknown),
+    Case("txn/end/v5", "EndTxn v5 commit (TV2: answers the bumped epoch)", end_v5),
+    Case("txn/fenced", "a second producer's InitProducerId fences the first (epoch delta, "
+         "produce, EndTxn v3, AddPartitions)", fenced_by_new_producer(3)),
+    Case("txn/fenced-v1", "the same with EndTxn v1 / AddPartitionsToTxn v1",
+         fenced_by_new_producer(1)),
+    # Offsets in transactions
+    Case("txn/offsets/commit", "AddOffsetsToTxn + TxnOffsetCommit v3, OffsetFetch "
+         "require_stable (v8, v8 unstable off, v7) while pending, then after EndTxn commit",
+         offsets_txn(True)),
+    Case("txn/offsets/abort", "the same, EndTxn abort", offsets_txn(False)),
+    Case("txn/offsets/v0", "AddOffsetsToTxn v0 + TxnOffsetCommit v0, commit", offsets_txn(True, 0)),
+    Case("txn/offsets/without-add-offsets", "TxnOffsetCommit without AddOffsetsToTxn",
+         txn_commit_without_add_offsets),
+    Case("txn/offsets/add-errors", "AddOffsetsToTxn: unknown id; other pid; epoch-1 (v3, v0)",
+         add_offsets_errors),
+    Case("txn/offsets/commit-old-epoch", "TxnOffsetCommit with epoch-1 (v3, v0)",
+         txn_commit_wrong_epoch),
+    # Fetch / ListOffsets
+    Case("txn/fetch/open-read-committed", "Fetch+ListOffsets read_committed while a txn is "
+         "open (2 plain + 3 txn records)", fetch_open_txn(1)),
+    Case("txn/fetch/open-read-uncommitted", "Fetch+ListOffsets read_uncommitted while a txn "
+         "is open", fetch_open_txn(0)),
+    Case("txn/fetch/after-commit", "Fetch read_committed after commit: HW, LSO, aborted, "
+         "batches, ListOffsets", fetch_after(True)),
+    Case("txn/fetch/after-abort", "Fetch read_committed after abort", fetch_after(False)),
+    Case("txn/fetch/after-abort-uncommitted", "Fetch read_uncommitted after abort",
+         fetch_after(False, 0)),
+    Case("txn/fetch/control-commit", "COMMIT marker: control record key/value bytes",
+         control_record(True)),
+    Case("txn/fetch/control-abort", "ABORT marker: control record key/value bytes",
+         control_record(False)),
+    Case("txn/fetch/two-producers", "LSO with two producers' transactions on one partition",
+         two_producers_lso),
+    Case("txn/fetch/aborted-range", "aborted_transactions when fetching before / after the "
+         "aborted txn", aborted_fetch_from_middle),
+    # Describe / List
+    Case("txn/describe/lifecycle", "DescribeTransactions: Empty, Ongoing, CompleteCommit, "
+         "CompleteAbort", txn_lifecycle_states),
+    Case("txn/describe/unknown", "DescribeTransactions for an unknown id", describe_unknown),
+    Case("txn/list", "ListTransactions v0-v2: filters by producer id, state, duration, pattern",
+         list_txns),
+    Case("txn/list/bad-pattern", "ListTransactions v2 with an invalid regex",
+         list_txns_bad_pattern),
+    Case("txn/describe-producers", "DescribeProducers: open txn, after commit; unknown "
+         "partition", describe_producers),
+    Case("txn/describe-producers/unknown-topic", "DescribeProducers for an unknown topic",
+         describe_producers_unknown),
+    Case("txn/timeout-abort", "transaction.timeout.ms=2000: aborted by the coordinator, "
+         "producer fenced", timeout_abort),
+]
+
+
+@pytest.mark.parametrize("case", params(CASES, "transactions"))
+def test_transactions(pair, case):
+    check(pair, case)
