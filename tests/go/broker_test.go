@@ -230,12 +230,42 @@ func (b *Broker) LogTail(n int) string {
 	return fmt.Sprintf("----- fjord log tail (%s) -----\n%s\n-----", b.LogPath, bytes.Join(lines, []byte("\n")))
 }
 
+// external is true when GO_TEST_BOOTSTRAP names an already running broker
+// (e.g. Apache Kafka from scripts/kafka-ref, see `GO_TEST_KAFKA=1 tests/go/run`):
+// the tests then run against it to validate what they expect; tests that need
+// their own fjord (ownBroker) are skipped.
+var external bool
+
+// sharedFlags: --transaction-abort-interval-ms 200 when this fjord has the flag,
+// so that a timed-out transaction is aborted within ~0.2 s of its timeout.
+func sharedFlags() []string {
+	bin, err := fjordBin()
+	if err != nil {
+		return nil
+	}
+	out, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
+	if bytes.Contains(out, []byte("--transaction-abort-interval-ms")) {
+		return []string{"--transaction-abort-interval-ms", "200"}
+	}
+	return nil
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv("SARAMA_LOG") != "" { // SARAMA_LOG=1: sarama's logger on stderr
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
 	}
+	if addr := os.Getenv("GO_TEST_BOOTSTRAP"); addr != "" {
+		external = true
+		shared = &Broker{Addr: addr, LogPath: os.Getenv("GO_TEST_BROKER_LOG")}
+		fmt.Fprintf(os.Stderr, "tests/go: running against the external broker %s\n", addr)
+		code := m.Run()
+		if code != 0 && shared.LogPath != "" {
+			fmt.Fprintln(os.Stderr, shared.LogTail(80))
+		}
+		os.Exit(code)
+	}
 	var err error
-	shared, err = startBroker()
+	shared, err = startBroker(sharedFlags()...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cannot start fjord: %v\n", err)
 		os.Exit(1)
@@ -410,6 +440,9 @@ func (s *syncSet[K]) snapshot() map[K]int {
 // ownBroker starts a broker for this test only (stopped and removed at cleanup).
 func ownBroker(t *testing.T, flags ...string) *Broker {
 	t.Helper()
+	if external {
+		t.Skip("needs its own fjord broker (GO_TEST_BOOTSTRAP is set)")
+	}
 	b, err := startBroker(flags...)
 	if err != nil {
 		t.Fatalf("start fjord: %v", err)
