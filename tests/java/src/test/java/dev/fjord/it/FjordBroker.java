@@ -231,6 +231,134 @@ public final class FjordBroker implements AutoCloseable {
         return process.exitValue();
     }
 
+    /**
+     * Whether {@link #kill9()} + {@link #restart()} work: always for a fjord we started; for an
+     * external (oracle) broker only when it is scripts/kafka-ref's (its DIR/pid next to the data dir).
+     */
+    public boolean canKill() {
+        return !isExternal() || externalRefDir() != null;
+    }
+
+    /** scripts/kafka-ref's DIR of the external broker (FJORD_TEST_EXTERNAL_DATA_DIR = DIR/data), or null. */
+    private Path externalRefDir() {
+        if (dataDir == null || dataDir.getParent() == null) {
+            return null;
+        }
+        Path dir = dataDir.getParent();
+        return Files.isRegularFile(dir.resolve("pid")) && Files.isRegularFile(dir.resolve("server.properties"))
+                && Files.isExecutable(kafkaRef()) ? dir : null;
+    }
+
+    private static Path kafkaRef() {
+        return Paths.get("").toAbsolutePath().resolve("../../scripts/kafka-ref").normalize();
+    }
+
+    /** SIGKILL (kill -9): no shutdown at all. Returns once the process is gone. */
+    public void kill9() {
+        if (isExternal()) {
+            Path dir = externalRefDir();
+            if (dir == null) {
+                throw new IllegalStateException("cannot kill the external broker " + bootstrap());
+            }
+            try {
+                long pid = Long.parseLong(Files.readString(dir.resolve("pid")).strip());
+                ProcessHandle h = ProcessHandle.of(pid).orElseThrow(() -> new AssertionError("kafka pid " + pid + " is not running"));
+                h.destroyForcibly();
+                h.onExit().get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new AssertionError("kill -9 of the external broker failed: " + e, e);
+            }
+            return;
+        }
+        if (process == null || !process.isAlive()) {
+            throw new AssertionError("fjord is not running\n" + logTail(40));
+        }
+        process.destroyForcibly(); // SIGKILL on Unix
+        try {
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                throw new AssertionError("fjord survived SIGKILL for 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        appendLog("\n===== [test] fjord killed with SIGKILL (exit " + process.exitValue() + ") =====\n");
+    }
+
+    /**
+     * Starts the broker again on the same data dir and ports (after {@link #kill9()} or
+     * {@link #stop()}) and waits until it is ready.
+     */
+    public FjordBroker restart() {
+        if (isExternal()) {
+            Path dir = externalRefDir();
+            if (dir == null) {
+                throw new IllegalStateException("cannot restart the external broker " + bootstrap());
+            }
+            try {
+                Process p = new ProcessBuilder(kafkaRef().toString(), "start", dir.toString())
+                        .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                        .start();
+                String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                    throw new AssertionError("scripts/kafka-ref start " + dir + " failed:\n" + out);
+                }
+                if (!out.strip().endsWith(bootstrap())) {
+                    throw new AssertionError("kafka restarted on another address: " + out + " (was " + bootstrap() + ")");
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+            waitReady();
+            return this;
+        }
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException("fjord is still running");
+        }
+        appendLog("\n===== [test] fjord restarted on the same data dir and ports =====\n");
+        return start();
+    }
+
+    private void appendLog(String line) {
+        if (logFile == null) {
+            return;
+        }
+        try {
+            Files.writeString(logFile, line, StandardCharsets.UTF_8,
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+        } catch (IOException ignored) {
+            // only a marker
+        }
+    }
+
+    private static String serveHelp;
+
+    /**
+     * {@code flag value} if this fjord binary's {@code serve --help} lists the flag, else nothing
+     * (a flag a test only uses to go faster; an older binary still runs the test, slower).
+     */
+    public static synchronized String[] flagIfSupported(String flag, String value) {
+        if (isExternal()) {
+            return new String[0];
+        }
+        if (serveHelp == null) {
+            try {
+                Process p = new ProcessBuilder(binary(), "serve", "--help").redirectErrorStream(true).start();
+                serveHelp = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                p.waitFor(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                serveHelp = "";
+            }
+        }
+        if (serveHelp.contains(flag)) {
+            return new String[] {flag, value};
+        }
+        System.err.println("note: " + binary() + " serve has no " + flag + " (the test runs with its default)");
+        return new String[0];
+    }
+
     public String logText() {
         if (logFile == null) {
             return "(external broker " + bootstrap() + ")";

@@ -1,6 +1,5 @@
 package dev.fjord.it;
 
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -17,12 +16,9 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.acl.AclBindingFilter;
-import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
@@ -30,7 +26,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What Fjord does not implement yet must fail fast with a clear Kafka error, never hang: every
- * call here runs under assertTimeoutPreemptively and with small client timeouts.
+ * call here runs under assertTimeoutPreemptively and with small client timeouts. (Transactions are
+ * implemented: TransactionsTest.)
  */
 class UnsupportedTest {
     @RegisterExtension
@@ -43,25 +40,7 @@ class UnsupportedTest {
     }
 
     @Test
-    void transactionalProducerFailsFast() throws Exception {
-        // Transactions are not implemented: initTransactions() must fail at once with a non-retriable error
-        // (was a Fjord bug, fixed in 1f5baba: FindCoordinator(TRANSACTION) answered the retriable
-        // COORDINATOR_NOT_AVAILABLE and initTransactions() hung until max.block.ms)
-        Throwable t = assertTimeoutPreemptively(FAST, () -> {
-            try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.TRANSACTIONAL_ID_CONFIG, "tx-" + K.topic("id"),
-                    ProducerConfig.MAX_BLOCK_MS_CONFIG, 10000)) {
-                long start = System.nanoTime();
-                KafkaException e = assertThrows(KafkaException.class, p::initTransactions);
-                assertTrue(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start) < 5000, "failed only after max.block.ms");
-                return e;
-            }
-        });
-        assertFalse(t instanceof TimeoutException, "a clear error, not a timeout: " + t);
-        assertInstanceOf(org.apache.kafka.common.errors.TransactionalIdAuthorizationException.class, t);
-    }
-
-    @Test
-    void idempotentProducerStillWorksNextToTransactionalAttempt() throws Exception {
+    void idempotentProducerWorks() throws Exception {
         String topic = K.topic("after-txn");
         assertTimeoutPreemptively(FAST, () -> {
             try (KafkaProducer<String, String> p = K.producer(bs())) {
@@ -128,16 +107,6 @@ class UnsupportedTest {
     }
 
     @Test
-    void transactionsAdminUnsupported() throws Exception {
-        String topic = K.topic("producers");
-        try (Admin a = broker.get().admin()) {
-            K.createTopic(a, topic, 1);
-        }
-        unsupportedAdmin("LIST_TRANSACTIONS", a -> a.listTransactions().all().get());
-        unsupportedAdmin("DESCRIBE_PRODUCERS", a -> a.describeProducers(List.of(new TopicPartition(topic, 0))).all().get());
-    }
-
-    @Test
     void quotasScramQuorumElectionsUnsupported() {
         unsupportedAdmin("DESCRIBE_CLIENT_QUOTAS",
                 a -> a.describeClientQuotas(org.apache.kafka.common.quota.ClientQuotaFilter.all()).entities().get());
@@ -165,7 +134,6 @@ class UnsupportedTest {
     @Test
     void unsupportedToolsFailFast() {
         toolFailsFast("org.apache.kafka.tools.AclCommand", "--list");
-        toolFailsFast("org.apache.kafka.tools.TransactionsCommand", "list");
         toolFailsFast("org.apache.kafka.tools.LeaderElectionCommand", "--election-type", "preferred", "--all-topic-partitions");
         toolFailsFast("org.apache.kafka.tools.reassign.ReassignPartitionsCommand", "--list");
         toolFailsFast("org.apache.kafka.tools.MetadataQuorumCommand", "describe", "--status");

@@ -1,0 +1,700 @@
+package dev.fjord.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.AbortTransactionSpec;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsSpec;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.ListTransactionsOptions;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.ProducerState;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ProducerFencedException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Kafka transactions through the Java client (kafka-clients 4.4.0, transaction version 1):
+ * commit/abort across partitions and what read_committed / read_uncommitted consumers see, the
+ * last stable offset, fencing, offsets committed inside a transaction, the timeout abort, the
+ * transaction Admin APIs and the kafka-transactions tool. Every expectation is Apache Kafka
+ * 4.4.0's (run --kafka).
+ */
+class TransactionsTest {
+    // the timeout sweep every 200 ms (Kafka: transaction.abort.timed.out.transaction.cleanup.interval.ms=500 in run --kafka)
+    @RegisterExtension
+    static BrokerExtension broker = new BrokerExtension(FjordBroker.flagIfSupported("--transaction-abort-interval-ms", "200"));
+
+    private static final Duration WAIT = Duration.ofSeconds(30);
+
+    private String bs() {
+        return broker.bootstrap();
+    }
+
+    private KafkaProducer<String, String> txProducer(String transactionalId, Object... kv) {
+        Object[] all = new Object[kv.length + 2];
+        all[0] = ProducerConfig.TRANSACTIONAL_ID_CONFIG;
+        all[1] = transactionalId;
+        System.arraycopy(kv, 0, all, 2, kv.length);
+        KafkaProducer<String, String> p = K.producer(bs(), all);
+        try {
+            p.initTransactions();
+        } catch (RuntimeException e) {
+            p.close(Duration.ZERO);
+            throw e;
+        }
+        return p;
+    }
+
+    private static RecordMetadata send(KafkaProducer<String, String> p, String topic, int partition, String value) throws Exception {
+        return p.send(new ProducerRecord<>(topic, partition, "k", value)).get(30, TimeUnit.SECONDS);
+    }
+
+    private static List<TopicPartition> tps(String topic, int n) {
+        List<TopicPartition> tps = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            tps.add(new TopicPartition(topic, i));
+        }
+        return tps;
+    }
+
+    /**
+     * Everything a consumer with this isolation level can read from the beginning: polls until its
+     * position reaches the end offsets it was told (the LSO for read_committed), in offset order per partition.
+     */
+    private List<ConsumerRecord<String, String>> readToEnd(Collection<TopicPartition> tps, String isolation) {
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation)) {
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            List<ConsumerRecord<String, String>> out = new ArrayList<>();
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (!tps.stream().allMatch(tp -> c.position(tp) >= end.get(tp))) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(isolation + ": positions " + tps.stream().collect(Collectors.toMap(tp -> tp, c::position))
+                            + " did not reach " + end + "; read " + out);
+                }
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            return out;
+        }
+    }
+
+    private static List<String> values(List<ConsumerRecord<String, String>> rs) {
+        return rs.stream().map(ConsumerRecord::value).collect(Collectors.toList());
+    }
+
+    private static Set<String> valueSet(List<ConsumerRecord<String, String>> rs) {
+        return rs.stream().map(ConsumerRecord::value).collect(Collectors.toSet());
+    }
+
+    private long offset(Admin a, TopicPartition tp, OffsetSpec spec, IsolationLevel iso) throws Exception {
+        return a.listOffsets(Map.of(tp, spec), new ListOffsetsOptions(iso)).partitionResult(tp).get(30, TimeUnit.SECONDS).offset();
+    }
+
+    private long lso(Admin a, TopicPartition tp) throws Exception {
+        return offset(a, tp, OffsetSpec.latest(), IsolationLevel.READ_COMMITTED);
+    }
+
+    private long hw(Admin a, TopicPartition tp) throws Exception {
+        return offset(a, tp, OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED);
+    }
+
+    @Test
+    void commitAndAbortAcrossPartitions() throws Exception {
+        String topic = K.topic("txn-multi");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 3);
+        }
+        List<TopicPartition> tps = tps(topic, 3);
+        try (KafkaProducer<String, String> p = txProducer("tx-" + topic)) {
+            p.beginTransaction();
+            for (int part = 0; part < 3; part++) {
+                for (int i = 0; i < 3; i++) {
+                    p.send(new ProducerRecord<>(topic, part, "k", "c" + part + "-" + i));
+                }
+            }
+            p.commitTransaction();
+            p.beginTransaction();
+            for (int part = 0; part < 3; part++) {
+                for (int i = 0; i < 2; i++) {
+                    p.send(new ProducerRecord<>(topic, part, "k", "a" + part + "-" + i));
+                }
+            }
+            p.flush();
+            p.abortTransaction();
+            // and one more committed after the abort
+            p.beginTransaction();
+            p.send(new ProducerRecord<>(topic, 1, "k", "c1-last"));
+            p.commitTransaction();
+        }
+        List<ConsumerRecord<String, String>> committed = readToEnd(tps, "read_committed");
+        Set<String> want = new java.util.HashSet<>();
+        for (int part = 0; part < 3; part++) {
+            for (int i = 0; i < 3; i++) {
+                want.add("c" + part + "-" + i);
+            }
+        }
+        want.add("c1-last");
+        assertEquals(10, committed.size(), "read_committed: " + values(committed));
+        assertEquals(want, valueSet(committed));
+        for (ConsumerRecord<String, String> r : committed) {
+            assertTrue(r.value().startsWith("c" + r.partition()), "partition " + r.partition() + ": " + r.value());
+        }
+
+        List<ConsumerRecord<String, String>> all = readToEnd(tps, "read_uncommitted");
+        assertEquals(16, all.size(), "read_uncommitted sees the aborted records too: " + values(all));
+        assertTrue(valueSet(all).containsAll(want));
+        assertTrue(valueSet(all).containsAll(Set.of("a0-0", "a0-1", "a1-0", "a1-1", "a2-0", "a2-1")), values(all).toString());
+
+        // control records take offsets: 3 + COMMIT + 2 + ABORT (+ 1 + COMMIT on partition 1)
+        try (Admin a = broker.get().admin()) {
+            assertEquals(7, hw(a, tps.get(0)));
+            assertEquals(9, hw(a, tps.get(1)));
+            assertEquals(7, hw(a, tps.get(2)));
+            for (TopicPartition tp : tps) {
+                assertEquals(hw(a, tp), lso(a, tp), "no open transaction: LSO = high watermark on " + tp);
+            }
+        }
+        // the aborted records sit at offsets 4 and 5 of partition 0 (after 3 records + the commit marker)
+        List<Long> abortedOffsets = all.stream().filter(r -> r.partition() == 0 && r.value().startsWith("a"))
+                .map(ConsumerRecord::offset).collect(Collectors.toList());
+        assertEquals(List.of(4L, 5L), abortedOffsets);
+    }
+
+    @Test
+    void interleavedPlainTransactionalAndAborted() throws Exception {
+        String topic = K.topic("txn-interleave");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+        }
+        TopicPartition tp = new TopicPartition(topic, 0);
+        Map<String, Long> at = new HashMap<>();
+        try (KafkaProducer<String, String> plain = K.producer(bs());
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic)) {
+            at.put("p0", send(plain, topic, 0, "p0").offset());
+            tx.beginTransaction();
+            at.put("t0", send(tx, topic, 0, "t0").offset());
+            at.put("p1", send(plain, topic, 0, "p1").offset());
+            at.put("t1", send(tx, topic, 0, "t1").offset());
+            tx.commitTransaction();
+            tx.beginTransaction();
+            at.put("a0", send(tx, topic, 0, "a0").offset());
+            at.put("p2", send(plain, topic, 0, "p2").offset());
+            at.put("a1", send(tx, topic, 0, "a1").offset());
+            tx.abortTransaction();
+            at.put("p3", send(plain, topic, 0, "p3").offset());
+        }
+        List<ConsumerRecord<String, String>> rc = readToEnd(List.of(tp), "read_committed");
+        assertEquals(List.of("p0", "t0", "p1", "t1", "p2", "p3"), values(rc), "read_committed in offset order");
+        for (ConsumerRecord<String, String> r : rc) {
+            assertEquals(at.get(r.value()), r.offset(), r.value() + " read at the offset its send returned");
+        }
+        List<ConsumerRecord<String, String>> ru = readToEnd(List.of(tp), "read_uncommitted");
+        assertEquals(List.of("p0", "t0", "p1", "t1", "a0", "p2", "a1", "p3"), values(ru), "read_uncommitted in offset order");
+        // p0 t0 p1 t1 COMMIT a0 p2 a1 ABORT p3
+        assertEquals(List.of(0L, 1L, 2L, 3L, 5L, 6L, 7L, 9L), ru.stream().map(ConsumerRecord::offset).collect(Collectors.toList()));
+    }
+
+    @Test
+    void openTransactionHoldsTheLastStableOffset() throws Exception {
+        String topic = K.topic("txn-lso");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> plain = K.producer(bs());
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic)) {
+            K.createTopic(a, topic, 1);
+            assertEquals(0, send(plain, topic, 0, "before").offset());
+            tx.beginTransaction();
+            assertEquals(1, send(tx, topic, 0, "open").offset());
+            assertEquals(2, send(plain, topic, 0, "after").offset());
+
+            assertEquals(1, lso(a, tp), "Admin listOffsets(READ_COMMITTED) = the LSO = the open transaction's first offset");
+            assertEquals(3, hw(a, tp), "Admin listOffsets(READ_UNCOMMITTED) = the high watermark");
+
+            try (KafkaConsumer<String, String> rc = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+                 KafkaConsumer<String, String> ru = K.consumer(bs())) {
+                rc.assign(List.of(tp));
+                rc.seekToBeginning(List.of(tp));
+                ru.assign(List.of(tp));
+                ru.seekToBeginning(List.of(tp));
+                assertEquals(Map.of(tp, 1L), rc.endOffsets(List.of(tp)), "read_committed endOffsets = LSO");
+                assertEquals(Map.of(tp, 3L), ru.endOffsets(List.of(tp)), "read_uncommitted endOffsets = high watermark");
+
+                assertEquals(List.of("before", "open", "after"), values(K.pollN(ru, 3, WAIT)));
+                List<ConsumerRecord<String, String>> got = K.pollN(rc, 1, WAIT);
+                // the open transaction stops the read_committed consumer: nothing past the LSO, also not the
+                // committed-by-itself record "after" (there is no way to wait for an absence but to look a while)
+                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+                while (System.nanoTime() < until) {
+                    rc.poll(Duration.ofMillis(100)).forEach(got::add);
+                }
+                assertEquals(List.of("before"), values(got), "read_committed stops at the LSO");
+                assertEquals(1, rc.position(tp));
+
+                tx.commitTransaction();
+                K.waitUntil("LSO past the commit marker", WAIT, () -> {
+                    try {
+                        return lso(a, tp) == 4;
+                    } catch (Exception e) {
+                        throw new RuntimeException(e);
+                    }
+                });
+                got.addAll(K.pollN(rc, 2, WAIT));
+                assertEquals(List.of("before", "open", "after"), values(got));
+                assertEquals(List.of(0L, 1L, 2L), got.stream().map(ConsumerRecord::offset).collect(Collectors.toList()));
+                assertEquals(Map.of(tp, 4L), rc.endOffsets(List.of(tp)));
+                assertEquals(4, hw(a, tp));
+            }
+        }
+    }
+
+    @Test
+    void secondProducerWithTheSameTransactionalIdFencesTheFirst() throws Exception {
+        String topic = K.topic("txn-fence");
+        String tid = "tx-" + topic;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+            KafkaProducer<String, String> first = txProducer(tid);
+            try {
+                first.beginTransaction();
+                send(first, topic, 0, "zombie-0");
+                send(first, topic, 0, "zombie-1");
+                assertEquals(0, lso(a, tp), "the first producer's transaction is open");
+
+                // the new instance's initTransactions() bumps the epoch and aborts the open transaction
+                try (KafkaProducer<String, String> second = txProducer(tid)) {
+                    K.waitUntil("the fenced transaction aborted (LSO = high watermark)", WAIT, () -> {
+                        try {
+                            return lso(a, tp) == hw(a, tp);
+                        } catch (Exception e) {
+                            throw new RuntimeException(e);
+                        }
+                    });
+                    assertEquals(3, hw(a, tp), "2 records + the ABORT marker");
+
+                    KafkaException e = assertThrows(KafkaException.class, first::commitTransaction);
+                    assertInstanceOf(ProducerFencedException.class, e, "the old instance is fenced: " + e);
+
+                    second.beginTransaction();
+                    send(second, topic, 0, "live");
+                    second.commitTransaction();
+                }
+            } finally {
+                first.close(Duration.ofSeconds(5));
+            }
+        }
+        assertEquals(List.of("live"), values(readToEnd(List.of(tp), "read_committed")));
+        assertEquals(List.of("zombie-0", "zombie-1", "live"), values(readToEnd(List.of(tp), "read_uncommitted")));
+    }
+
+    @Test
+    void offsetsCommittedInATransactionAppearOnlyOnCommit() throws Exception {
+        String in = K.topic("txn-offsets-in");
+        String out = K.topic("txn-offsets-out");
+        String group = K.group("txn-offsets");
+        TopicPartition inTp = new TopicPartition(in, 0);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, in, 1);
+            K.createTopic(a, out, 1);
+            K.produce(bs(), in, 0, 10);
+            try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, group,
+                    ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+                 KafkaProducer<String, String> p = txProducer("tx-" + out)) {
+                c.subscribe(List.of(in));
+                List<ConsumerRecord<String, String>> got = K.pollN(c, 10, WAIT);
+                assertEquals(10, got.size());
+                c.commitSync(Map.of(inTp, new OffsetAndMetadata(3)));
+                assertEquals(3, groupOffset(a, group, inTp));
+                assertTrue(c.groupMetadata().generationId() > 0, "a member of the group: " + c.groupMetadata());
+
+                // consume-transform-produce: output + input offset 7 in one transaction
+                p.beginTransaction();
+                send(p, out, 0, "out-7");
+                p.sendOffsetsToTransaction(Map.of(inTp, new OffsetAndMetadata(7, "txn-meta")), c.groupMetadata());
+                assertEquals(3, groupOffset(a, group, inTp), "a pending transactional offset is not visible before the commit");
+                // require_stable: Kafka answers UNSTABLE_OFFSET_COMMIT (retriable) while the transaction is open
+                // require_stable: the coordinator answers UNSTABLE_OFFSET_COMMIT for the partition while the
+                // transaction is open, and Kafka's Admin leaves that partition out of the result
+                assertNull(stableOffsets(a, group, inTp).get(inTp), "requireStable during the open transaction");
+                p.commitTransaction();
+                K.waitUntil("the transactional offset committed", WAIT, () -> groupOffsetUnchecked(a, group, inTp) == 7);
+                OffsetAndMetadata om = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).get(inTp);
+                assertEquals("txn-meta", om.metadata());
+                assertEquals(7, stableOffsets(a, group, inTp).get(inTp).offset(), "requireStable after the commit");
+                assertEquals(7, c.committed(Set.of(inTp)).get(inTp).offset(), "the member's committed() (require_stable) sees it too");
+
+                // an aborted transaction leaves the committed offset alone
+                p.beginTransaction();
+                send(p, out, 0, "out-9");
+                p.sendOffsetsToTransaction(Map.of(inTp, new OffsetAndMetadata(9)), c.groupMetadata());
+                p.abortTransaction();
+                assertEquals(7, c.committed(Set.of(inTp)).get(inTp).offset());
+                assertEquals(7, groupOffset(a, group, inTp), "the abort left the committed offset");
+            }
+            assertEquals(List.of("out-7"), values(readToEnd(List.of(new TopicPartition(out, 0)), "read_committed")));
+        }
+    }
+
+    private static Map<TopicPartition, OffsetAndMetadata> stableOffsets(Admin a, String group, TopicPartition tp) throws Exception {
+        return a.listConsumerGroupOffsets(Map.of(group, new ListConsumerGroupOffsetsSpec().topicPartitions(List.of(tp))),
+                new ListConsumerGroupOffsetsOptions().requireStable(true)).partitionsToOffsetAndMetadata(group).get(30, TimeUnit.SECONDS);
+    }
+
+    private static long groupOffset(Admin a, String group, TopicPartition tp) throws Exception {
+        OffsetAndMetadata om = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).get(tp);
+        return om == null ? -1 : om.offset();
+    }
+
+    private static long groupOffsetUnchecked(Admin a, String group, TopicPartition tp) {
+        try {
+            return groupOffset(a, group, tp);
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    @Test
+    void transactionTimeoutAbortsAndFences() throws Exception {
+        String topic = K.topic("txn-timeout");
+        String tid = "tx-" + topic;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 2000)) {
+            K.createTopic(a, topic, 1);
+            TransactionDescription before = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(2000, before.transactionTimeoutMs());
+            p.beginTransaction();
+            send(p, topic, 0, "never-committed");
+            assertEquals(0, lso(a, tp));
+            long start = System.nanoTime();
+            // the coordinator's sweep aborts it after transaction.timeout.ms (+ the sweep interval)
+            K.waitUntil("the timed-out transaction aborted", Duration.ofSeconds(25), () -> {
+                try {
+                    return lso(a, tp) == 2;
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(ms >= 1000, "aborted after " + ms + " ms, before its 2000 ms timeout");
+            TransactionDescription d = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.COMPLETE_ABORT, d.state(), d.toString());
+            assertTrue(d.producerEpoch() > before.producerEpoch(), "the timeout abort bumps the epoch: " + before + " -> " + d);
+            assertTrue(d.topicPartitions().isEmpty(), d.toString());
+            // the producer's commit of the aborted transaction fails: Kafka 4.4 (TV1) answers EndTxn(COMMIT) on
+            // the CompleteAbort transaction with INVALID_TXN_STATE
+            KafkaException e = assertThrows(KafkaException.class, p::commitTransaction);
+            assertInstanceOf(org.apache.kafka.common.errors.InvalidTxnStateException.class, e, e.toString());
+        }
+        assertEquals(List.of(), values(readToEnd(List.of(tp), "read_committed")));
+        assertEquals(List.of("never-committed"), values(readToEnd(List.of(tp), "read_uncommitted")));
+    }
+
+    @Test
+    void adminListDescribeTransactionsAndProducers() throws Exception {
+        String topic = K.topic("txn-admin");
+        String tid = "tx-" + topic;
+        TopicPartition tp0 = new TopicPartition(topic, 0);
+        TopicPartition tp1 = new TopicPartition(topic, 1);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 45000)) {
+            K.createTopic(a, topic, 2);
+            TransactionDescription empty = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.EMPTY, empty.state(), empty.toString());
+            assertEquals(45000, empty.transactionTimeoutMs());
+            assertTrue(empty.producerId() >= 0);
+            assertTrue(empty.topicPartitions().isEmpty());
+            assertFalse(empty.transactionStartTimeMs().isPresent(), empty.toString());
+            long pid = empty.producerId();
+
+            long t0 = System.currentTimeMillis();
+            p.beginTransaction();
+            send(p, topic, 0, "x");
+            send(p, topic, 0, "y");
+            long startOffset1 = send(p, topic, 1, "z").offset();
+
+            TransactionDescription d = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.ONGOING, d.state(), d.toString());
+            assertEquals(pid, d.producerId());
+            assertEquals(empty.producerEpoch(), d.producerEpoch());
+            assertEquals(Set.of(tp0, tp1), d.topicPartitions());
+            assertTrue(d.transactionStartTimeMs().isPresent(), d.toString());
+            assertTrue(Math.abs(d.transactionStartTimeMs().getAsLong() - t0) < 60_000, d.toString());
+            assertTrue(d.coordinatorId() >= 0);
+
+            Map<String, TransactionListing> listed = a.listTransactions().all().get(30, TimeUnit.SECONDS).stream()
+                    .collect(Collectors.toMap(TransactionListing::transactionalId, l -> l, (x, y) -> x));
+            assertTrue(listed.containsKey(tid), "listTransactions: " + listed.keySet());
+            assertEquals(pid, listed.get(tid).producerId());
+            assertEquals(TransactionState.ONGOING, listed.get(tid).state());
+            Collection<TransactionListing> ongoing = a.listTransactions(new ListTransactionsOptions()
+                    .filterStates(List.of(TransactionState.ONGOING))).all().get(30, TimeUnit.SECONDS);
+            assertTrue(ongoing.stream().anyMatch(l -> l.transactionalId().equals(tid)), ongoing.toString());
+            assertTrue(ongoing.stream().allMatch(l -> l.state() == TransactionState.ONGOING), ongoing.toString());
+            Collection<TransactionListing> byPid = a.listTransactions(new ListTransactionsOptions()
+                    .filterProducerIds(List.of(pid))).all().get(30, TimeUnit.SECONDS);
+            assertEquals(List.of(tid), byPid.stream().map(TransactionListing::transactionalId).collect(Collectors.toList()));
+            Collection<TransactionListing> none = a.listTransactions(new ListTransactionsOptions()
+                    .filterStates(List.of(TransactionState.PREPARE_COMMIT))
+                    .filterProducerIds(List.of(pid))).all().get(30, TimeUnit.SECONDS);
+            assertTrue(none.isEmpty(), none.toString());
+            // KIP-994: only transactions running longer than the duration (an hour: not this one)
+            Collection<TransactionListing> longRunning = a.listTransactions(new ListTransactionsOptions()
+                    .filterOnDuration(3_600_000L)).all().get(30, TimeUnit.SECONDS);
+            assertFalse(longRunning.stream().anyMatch(l -> l.transactionalId().equals(tid)), longRunning.toString());
+
+            var producers = a.describeProducers(List.of(tp0, tp1)).all().get(30, TimeUnit.SECONDS);
+            ProducerState s0 = only(producers.get(tp0).activeProducers(), pid);
+            assertEquals(empty.producerEpoch(), s0.producerEpoch());
+            assertEquals(1, s0.lastSequence(), "two records: sequences 0 and 1");
+            assertEquals(0L, s0.currentTransactionStartOffset().orElse(-1), s0.toString());
+            assertTrue(s0.lastTimestamp() >= t0 - 60_000, s0.toString());
+            ProducerState s1 = only(producers.get(tp1).activeProducers(), pid);
+            assertEquals(startOffset1, s1.currentTransactionStartOffset().orElse(-1), s1.toString());
+            assertEquals(0, s1.lastSequence());
+
+            p.commitTransaction();
+            // EndTxn answers once PrepareCommit is logged; the markers complete it (CompleteCommit) asynchronously
+            K.waitUntil("CompleteCommit", WAIT, () -> describeUnchecked(a, tid).state() == TransactionState.COMPLETE_COMMIT);
+            TransactionDescription done = describeUnchecked(a, tid);
+            assertTrue(done.topicPartitions().isEmpty(), done.toString());
+            K.waitUntil("describeProducers: no open transaction after the commit", WAIT, () -> {
+                try {
+                    var after = a.describeProducers(List.of(tp0)).partitionResult(tp0).get(30, TimeUnit.SECONDS);
+                    return !only(after.activeProducers(), pid).currentTransactionStartOffset().isPresent();
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            ProducerState marked = only(a.describeProducers(List.of(tp0)).partitionResult(tp0).get(30, TimeUnit.SECONDS).activeProducers(), pid);
+            assertTrue(marked.coordinatorEpoch().isPresent(), "the marker's coordinator epoch is recorded: " + marked);
+            Collection<TransactionListing> ongoingAfter = a.listTransactions(new ListTransactionsOptions()
+                    .filterStates(List.of(TransactionState.ONGOING))).all().get(30, TimeUnit.SECONDS);
+            assertFalse(ongoingAfter.stream().anyMatch(l -> l.transactionalId().equals(tid)), ongoingAfter.toString());
+        }
+        // an unknown transactional id
+        try (Admin a = broker.get().admin()) {
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> a.describeTransactions(List.of("no-such-" + tid)).all().get(30, TimeUnit.SECONDS));
+            assertInstanceOf(org.apache.kafka.common.errors.TransactionalIdNotFoundException.class, e.getCause(), e.toString());
+        }
+    }
+
+    private static TransactionDescription describeUnchecked(Admin a, String tid) {
+        try {
+            return a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    private static ProducerState only(List<ProducerState> states, long pid) {
+        List<ProducerState> m = states.stream().filter(s -> s.producerId() == pid).collect(Collectors.toList());
+        assertEquals(1, m.size(), "producer " + pid + " in " + states);
+        return m.get(0);
+    }
+
+    @Test
+    void adminAbortTransactionOnAPartition() throws Exception {
+        String topic = K.topic("txn-abort-admin");
+        String tid = "tx-" + topic;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+            K.produce(bs(), topic, 0, 2);
+            KafkaProducer<String, String> p = txProducer(tid);
+            try {
+                p.beginTransaction();
+                assertEquals(2, send(p, topic, 0, "stuck").offset());
+                assertEquals(2, lso(a, tp));
+                ProducerState s = a.describeProducers(List.of(tp)).partitionResult(tp).get(30, TimeUnit.SECONDS).activeProducers()
+                        .stream().filter(x -> x.currentTransactionStartOffset().isPresent()).findFirst().orElseThrow();
+                assertEquals(2, s.currentTransactionStartOffset().getAsLong());
+                // what `kafka-transactions abort` does: WriteTxnMarkers(ABORT) straight to the partition leader
+                a.abortTransaction(new AbortTransactionSpec(tp, s.producerId(), (short) s.producerEpoch(),
+                        s.coordinatorEpoch().orElse(0))).all().get(30, TimeUnit.SECONDS);
+                assertEquals(4, hw(a, tp), "an ABORT marker was written");
+                assertEquals(4, lso(a, tp), "the LSO moved past the aborted transaction");
+                var after = a.describeProducers(List.of(tp)).partitionResult(tp).get(30, TimeUnit.SECONDS).activeProducers();
+                assertTrue(after.stream().noneMatch(x -> x.currentTransactionStartOffset().isPresent()), after.toString());
+            } finally {
+                p.close(Duration.ofSeconds(5));
+            }
+        }
+        assertEquals(List.of("v0", "v1"), values(readToEnd(List.of(tp), "read_committed")));
+    }
+
+    @Test
+    void forceTerminateTransaction() throws Exception {
+        // KIP-939's Admin.forceTerminateTransaction: an InitProducerId for the transactional id from the Admin,
+        // which (as a new producer instance would) bumps the epoch and aborts the open transaction
+        String topic = K.topic("txn-force");
+        String tid = "tx-" + topic;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid)) {
+            K.createTopic(a, topic, 1);
+            p.beginTransaction();
+            send(p, topic, 0, "open");
+            TransactionDescription before = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.ONGOING, before.state());
+            a.forceTerminateTransaction(tid).result().get(30, TimeUnit.SECONDS);
+            TransactionDescription after = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS);
+            assertEquals(TransactionState.EMPTY, after.state(), after.toString());
+            assertEquals(before.producerId(), after.producerId());
+            assertTrue(after.producerEpoch() > before.producerEpoch(), before + " -> " + after);
+            assertEquals(2, hw(a, tp), "the record + the ABORT marker");
+            assertEquals(2, lso(a, tp));
+            KafkaException e = assertThrows(KafkaException.class, p::commitTransaction);
+            assertInstanceOf(ProducerFencedException.class, e, e.toString());
+        }
+        assertEquals(List.of(), values(readToEnd(List.of(tp), "read_committed")));
+    }
+
+    @Test
+    void fenceProducers() throws Exception {
+        // Admin.fenceProducers (KIP-618, what Kafka Connect uses): bumps the epoch, aborting the open transaction
+        String topic = K.topic("txn-fence-admin");
+        String tid = "tx-" + topic;
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid)) {
+            K.createTopic(a, topic, 1);
+            p.beginTransaction();
+            send(p, topic, 0, "open");
+            int epoch = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS).producerEpoch();
+            var r = a.fenceProducers(List.of(tid));
+            r.all().get(30, TimeUnit.SECONDS);
+            assertTrue(r.epochId(tid).get(30, TimeUnit.SECONDS) > epoch);
+            K.waitUntil("the fenced transaction aborted", WAIT, () -> {
+                try {
+                    return lso(a, tp) == 2;
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            KafkaException e = assertThrows(KafkaException.class, p::commitTransaction);
+            assertInstanceOf(ProducerFencedException.class, e, e.toString());
+        }
+        assertEquals(List.of(), values(readToEnd(List.of(tp), "read_committed")));
+    }
+
+    private Tool.Result txTool(String... args) {
+        String[] full = new String[args.length + 2];
+        full[0] = "--bootstrap-server";
+        full[1] = bs();
+        System.arraycopy(args, 0, full, 2, args.length);
+        return Tool.run("org.apache.kafka.tools.TransactionsCommand", full).ok();
+    }
+
+    @Test
+    void kafkaTransactionsTool() throws Exception {
+        String topic = K.topic("txn-tool");
+        String tid = "tx-" + topic;
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid)) {
+            K.createTopic(a, topic, 2);
+            K.produce(bs(), topic, 1, 3);
+            p.beginTransaction();
+            send(p, topic, 1, "open-a");
+            send(p, topic, 1, "open-b");
+            long pid = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS).producerId();
+
+            // list: TransactionalId Coordinator ProducerId TransactionState
+            List<Map<String, String>> list = table(txTool("list"));
+            Map<String, String> row = list.stream().filter(r -> tid.equals(r.get("TransactionalId"))).findFirst()
+                    .orElseThrow(() -> new AssertionError("list: " + list));
+            assertEquals(String.valueOf(pid), row.get("ProducerId"), row.toString());
+            assertEquals("Ongoing", row.get("TransactionState"), row.toString());
+            assertTrue(row.get("Coordinator").matches("\\d+"), row.toString());
+            List<Map<String, String>> pattern = table(txTool("list", "--transactional-id-pattern", "tx-txn-tool-.*"));
+            assertTrue(pattern.stream().anyMatch(r -> tid.equals(r.get("TransactionalId"))), pattern.toString());
+            assertTrue(pattern.stream().allMatch(r -> r.get("TransactionalId").startsWith("tx-txn-tool-")), pattern.toString());
+
+            // describe: CoordinatorId TransactionalId ProducerId ProducerEpoch TransactionState TransactionTimeoutMs
+            //           CurrentTransactionStartTimeMs TransactionDurationMs TopicPartitions
+            List<Map<String, String>> desc = table(txTool("describe", "--transactional-id", tid));
+            assertEquals(1, desc.size(), desc.toString());
+            Map<String, String> d = desc.get(0);
+            assertEquals(tid, d.get("TransactionalId"), d.toString());
+            assertEquals(String.valueOf(pid), d.get("ProducerId"), d.toString());
+            assertEquals("Ongoing", d.get("TransactionState"), d.toString());
+            assertEquals("60000", d.get("TransactionTimeoutMs"), d.toString());
+            assertEquals(topic + "-1", d.get("TopicPartitions"), d.toString());
+            assertTrue(Long.parseLong(d.get("TransactionDurationMs")) >= 0, d.toString());
+
+            // describe-producers: ProducerId ProducerEpoch LatestCoordinatorEpoch LastSequence LastTimestamp CurrentTransactionStartOffset
+            List<Map<String, String>> prod = table(txTool("describe-producers", "--topic", topic, "--partition", "1"));
+            Map<String, String> pr = prod.stream().filter(r -> String.valueOf(pid).equals(r.get("ProducerId"))).findFirst()
+                    .orElseThrow(() -> new AssertionError("describe-producers: " + prod));
+            assertEquals("1", pr.get("LastSequence"), pr.toString());
+            assertEquals("3", pr.get("CurrentTransactionStartOffset"), pr.toString());
+
+            // find-hanging (only a header when there are none): the open transaction is known to its coordinator,
+            // so it is not hanging, even with a zero max timeout, which makes every open transaction a candidate
+            // (ListTransactions by producer id + DescribeTransactions must vouch for it)
+            Tool.Result hanging = txTool("find-hanging", "--topic", topic, "--max-transaction-timeout", "0");
+            assertTrue(hanging.lines().get(0).startsWith("Topic"), hanging.toString());
+            assertEquals(List.of(), table(hanging), hanging.toString());
+            p.commitTransaction();
+
+            K.waitUntil("describe: CompleteCommit", WAIT, () ->
+                    "CompleteCommit".equals(table(txTool("describe", "--transactional-id", tid)).get(0).get("TransactionState")));
+            Map<String, String> pa = table(txTool("describe-producers", "--topic", topic, "--partition", "1")).stream()
+                    .filter(r -> String.valueOf(pid).equals(r.get("ProducerId"))).findFirst().orElseThrow();
+            assertEquals("None", pa.get("CurrentTransactionStartOffset"), pa.toString());
+        }
+    }
+
+    /** kafka-transactions' tab-separated, space-padded tables: one map (header -> cell) per row. */
+    private static List<Map<String, String>> table(Tool.Result r) {
+        String[] lines = r.out.split("\n");
+        String[] header = lines[0].split("\t");
+        List<Map<String, String>> rows = new ArrayList<>();
+        for (int i = 1; i < lines.length; i++) {
+            if (lines[i].isBlank()) {
+                continue;
+            }
+            String[] cells = lines[i].split("\t");
+            Map<String, String> m = new java.util.LinkedHashMap<>();
+            for (int c = 0; c < header.length; c++) {
+                m.put(header[c].strip(), c < cells.length ? cells[c].strip() : "");
+            }
+            rows.add(m);
+        }
+        return rows;
+    }
+}
