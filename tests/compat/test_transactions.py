@@ -218,7 +218,13 @@ def wait_state(s, txid, states, timeout=20.0):
 
 
 def fetch(s, topic, partition=0, offset=0, isolation=1, version=12):
-    return s.fetch(topic, partition, offset, isolation=isolation, version=version)
+    if version >= 7:
+        return s.fetch(topic, partition, offset, isolation=isolation, version=version)
+    r = s.call("Fetch", version, replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=1 << 20,
+               isolation_level=isolation, topics=[{"topic": topic, "partitions": [
+                   {"partition": partition, "fetch_offset": offset, "log_start_offset": -1,
+                    "partition_max_bytes": 1 << 20}]}])
+    return r["responses"][0]["partitions"][0]
 
 
 def aborted(p):
@@ -839,6 +845,171 @@ def fenced_by_new_producer(version):
     return fn
 
 
+def add_verify_only_not_added(s):
+    """AddPartitionsToTxn v4 verify_only for a partition that is not in the transaction"""
+    t = s.topic_t(partitions=2)
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    r = tx.add_raw({t: [0, 1]}, version=4, verify_only=True)
+    return r.pop("top"), sorted((k[1], v) for k, v in r.items()), \
+        describe_txn_view(describe_txn(s, tx.id))[1::5]
+
+
+def add_internal_topic(s):
+    tx = Tx(s)
+    tx.init()
+    r = tx.add_raw({"__consumer_offsets": [0]})
+    return list(r.values())
+
+
+def produce_txid_variants(txid):
+    """a transactional batch to an added partition, the request naming another / no id"""
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        data, _ = tx.batch([(b"k", b"v")], (t, 0))
+        r = tx.call("Produce", 9, transactional_id=None if txid is None else tx.id + txid,
+                    acks=-1, timeout_ms=10000,
+                    topic_data=[{"name": t, "partition_data": [{"index": 0, "records": data}]}])
+        p = r["responses"][0]["partition_responses"][0]
+        return p[E], s.list_offsets(t, 0, LATEST)[1]
+    return fn
+
+
+def produce_acks(acks):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        data, _ = tx.batch([(b"k", b"v")], (t, 0))
+        r = tx.call("Produce", 9, transactional_id=tx.id, acks=acks, timeout_ms=10000,
+                    topic_data=[{"name": t, "partition_data": [{"index": 0, "records": data}]}])
+        p = r["responses"][0]["partition_responses"][0]
+        return p[E], p["base_offset"]
+    return fn
+
+
+def produce_mixed(s):
+    """one Produce request: an added partition and one that is not"""
+    t = s.topic_t(partitions=2)
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    d0, _ = tx.batch([(b"k", b"v")], (t, 0))
+    d1, _ = tx.batch([(b"k", b"v")], (t, 1))
+    r = tx.call("Produce", 9, transactional_id=tx.id, acks=-1, timeout_ms=10000,
+                topic_data=[{"name": t, "partition_data": [{"index": 0, "records": d0},
+                                                           {"index": 1, "records": d1}]}])
+    return sorted((p["index"], p[E]) for p in r["responses"][0]["partition_responses"])
+
+
+def produce_compressed_txn(s):
+    """a gzip transactional batch: committed, read back through read_committed"""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=1, is_transactional=True,
+                                  producer_id=tx.pid, producer_epoch=tx.epoch, base_sequence=0,
+                                  batch_size=1 << 30)
+    for i in range(3):
+        b.append(i, timestamp=now_ms(), key=b"k", value=b"v%d" % i, headers=[])
+    r = tx.call("Produce", 9, transactional_id=tx.id, acks=-1, timeout_ms=10000,
+                topic_data=[{"name": t, "partition_data": [{"index": 0,
+                                                            "records": bytes(b.build())}]}])
+    err = r["responses"][0]["partition_responses"][0][E]
+    lso_open = lso(s, t)
+    tx.end(True)
+    p = wait_for(lambda: fetch(s, t), lambda p: p["last_stable_offset"] == 4)
+    return err, lso_open, p["high_watermark"], p["last_stable_offset"], \
+        [(b["base"], b["last"], b["transactional"], b["control"]) for b in batches(p["records"])]
+
+
+def txn_commit_member(s):
+    """TxnOffsetCommit v3 with a live group member's generation (KIP-447 fencing)"""
+    t = s.topic_t()
+    g = s.group()
+    with s.conn() as c:
+        member, gen = s.join_full(c, g)
+        tx = Tx(s)
+        tx.init()
+        assert tx.add_offsets(g) == 0
+        return (tx.txn_commit(g, t, 0, 1, generation=gen + 1, member=member),
+                tx.txn_commit(g, t, 0, 1, generation=gen, member="ghost"),
+                tx.txn_commit(g, t, 0, 1, generation=-1, member=""),
+                tx.txn_commit(g, t, 0, 1, generation=gen, member=member))
+
+
+def offsets_timeout_abort(s):
+    """a transaction with only pending offsets times out: the offsets are discarded"""
+    t = s.topic_t()
+    g = s.group()
+    tx = Tx(s, timeout_ms=2000)
+    tx.init()
+    tx.add_offsets(g)
+    tx.txn_commit(g, t, 0, 7)
+    pending = offset_fetch(s, g, t, True)
+    st = wait_state(s, tx.id, ("CompleteAbort",), timeout=30)
+    after = wait_for(lambda: offset_fetch(s, g, t, True), lambda v: v[1] == 0)
+    return pending, st["transaction_state"], after
+
+
+def init_idempotent_timeout(s):
+    """InitProducerId without transactional id ignores transaction_timeout_ms"""
+    r = retrying(lambda: s.call("InitProducerId", 4, transactional_id=None,
+                                transaction_timeout_ms=900001, producer_id=-1, producer_epoch=-1))
+    return r[E], r["producer_epoch"]
+
+
+def find_coordinator_batched(s):
+    keys = ["txid-" + s.topic(str(i)) for i in range(3)]
+    r = retrying(lambda: s.call("FindCoordinator", 4, key_type=1, coordinator_keys=keys),
+                 err=lambda r: max(c[E] for c in r["coordinators"]))
+    return sorted((c["key"] in keys, c[E], c["node_id"] >= 0) for c in r["coordinators"])
+
+
+def describe_many(s):
+    tx = Tx(s)
+    tx.init()
+    r = s.call("DescribeTransactions", 0, transactional_ids=[tx.id, tx.id + "-never"])
+    return [(st["transactional_id"] == tx.id, st[E], st["transaction_state"])
+            for st in r["transaction_states"]]
+
+
+def fetch_old_versions(version):
+    """aborted_transactions in older Fetch versions (v4 is the first with them)"""
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0)
+        tx.end(False)
+        p = wait_for(lambda: fetch(s, t, version=version), lambda p: p["last_stable_offset"] == 2)
+        return (p[E], p["high_watermark"], p["last_stable_offset"],
+                [(pid == tx.pid, off) for pid, off in aborted(p) or []])
+    return fn
+
+
+def list_offsets_versions(version):
+    def fn(s):
+        t = s.topic_t()
+        s.fill(t, 1)
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        tx.produce(t, 0)
+        iso = s.list_offsets(t, 0, LATEST, version=version, isolation=1)[:2]
+        unc = s.list_offsets(t, 0, LATEST, version=version, isolation=0)[:2]
+        return iso, unc
+    return fn
+
+
 CASES = [
     # ApiVersions
     *[Case(f"txn/apiversions/{name}", f"ApiVersions: supported versions of {name} ({key})",
@@ -987,6 +1158,31 @@ CASES = [
          describe_producers_unknown),
     Case("txn/timeout-abort", "transaction.timeout.ms=2000: aborted by the coordinator, "
          "producer fenced", timeout_abort),
+    Case("txn/add/v4-verify-only-not-added", "AddPartitionsToTxn v4 verify_only for an added "
+         "and a not added partition", add_verify_only_not_added),
+    Case("txn/add/internal-topic", "AddPartitionsToTxn: __consumer_offsets", add_internal_topic),
+    Case("txn/produce/other-txid", "Produce (added partition) whose request names another "
+         "transactional id", produce_txid_variants("-other")),
+    Case("txn/produce/null-txid", "Produce (added partition) of a transactional batch with "
+         "transactional_id null", produce_txid_variants(None)),
+    Case("txn/produce/acks-1", "transactional Produce with acks=1", produce_acks(1)),
+    Case("txn/produce/mixed", "one Produce: an added partition and one not added",
+         produce_mixed),
+    Case("txn/produce/gzip", "a gzip transactional batch, committed", produce_compressed_txn),
+    Case("txn/offsets/member-generation", "TxnOffsetCommit v3 with a live member: wrong "
+         "generation, unknown member, -1/'' , right", txn_commit_member),
+    Case("txn/offsets/timeout-abort", "pending transactional offsets when the transaction "
+         "times out", offsets_timeout_abort),
+    Case("txn/init/idempotent-timeout", "InitProducerId (no transactional id) with "
+         "transaction_timeout_ms=900001", init_idempotent_timeout),
+    Case("txn/find-coordinator/batched", "FindCoordinator v4 key_type=1 for three ids",
+         find_coordinator_batched),
+    Case("txn/describe/many", "DescribeTransactions for a known and an unknown id",
+         describe_many),
+    *[Case(f"txn/fetch/aborted-v{v}", f"Fetch v{v} read_committed after an abort",
+           fetch_old_versions(v)) for v in (4, 5, 7, 11)],
+    *[Case(f"txn/list-offsets/v{v}", f"ListOffsets v{v} latest read_committed / uncommitted "
+           "with an open txn", list_offsets_versions(v)) for v in (2, 5, 9)],
 ]
 
 
