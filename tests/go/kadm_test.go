@@ -662,7 +662,10 @@ func TestKadmBrokerMetadataApiVersions(t *testing.T) {
 		10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups",
 		16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics", 21: "DeleteRecords", 22: "InitProducerId",
 		32: "DescribeConfigs", 33: "AlterConfigs", 35: "DescribeLogDirs", 37: "CreatePartitions", 42: "DeleteGroups",
-		44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster"}
+		44: "IncrementalAlterConfigs", 47: "OffsetDelete", 60: "DescribeCluster",
+		// transactions (txn_test.go)
+		24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit",
+		61: "DescribeProducers", 65: "DescribeTransactions", 66: "ListTransactions"}
 	for k, name := range need {
 		min, max, ok := v.KeyVersions(k)
 		if !ok || min > max || max < 0 {
