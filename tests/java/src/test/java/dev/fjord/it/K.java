@@ -130,6 +130,29 @@ public final class K {
         }
     }
 
+    /**
+     * Everything a consumer with this isolation level can read from the beginning of the partitions:
+     * polls until its positions reach the end offsets it was given (the LSO for read_committed).
+     */
+    public static List<ConsumerRecord<String, String>> readToEnd(String bootstrap, Collection<TopicPartition> tps,
+            String isolation, Duration timeout) {
+        try (KafkaConsumer<String, String> c = consumer(bootstrap, ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation)) {
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            Map<TopicPartition, Long> end = c.endOffsets(tps);
+            List<ConsumerRecord<String, String>> out = new ArrayList<>();
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (!tps.stream().allMatch(tp -> c.position(tp) >= end.get(tp))) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(isolation + ": positions did not reach " + end + " within " + timeout
+                            + "; read " + out.size() + " records");
+                }
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            return out;
+        }
+    }
+
     public static void waitUntil(String what, Duration timeout, BooleanSupplier cond) {
         long deadline = System.nanoTime() + timeout.toNanos();
         RuntimeException last = null;
