@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -225,6 +226,90 @@ class TransactionsTest {
         assertEquals(List.of("p0", "t0", "p1", "t1", "a0", "p2", "a1", "p3"), values(ru), "read_uncommitted in offset order");
         // p0 t0 p1 t1 COMMIT a0 p2 a1 ABORT p3
         assertEquals(List.of(0L, 1L, 2L, 3L, 5L, 6L, 7L, 9L), ru.stream().map(ConsumerRecord::offset).collect(Collectors.toList()));
+    }
+
+    @Test
+    void twoTransactionalProducersInterleavedReadWithSmallFetchesAndFromInsideAnAbort() throws Exception {
+        // Two transactional producers and a plain one interleave record by record on one partition; each round
+        // one of them commits and the other aborts. Read with tiny fetches (a couple of batches each: the
+        // aborted-transactions list of every Fetch must cover exactly its range) and from offsets inside an
+        // aborted transaction (the abort began before the fetch offset and must still be filtered).
+        String topic = K.topic("txn-two");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 1);
+        }
+        List<String> expected = new ArrayList<>();
+        Map<String, Long> at = new HashMap<>();
+        List<Long> insideAborts = new ArrayList<>();
+        try (KafkaProducer<String, String> pa = txProducer("tx-a-" + topic, ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
+             KafkaProducer<String, String> pb = txProducer("tx-b-" + topic);
+             KafkaProducer<String, String> plain = K.producer(bs())) {
+            for (int r = 0; r < 8; r++) {
+                pa.beginTransaction();
+                pb.beginTransaction();
+                List<String> aVals = new ArrayList<>();
+                List<String> bVals = new ArrayList<>();
+                for (int j = 0; j < 4; j++) {
+                    String va = "A" + r + "-" + j;
+                    String vb = "B" + r + "-" + j;
+                    at.put(va, send(pa, topic, 0, va).offset());
+                    at.put(vb, send(pb, topic, 0, vb).offset());
+                    aVals.add(va);
+                    bVals.add(vb);
+                    if (j == 1) {
+                        String vp = "P" + r;
+                        at.put(vp, send(plain, topic, 0, vp).offset());
+                    }
+                }
+                boolean aCommits = r % 2 == 0;
+                if (aCommits) {
+                    pa.commitTransaction();
+                    pb.abortTransaction();
+                } else {
+                    pb.commitTransaction();
+                    pa.abortTransaction();
+                }
+                expected.addAll(aCommits ? aVals : bVals);
+                expected.add("P" + r);
+                insideAborts.add(at.get((aCommits ? "B" : "A") + r + "-2"));
+            }
+        }
+        expected.sort(Comparator.comparing(at::get));
+        List<String> order = new ArrayList<>(at.keySet());
+        order.sort(Comparator.comparing(at::get));
+
+        Object[] tiny = {ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 256, ConsumerConfig.FETCH_MAX_BYTES_CONFIG, 256,
+            ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 3};
+        assertEquals(expected, values(readFrom(tp, 0, "read_committed", tiny)), "read_committed with tiny fetches");
+        assertEquals(order, values(readFrom(tp, 0, "read_uncommitted", tiny)), "read_uncommitted with tiny fetches");
+        for (long start : List.of(insideAborts.get(0), insideAborts.get(3), insideAborts.get(6))) {
+            List<String> want = expected.stream().filter(v -> at.get(v) >= start).collect(Collectors.toList());
+            assertEquals(want, values(readFrom(tp, start, "read_committed", tiny)), "read_committed from offset " + start
+                    + " inside an aborted transaction (tiny fetches)");
+            assertEquals(want, values(readFrom(tp, start, "read_committed")), "read_committed from offset " + start);
+        }
+    }
+
+    private List<ConsumerRecord<String, String>> readFrom(TopicPartition tp, long start, String isolation, Object... kv) {
+        Object[] all = new Object[kv.length + 2];
+        all[0] = ConsumerConfig.ISOLATION_LEVEL_CONFIG;
+        all[1] = isolation;
+        System.arraycopy(kv, 0, all, 2, kv.length);
+        try (KafkaConsumer<String, String> c = K.consumer(bs(), all)) {
+            c.assign(List.of(tp));
+            c.seek(tp, start);
+            long end = c.endOffsets(List.of(tp)).get(tp);
+            List<ConsumerRecord<String, String>> out = new ArrayList<>();
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (c.position(tp) < end) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(isolation + " from " + start + ": position " + c.position(tp) + " < " + end + "; read " + values(out));
+                }
+                c.poll(Duration.ofMillis(200)).forEach(out::add);
+            }
+            return out;
+        }
     }
 
     @Test
