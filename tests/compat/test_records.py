@@ -140,11 +140,24 @@ def init_producer_id(s):
     return r[E], r["producer_id"] >= 0, r["producer_epoch"]
 
 
+def wait_txn_coordinator(s, txid):
+    """Kafka creates and loads __transaction_state on the first FindCoordinator(key_type=1):
+    15 until it exists, then 16/14 from InitProducerId while it loads (a client retries)"""
+    from test_transactions import txn_coordinator
+    c = txn_coordinator(s, txid)
+    assert c[E] == 0, c
+
+
 def init_transactional(s):
-    r = init_pid_raw(s)  # warm-up
-    r = s.call("InitProducerId", 4, transactional_id="tx-" + s.topic(),
-               transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
-    return r[E], r["producer_id"] >= 0, r["producer_epoch"]
+    txid = "tx-" + s.topic()
+    wait_txn_coordinator(s, txid)
+    deadline = time.monotonic() + 20
+    while True:
+        r = s.call("InitProducerId", 4, transactional_id=txid,
+                   transaction_timeout_ms=60000, producer_id=-1, producer_epoch=-1)
+        if r[E] not in (14, 15, 16) or time.monotonic() > deadline:
+            return r[E], r["producer_id"] >= 0, r["producer_epoch"]
+        time.sleep(0.1)
 
 
 def transactional_batch_outside_txn(s):
@@ -152,14 +165,21 @@ def transactional_batch_outside_txn(s):
     from kafka.record.default_records import DefaultRecordBatchBuilder
     n = s.topic_t()
     pid, epoch = init_pid(s)
+    wait_txn_coordinator(s, "tx-" + s.topic())
     b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True,
                                   producer_id=pid, producer_epoch=epoch, base_sequence=0,
                                   batch_size=1 << 20)
     b.append(0, timestamp=None, key=b"k", value=b"v", headers=[])
-    r = s.call("Produce", 9, transactional_id="tx-" + s.topic(), acks=-1, timeout_ms=5000,
-               topic_data=[{"name": n, "partition_data": [{"index": 0,
-                                                            "records": bytes(b.build())}]}])
-    return r["responses"][0]["partition_responses"][0][E]
+    deadline = time.monotonic() + 20
+    while True:  # Kafka: 19 NOT_ENOUGH_REPLICAS (retriable) while its verification cannot
+        # reach the loading transaction coordinator
+        r = s.call("Produce", 9, transactional_id="tx-" + s.topic(), acks=-1, timeout_ms=5000,
+                   topic_data=[{"name": n, "partition_data": [{"index": 0,
+                                                                "records": bytes(b.build())}]}])
+        err = r["responses"][0]["partition_responses"][0][E]
+        if err != 19 or time.monotonic() > deadline:
+            return err
+        time.sleep(0.1)
 
 
 def log_dirs(s):
@@ -390,13 +410,13 @@ CASES = [
          "min.insync.replicas=2", produce(acks=1, configs={"min.insync.replicas": "2"}),
          expect=(0, 0, -1, 0)),
     Case("produce/transactional-outside-txn", "Produce a transactional batch whose partition "
-         "was never added to a transaction", transactional_batch_outside_txn, expect=49,
-         gap="transactions are not implemented: answers 53 TRANSACTIONAL_ID_AUTHORIZATION_"
-             "FAILED; Kafka answers 49 INVALID_PRODUCER_ID_MAPPING"),
+         "was never added to a transaction (an idempotent producer id, a transactional id "
+         "never initialized)", transactional_batch_outside_txn, expect=49,
+         bug="answers 48 INVALID_TXN_STATE; Kafka checks the request's transactional id with "
+             "its coordinator first and answers 49 INVALID_PRODUCER_ID_MAPPING for an id it "
+             "does not know"),
     Case("init-producer-id/transactional", "InitProducerId with a transactional id",
-         init_transactional, expect=(0, True, 0),
-         gap="transactions are not implemented: InitProducerId with a transactional_id "
-             "answers 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+         init_transactional, expect=(0, True, 0)),
     Case("log-dirs/describe", "DescribeLogDirs v4: partition size, lag, total/usable bytes",
          log_dirs, expect=(0, [(0, [(True, [(0, True, 0, False)])], True, True)])),
     Case("init-producer-id", "InitProducerId v4 (idempotent): id >= 0, epoch 0",

@@ -29,6 +29,11 @@ TV2 = ("deliberate: Kafka 4.4.0 finalizes transaction.version=2 (KIP-890 part 2)
        "implements TV1 and does not advertise transaction.version >= 2")
 
 
+# what the raw client observes when a broker closes the connection on a request version it
+# does not advertise (Kafka does the same for any unadvertised version)
+CLOSED = "EXC ConnectionError: connection closed after 0/4 bytes"
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -1037,7 +1042,8 @@ CASES = [
           (66, "ListTransactions", (0, 2), (0, 1), "gap: v2 (the transactional id pattern "
            "filter) is not implemented; a listTransactions without a pattern works with v1")]],
     Case("txn/apiversions/transaction.version", "ApiVersions: finalized transaction.version "
-         "(min, max level)", finalized_tv, expect=(2, 2)),
+         "(min, max level)", finalized_tv, diff=D((2, 2), None, TV2 + " (no finalized "
+                                                     "transaction.version at all: TV1 clients)")),
     # FindCoordinator / InitProducerId
     Case("txn/find-coordinator/v4", "FindCoordinator v4 key_type=1 (after retrying 15)",
          find_coord(4), expect=(0, True, "127.0.0.1", True)),
@@ -1061,9 +1067,12 @@ CASES = [
     Case("txn/init/kip360-match-v3", "InitProducerId v3 naming the current id+epoch: bump",
          init_kip360(3)),
     Case("txn/init/kip360-old-epoch", "InitProducerId v4 naming the current id, epoch-1",
-         init_kip360(4, depoch=-1)),
+         init_kip360(4, depoch=-1), expect=(90, -1, -1),
+         bug="InitProducerId v3+ naming the current producer id with an older epoch bumps the "
+             "epoch (answers 0, epoch+1); Kafka refuses it: 90 PRODUCER_FENCED (v4+)"),
     Case("txn/init/kip360-old-epoch-v3", "InitProducerId v3 naming the current id, epoch-1",
-         init_kip360(3, depoch=-1)),
+         init_kip360(3, depoch=-1), expect=(47, -1, -1),
+         bug="the same at v3, where Kafka answers 47 INVALID_PRODUCER_EPOCH"),
     Case("txn/init/kip360-future-epoch", "InitProducerId v4 naming the current id, epoch+1",
          init_kip360(4, depoch=1)),
     Case("txn/init/kip360-wrong-pid", "InitProducerId v4 naming another producer id",
@@ -1095,7 +1104,12 @@ CASES = [
            "not in the txn (error, offset, LEO, txn state)", produce_not_added(v))
       for v in (3, 8, 9, 10, 11)],
     Case("txn/produce/not-added-v12", "Produce v12: transactional batch to a partition not "
-         "in the txn", produce_not_added(12)),
+         "in the txn", produce_not_added(12),
+         diff=D((0, 0, 1, "Ongoing"), (120, -1, 0, "Empty"),
+                TV2 + ": Kafka's Produce v12 adds the partition to the transaction itself "
+                "(KIP-890 part 2, whatever the finalized level); Fjord answers v12 like v11. "
+                "Clients add partitions with AddPartitionsToTxn unless transaction.version>=2 "
+                "is finalized")),
     *[Case(f"txn/produce/added-v{v}", f"Produce v{v}: transactional batches to an added "
            "partition", produce_added(v), expect=(0, 0, 0, 2)) for v in (3, 9, 11)],
     Case("txn/produce/after-commit-v9", "Produce v9 after a commit without adding the "
@@ -1126,7 +1140,9 @@ CASES = [
     Case("txn/end/future-epoch", "EndTxn v3 commit with epoch+1", end_wrong_epoch(3, 1)),
     Case("txn/end/unknown", "EndTxn for an unknown transactional id; with another producer id",
          end_unknown),
-    Case("txn/end/v5", "EndTxn v5 commit (TV2: answers the bumped epoch)", end_v5),
+    Case("txn/end/v5", "EndTxn v5 commit (TV2: answers the bumped epoch)", end_v5,
+         diff=D((0, True, 1), CLOSED, TV2 + ": EndTxn v5 is not advertised (the connection is "
+                "closed, as Kafka does for any version it does not advertise)")),
     Case("txn/fenced", "a second producer's InitProducerId fences the first (epoch delta, "
          "produce, EndTxn v3, AddPartitions)", fenced_by_new_producer(3)),
     Case("txn/fenced-v1", "the same with EndTxn v1 / AddPartitionsToTxn v1",
@@ -1163,28 +1179,48 @@ CASES = [
          "aborted txn", aborted_fetch_from_middle),
     # Describe / List
     Case("txn/describe/lifecycle", "DescribeTransactions: Empty, Ongoing, CompleteCommit, "
-         "CompleteAbort", txn_lifecycle_states),
+         "CompleteAbort", txn_lifecycle_states,
+         bug="DescribeTransactions in CompleteCommit / CompleteAbort answers "
+             "transaction_start_time_ms -1; Kafka keeps the ended transaction's start time"),
     Case("txn/describe/unknown", "DescribeTransactions for an unknown id", describe_unknown),
     Case("txn/list/v0", "ListTransactions v0: filters by producer id and state (one Ongoing, "
          "one Empty)", list_txns([0])),
     Case("txn/list/v1", "ListTransactions v1: duration filters 1 h, 0, -1; Ongoing + 0",
-         list_txns([1])),
-    Case("txn/list/v2", "ListTransactions v2: transactional id patterns", list_txns([2])),
+         list_txns([1]),
+         bug="ListTransactions v1 duration_filter >= 0 drops transactional ids that are not "
+             "Ongoing; Kafka compares now - start time with the filter for every state, and an "
+             "Empty id (start time -1) passes any filter (duration 3600000 lists only the "
+             "Empty one, 0 lists both)"),
+    Case("txn/list/v2", "ListTransactions v2: transactional id patterns", list_txns([2]),
+         diff=D([(0, [], [("a", True, "Ongoing")]),
+                 (0, [], [("a", True, "Ongoing"), ("b", True, "Empty")]),
+                 (0, [], [("a", True, "Ongoing"), ("b", True, "Empty")])], CLOSED,
+                "gap: ListTransactions v2 (transactional id pattern) is not advertised")),
     Case("txn/list/bad-pattern", "ListTransactions v2 with an invalid regex",
-         list_txns_bad_pattern),
+         list_txns_bad_pattern,
+         diff=D((128, []), CLOSED, "gap: ListTransactions v2 is not advertised")),
     Case("txn/describe-producers", "DescribeProducers: open txn, after commit; unknown "
-         "partition", describe_producers),
+         "partition", describe_producers,
+         bug="DescribeProducers last_timestamp is the append (wall clock) time; Kafka answers "
+             "the batch's max timestamp (the marker's timestamp after the commit)"),
     Case("txn/describe-producers/unknown-topic", "DescribeProducers for an unknown topic",
          describe_producers_unknown),
     Case("txn/timeout-abort", "transaction.timeout.ms=2000: aborted by the coordinator, "
          "producer fenced", timeout_abort),
     Case("txn/add/v4-verify-only-not-added", "AddPartitionsToTxn v4 verify_only for an added "
-         "and a not added partition", add_verify_only_not_added),
-    Case("txn/add/internal-topic", "AddPartitionsToTxn: __consumer_offsets", add_internal_topic),
+         "and a not added partition", add_verify_only_not_added,
+         bug="AddPartitionsToTxn v4 verify_only answers 48 INVALID_TXN_STATE for a partition "
+             "not in the transaction; Kafka answers 120 TRANSACTION_ABORTABLE"),
+    Case("txn/add/internal-topic", "AddPartitionsToTxn: __consumer_offsets", add_internal_topic,
+         expect=[29],
+         bug="AddPartitionsToTxn accepts __consumer_offsets (0); Kafka refuses an internal "
+             "topic with 29 TOPIC_AUTHORIZATION_FAILED"),
     Case("txn/produce/other-txid", "Produce (added partition) whose request names another "
          "transactional id", produce_txid_variants("-other")),
     Case("txn/produce/null-txid", "Produce (added partition) of a transactional batch with "
-         "transactional_id null", produce_txid_variants(None)),
+         "transactional_id null", produce_txid_variants(None), expect=(53, 0),
+         bug="a transactional batch in a Produce whose transactional_id is null is appended; "
+             "Kafka refuses it with 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
     Case("txn/produce/acks-1", "transactional Produce with acks=1", produce_acks(1)),
     Case("txn/produce/mixed", "one Produce: an added partition and one not added",
          produce_mixed),
