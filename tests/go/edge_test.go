@@ -115,8 +115,8 @@ func TestSaramaOutOfRangeAndLargeRecord(t *testing.T) {
 // CreateTopics with an explicit replica assignment, one naming a broker that
 // does not exist (Kafka: INVALID_REPLICA_ASSIGNMENT "no broker with that ID is
 // registered"), and one mixing an assignment with a partition count (Kafka:
-// INVALID_REQUEST). FJORD BUG: Fjord answers INVALID_REPLICATION_FACTOR and
-// INVALID_CONFIG for these (crates/kafka/src/apis/topics.rs new_topic).
+// INVALID_REQUEST). (Fjord used to answer INVALID_REPLICATION_FACTOR and
+// INVALID_CONFIG for these; fixed.)
 func TestKadmCreateTopicReplicaAssignment(t *testing.T) {
 	setup(t)
 	raw := newClient(t)
@@ -173,9 +173,7 @@ func TestKadmCreateTopicReplicaAssignment(t *testing.T) {
 }
 
 // Broker configs are described (Kafka lists every broker config, with its
-// source). FJORD BUG: DescribeConfigs for a BROKER resource answers no entries
-// at all ("none is exposed yet" in crates/kafka/src/apis/configs.rs), so
-// `kafka-configs --describe --broker 1 --all`, kadm and sarama see nothing.
+// source). (Fjord used to answer no entries for a BROKER resource; fixed.)
 func TestKadmBrokerConfigs(t *testing.T) {
 	adm := setup(t)
 	ctx := ctxT(t, 30*time.Second)
