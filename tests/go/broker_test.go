@@ -40,6 +40,7 @@ type Broker struct {
 	logFile  *os.File
 	exited   chan struct{}
 	exitErr  error
+	kafkaDir string // an external Kafka started by scripts/kafka-ref in this dir (restartable)
 }
 
 var shared *Broker
@@ -119,6 +120,9 @@ func startBroker(extra ...string) (*Broker, error) {
 // Restart stops the broker with SIGTERM and starts it again on the same
 // ports and data dir.
 func (b *Broker) Restart() error {
+	if b.kafkaDir != "" {
+		return b.restartKafka()
+	}
 	if err := b.Stop(); err != nil {
 		return fmt.Errorf("stop before restart: %w", err)
 	}
@@ -135,6 +139,24 @@ func (b *Broker) Restart() error {
 		return err
 	}
 	return b.waitReady(30 * time.Second)
+}
+
+// restartKafka: scripts/kafka-ref stop + start on the same directory (same port, same data).
+func (b *Broker) restartKafka() error {
+	wd, _ := os.Getwd()
+	script := filepath.Join(wd, "..", "..", "scripts", "kafka-ref")
+	if out, err := exec.Command(script, "stop", b.kafkaDir).CombinedOutput(); err != nil {
+		return fmt.Errorf("kafka-ref stop: %v\n%s", err, out)
+	}
+	out, err := exec.Command(script, "start", b.kafkaDir).Output()
+	if err != nil {
+		return fmt.Errorf("kafka-ref start: %v", err)
+	}
+	if addr := strings.TrimSpace(string(out)); !strings.HasSuffix(addr, b.Addr) {
+		return fmt.Errorf("kafka-ref restarted on %q, not %s", addr, b.Addr)
+	}
+	b.exited = make(chan struct{}) // never closed: not our process
+	return b.waitReady(90 * time.Second)
 }
 
 func (b *Broker) spawn(bin string) error {
@@ -256,7 +278,7 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv("GO_TEST_BOOTSTRAP"); addr != "" {
 		external = true
-		shared = &Broker{Addr: addr, LogPath: os.Getenv("GO_TEST_BROKER_LOG")}
+		shared = &Broker{Addr: addr, LogPath: os.Getenv("GO_TEST_BROKER_LOG"), kafkaDir: os.Getenv("GO_TEST_KAFKA_DIR")}
 		fmt.Fprintf(os.Stderr, "tests/go: running against the external broker %s\n", addr)
 		code := m.Run()
 		if code != 0 && shared.LogPath != "" {
@@ -441,6 +463,10 @@ func (s *syncSet[K]) snapshot() map[K]int {
 func ownBroker(t *testing.T, flags ...string) *Broker {
 	t.Helper()
 	if external {
+		if shared.kafkaDir != "" && len(flags) == 0 {
+			attachLog(t, shared)
+			return shared // the run script's Kafka, restartable through scripts/kafka-ref
+		}
 		t.Skip("needs its own fjord broker (GO_TEST_BOOTSTRAP is set)")
 	}
 	b, err := startBroker(flags...)

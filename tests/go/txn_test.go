@@ -619,3 +619,112 @@ read:
 		t.Errorf("group offset %+v", last)
 	}
 }
+
+// Transaction state survives a graceful restart: the coordinator still knows
+// the open transaction, read_committed still stops at its first offset and
+// still drops the aborted records; a new producer with the same id aborts the
+// open transaction and fences the old producer.
+// (On Kafka: GO_TEST_KAFKA=1 restarts the run's Kafka through scripts/kafka-ref.)
+func TestKgoTxnSurvivesRestart(t *testing.T) {
+	b := ownBroker(t)
+	adm := kadm.NewClient(newClientOn(t, b, kgo.MetadataMinAge(50*time.Millisecond)))
+	topic := uniq("txn-restart")
+	if _, err := adm.CreateTopic(ctxT(t, 15*time.Second), 1, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	id := uniq("kgo-restart")
+	txOpts := []kgo.Opt{kgo.TransactionalID(id), kgo.TransactionTimeout(60 * time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(1000), kgo.RetryTimeout(30 * time.Second)}
+	old := newClientOn(t, b, txOpts...)
+	for _, step := range []struct {
+		prefix string
+		end    *kgo.TransactionEndTry
+	}{{"c", &[]kgo.TransactionEndTry{kgo.TryCommit}[0]}, {"a", &[]kgo.TransactionEndTry{kgo.TryAbort}[0]}, {"open", nil}} {
+		if err := old.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		n := 2
+		if step.prefix != "c" {
+			n = 1
+		}
+		produceTxnRecords(t, old, topic, 1, step.prefix, n)
+		if step.end != nil {
+			if err := old.EndTransaction(ctxT(t, 15*time.Second), *step.end); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// c-0 c-1 @0,1, marker 2, a-0 @3, marker 4, open-0 @5
+	waitFor(t, 10*time.Second, "last stable offset 5 before the restart", func() bool {
+		return listOffset(t, old, topic, 0, 1) == 5
+	})
+
+	if err := b.Restart(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+
+	var d kadm.DescribedTransaction
+	waitFor(t, 30*time.Second, "the open transaction described after the restart", func() bool {
+		ds, err := adm.DescribeTransactions(ctxT(t, 10*time.Second), id)
+		if err != nil {
+			return false
+		}
+		d = ds[id]
+		return d.Err == nil && d.State != ""
+	})
+	if d.State != "Ongoing" || !d.Topics.Lookup(topic, 0) {
+		t.Errorf("after the restart: %+v, want Ongoing with %s/0", d, topic)
+	}
+	plain := newClientOn(t, b)
+	if lso, leo := listOffset(t, plain, topic, 0, 1), listOffset(t, plain, topic, 0, 0); lso != 5 || leo != 6 {
+		t.Errorf("after the restart: last stable offset %d (want 5), end offset %d (want 6)", lso, leo)
+	}
+	rc := newClientOn(t, b, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(200*time.Millisecond))
+	got := pollN(t, rc, 2, 20*time.Second)
+	if v := fmt.Sprint(values(got)); v != "[c-0 c-1]" {
+		t.Errorf("read_committed after the restart: %s, want [c-0 c-1]", v)
+	}
+
+	nw := newClientOn(t, b, txOpts...)
+	if err := nw.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	produceTxnRecords(t, nw, topic, 1, "new", 1)
+	if err := nw.EndTransaction(ctxT(t, 30*time.Second), kgo.TryCommit); err != nil {
+		t.Fatalf("new producer's commit after the restart: %v", err)
+	}
+	if err := old.EndTransaction(ctxT(t, 30*time.Second), kgo.TryCommit); err == nil {
+		t.Errorf("the old producer committed after being fenced")
+	} else {
+		t.Logf("old producer's commit: %v", err)
+	}
+	if err := plain.ProduceSync(ctxT(t, 10*time.Second), &kgo.Record{Topic: topic, Value: []byte("end")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	all := pollUntilEnd(t, rc, 20*time.Second)
+	if v := fmt.Sprint(values(append(got, all...))); v != "[c-0 c-1 new-0]" {
+		t.Errorf("read_committed at the end: %s, want [c-0 c-1 new-0]", v)
+	}
+}
+
+// pollUntilEnd polls until a record "end" arrives; returns the records before it.
+func pollUntilEnd(t *testing.T, cl *kgo.Client, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("no end record within %v; got %v", timeout, values(out))
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+		for _, r := range fs.Records() {
+			if string(r.Value) == "end" {
+				return out
+			}
+			out = append(out, r)
+		}
+	}
+}
