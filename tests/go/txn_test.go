@@ -728,3 +728,168 @@ func pollUntilEnd(t *testing.T, cl *kgo.Client, timeout time.Duration) []*kgo.Re
 		}
 	}
 }
+
+// saramaEOS consumes a group claim, and per message: produces the transformed
+// record and AddMessageToTxn in one transaction; every third message is first
+// processed in a transaction that is aborted, then redone.
+type saramaEOS struct {
+	t       *testing.T
+	p       sarama.SyncProducer
+	group   string
+	out     string
+	txMu    sync.Mutex // one transaction at a time: claims are consumed concurrently
+	mu      sync.Mutex
+	done    int
+	aborted int
+	failed  error
+}
+
+func (h *saramaEOS) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *saramaEOS) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *saramaEOS) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	for msg := range claim.Messages() {
+		attempts := 1
+		if msg.Offset%3 == 0 {
+			attempts = 2
+		}
+		for a := 0; a < attempts; a++ {
+			commit := a == attempts-1
+			h.txMu.Lock()
+			err := h.p.BeginTxn()
+			if err == nil {
+				_, _, err = h.p.SendMessage(&sarama.ProducerMessage{Topic: h.out, Key: sarama.ByteEncoder(msg.Key),
+					Value: sarama.StringEncoder("out-" + string(msg.Value))})
+			}
+			if err == nil {
+				err = h.p.AddMessageToTxn(msg, h.group, nil)
+			}
+			if err == nil && commit {
+				err = h.p.CommitTxn()
+			} else if err == nil {
+				err = h.p.AbortTxn()
+			}
+			h.txMu.Unlock()
+			h.mu.Lock()
+			if err != nil && h.failed == nil {
+				h.failed = fmt.Errorf("message %s/%d@%d attempt %d: %w", msg.Topic, msg.Partition, msg.Offset, a, err)
+			}
+			if err == nil && commit {
+				h.done++
+			} else if err == nil {
+				h.aborted++
+			}
+			h.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sarama consume-transform-produce: a ConsumerGroup handler with a
+// transactional producer (AddMessageToTxn), aborts included; the committed
+// output has every input exactly once and the group's offsets are at the end.
+func TestSaramaTxnConsumeTransformProduce(t *testing.T) {
+	adm := setup(t)
+	in := createTopic(t, adm, 2, nil)
+	out := createTopic(t, adm, 2, nil)
+	group := uniq("sarama-eos")
+	const total = 30
+	prod := newClient(t)
+	for i := 0; i < total; i++ {
+		r := &kgo.Record{Topic: in, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("in-%03d", i))}
+		if err := prod.ProduceSync(ctxT(t, 10*time.Second), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pcfg := saramaConfig()
+	pcfg.Producer.Idempotent = true
+	pcfg.Producer.RequiredAcks = sarama.WaitForAll
+	pcfg.Producer.Return.Successes = true
+	pcfg.Net.MaxOpenRequests = 1
+	pcfg.Producer.Transaction.ID = uniq("sarama-eos-txn")
+	pcfg.Producer.Transaction.Retry.Backoff = 50 * time.Millisecond
+	p, err := sarama.NewSyncProducer([]string{shared.Addr}, pcfg)
+	if err != nil {
+		t.Fatalf("NewSyncProducer: %v", err)
+	}
+	defer p.Close()
+
+	ccfg := saramaConfig()
+	ccfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	ccfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	ccfg.Consumer.Offsets.AutoCommit.Enable = false
+	cg, err := sarama.NewConsumerGroup([]string{shared.Addr}, group, ccfg)
+	if err != nil {
+		t.Fatalf("NewConsumerGroup: %v", err)
+	}
+	h := &saramaEOS{t: t, p: p, group: group, out: out}
+	ctx, cancel := context.WithCancel(context.Background())
+	consumed := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{in}, h); err != nil {
+				consumed <- err
+				return
+			}
+		}
+		consumed <- nil
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		h.mu.Lock()
+		done, failed := h.done, h.failed
+		h.mu.Unlock()
+		if failed != nil {
+			cancel()
+			t.Fatalf("handler: %v", failed)
+		}
+		if done >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("processed %d of %d messages in 60s", done, total)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cancel()
+	if err := <-consumed; err != nil {
+		t.Errorf("Consume: %v", err)
+	}
+	cg.Close()
+
+	sentinels(t, out, 2)
+	got := readUntilSentinels(t, out, 2, true)
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := 0; i < total; i++ {
+		if v := fmt.Sprintf("out-in-%03d", i); seen[v] != 1 {
+			t.Errorf("%s appears %d times in the committed output", v, seen[v])
+		}
+	}
+	if len(got) != total {
+		t.Errorf("committed output: %d records, want %d", len(got), total)
+	}
+	if all := readUntilSentinels(t, out, 2, false); len(all) != total+h.aborted || h.aborted == 0 {
+		t.Errorf("read_uncommitted output: %d records, want %d (+%d aborted)", len(all), total+h.aborted, h.aborted)
+	}
+	offs, err := adm.FetchOffsets(ctxT(t, 10*time.Second), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := adm.ListEndOffsets(ctxT(t, 10*time.Second), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < 2; p++ {
+		o, _ := offs.Lookup(in, p)
+		e, _ := end.Lookup(in, p)
+		if o.At != e.Offset {
+			t.Errorf("group offset of %s/%d is %d, end offset %d", in, p, o.At, e.Offset)
+		}
+	}
+}
