@@ -1024,6 +1024,166 @@ def list_offsets_versions(version):
     return fn
 
 
+# ----------------------------------------------------------------- through client libraries
+def ck_read(s, topic, committed, n_partitions=1, timeout=30):
+    """confluent-kafka consumer (assign from the start) until a non-transactional 'end'
+    record on every partition -> sorted values before them"""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": s.bs, "group.id": s.group("reader"), "log_level": 0,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "isolation.level": "read_committed" if committed else "read_uncommitted"})
+    c.assign([TopicPartition(topic, p, 0) for p in range(n_partitions)])
+    out, ended = [], set()
+    deadline = time.monotonic() + timeout
+    try:
+        while len(ended) < n_partitions and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is None or m.error():
+                continue
+            if m.value() == b"end":
+                ended.add(m.partition())
+            elif m.partition() not in ended:
+                out.append((m.partition(), m.offset(), m.value().decode()))
+    finally:
+        c.close()
+    return sorted(out) if len(ended) == n_partitions else ("timeout", sorted(out))
+
+
+def end_records(s, topic, n_partitions=1):
+    for p in range(n_partitions):
+        err, _ = s.produce(topic, [(None, b"end")], partition=p)
+        assert err == 0, err
+
+
+def ck_producer(s, txid, **extra):
+    from confluent_kafka import Producer
+    conf = {"bootstrap.servers": s.bs, "transactional.id": txid, "log_level": 0,
+            "transaction.timeout.ms": 60000}
+    conf.update(extra)
+    p = Producer(conf)
+    p.init_transactions(30)
+    return p
+
+
+def ck_commit_abort(s):
+    """confluent-kafka: commit 3, abort 2, commit 1; read back both ways"""
+    t = s.topic_t()
+    p = ck_producer(s, "txid-" + s.topic())
+    for vals, commit in ((["c1-0", "c1-1", "c1-2"], True), (["a2-0", "a2-1"], False),
+                         (["c3-0"], True)):
+        p.begin_transaction()
+        for v in vals:
+            p.produce(t, value=v.encode(), partition=0)
+        p.flush(20)  # the aborted records reach the log (librdkafka purges unsent ones)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+    end_records(s, t)
+    return ck_read(s, t, True), len(ck_read(s, t, False)), s.list_offsets(t, 0, LATEST,
+                                                                          isolation=1)[:2]
+
+
+def ck_send_offsets(s):
+    """confluent-kafka consume-transform-produce: send_offsets_to_transaction, commit; the
+    group's committed offset; an aborted second round leaves it"""
+    from confluent_kafka import Consumer, TopicPartition
+    src = s.topic_t("src")
+    dst = s.topic_t("dst")
+    s.fill(src, 4)
+    g = s.group()
+    c = Consumer({"bootstrap.servers": s.bs, "group.id": g, "log_level": 0,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  "isolation.level": "read_committed",
+                  "partition.assignment.strategy": "range"})
+    c.subscribe([src])
+    p = ck_producer(s, "txid-" + s.topic())
+    try:
+        got = []
+        deadline = time.monotonic() + 30
+        while len(got) < 4 and time.monotonic() < deadline:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append(m)
+        p.begin_transaction()
+        for m in got[:3]:
+            p.produce(dst, value=b"out-" + m.value(), partition=0)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, got[2].offset() + 1)],
+                                      c.consumer_group_metadata(), 30)
+        p.commit_transaction(30)
+        first = c.committed([TopicPartition(src, 0)], timeout=20)[0].offset
+        p.begin_transaction()
+        p.produce(dst, value=b"out-" + got[3].value(), partition=0)
+        p.flush(20)
+        p.send_offsets_to_transaction([TopicPartition(src, 0, got[3].offset() + 1)],
+                                      c.consumer_group_metadata(), 30)
+        p.abort_transaction(30)
+        second = c.committed([TopicPartition(src, 0)], timeout=20)[0].offset
+    finally:
+        c.close()
+    end_records(s, dst)
+    return len(got), first, second, [v for _p, _o, v in ck_read(s, dst, True)]
+
+
+def ck_fenced(s):
+    """confluent-kafka: a second producer with the same transactional.id fences the first"""
+    from confluent_kafka import KafkaException
+    t = s.topic_t()
+    txid = "txid-" + s.topic()
+    old = ck_producer(s, txid)
+    old.begin_transaction()
+    old.produce(t, value=b"old", partition=0)
+    old.flush(20)
+    new = ck_producer(s, txid)
+    new.begin_transaction()
+    new.produce(t, value=b"new", partition=0)
+    new.commit_transaction(30)
+    try:
+        old.commit_transaction(30)
+        outcome = "committed"
+    except KafkaException as e:
+        err = e.args[0]
+        outcome = (err.name(), err.fatal())
+    end_records(s, t)
+    return outcome, [v for _p, _o, v in ck_read(s, t, True)]
+
+
+def kp_commit_abort(s):
+    """kafka-python 3.0: transactional KafkaProducer commit / abort; read_committed consumer"""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    t = s.topic_t()
+    p = KafkaProducer(bootstrap_servers=s.bs, transactional_id="txid-" + s.topic(),
+                      transaction_timeout_ms=60000)
+    try:
+        p.init_transactions()
+        for vals, commit in ((["k1-0", "k1-1"], True), (["ka-0"], False), (["k3-0"], True)):
+            p.begin_transaction()
+            for v in vals:
+                p.send(t, value=v.encode(), partition=0)
+            p.flush(timeout=20)
+            if commit:
+                p.commit_transaction()
+            else:
+                p.abort_transaction()
+    finally:
+        p.close(timeout=10)
+    end_records(s, t)
+    c = KafkaConsumer(bootstrap_servers=s.bs, isolation_level="read_committed",
+                      enable_auto_commit=False, consumer_timeout_ms=20000)
+    tp = TopicPartition(t, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    out = []
+    try:
+        for m in c:
+            if m.value == b"end":
+                break
+            out.append((m.offset, m.value.decode()))
+    finally:
+        c.close()
+    return out
+
+
 CASES = [
     # ApiVersions
     *[Case(f"txn/apiversions/{name}", f"ApiVersions: supported versions of {name} ({key})",
@@ -1239,6 +1399,14 @@ CASES = [
            fetch_old_versions(v)) for v in (4, 5, 7, 11)],
     *[Case(f"txn/list-offsets/v{v}", f"ListOffsets v{v} latest read_committed / uncommitted "
            "with an open txn", list_offsets_versions(v)) for v in (2, 5, 9)],
+    Case("txn/client/confluent-commit-abort", "confluent-kafka transactional producer: commit, "
+         "abort, commit; read_committed / read_uncommitted / LSO", ck_commit_abort),
+    Case("txn/client/confluent-send-offsets", "confluent-kafka send_offsets_to_transaction: "
+         "committed, then an aborted round", ck_send_offsets),
+    Case("txn/client/confluent-fenced", "confluent-kafka: a second producer with the same "
+         "transactional.id fences the first", ck_fenced),
+    Case("txn/client/kafka-python", "kafka-python transactional KafkaProducer commit / abort, "
+         "read_committed KafkaConsumer", kp_commit_abort),
 ]
 
 
