@@ -1024,6 +1024,45 @@ def list_offsets_versions(version):
     return fn
 
 
+def aborted_limited_fetch(s):
+    """two aborted transactions; a Fetch limited (max_bytes) to the first batch lists only
+    the aborts that overlap what it returns"""
+    t = s.topic_t()
+    a, b = Tx(s, "a"), Tx(s, "b")
+    a.init()
+    b.init()
+    a.add({t: [0]})
+    a.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])  # 0, 1
+    a.end(False)                                   # marker 2
+    wait_state(s, a.id, ("CompleteAbort",))
+    s.fill(t, 1)                                   # 3
+    b.add({t: [0]})
+    b.produce(t, 0, [(b"c", b"3")])                # 4
+    b.end(False)                                   # marker 5
+    wait_state(s, b.id, ("CompleteAbort",))
+    full = wait_for(lambda: fetch(s, t), lambda p: p["last_stable_offset"] == 6)
+    small = s.fetch(t, 0, 0, isolation=1, max_bytes=1)
+    mine = {a.pid: "a", b.pid: "b"}
+    return ([(mine.get(pid), off) for pid, off in aborted(full) or []],
+            [(bt["base"], bt["last"]) for bt in batches(small.get("records"))],
+            [(mine.get(pid), off) for pid, off in aborted(small) or []])
+
+
+def describe_producers_idempotent(s):
+    t = s.topic_t()
+    pid, epoch = retrying(lambda: s.call("InitProducerId", 4, transactional_id=None,
+                                         transaction_timeout_ms=-1, producer_id=-1,
+                                         producer_epoch=-1)).get("producer_id"), 0
+    data = s.batch([(b"k", b"v"), (b"k", b"v")], producer_id=pid, producer_epoch=epoch,
+                   base_sequence=0)
+    assert s.produce_raw(t, 0, data)[E] == 0
+    r = s.call("DescribeProducers", 0, topics=[{"name": t, "partition_indexes": [0]}])
+    p = r["topics"][0]["partitions"][0]
+    return p[E], [(x["producer_id"] == pid, x["producer_epoch"], x["last_sequence"],
+                   x["coordinator_epoch"], x["current_txn_start_offset"])
+                  for x in p["active_producers"]]
+
+
 # ----------------------------------------------------------------- through client libraries
 def ck_read(s, topic, committed, n_partitions=1, timeout=30):
     """confluent-kafka consumer (assign from the start) until a non-transactional 'end'
@@ -1407,6 +1446,10 @@ CASES = [
          "transactional.id fences the first", ck_fenced),
     Case("txn/client/kafka-python", "kafka-python transactional KafkaProducer commit / abort, "
          "read_committed KafkaConsumer", kp_commit_abort),
+    Case("txn/fetch/aborted-limited", "aborted_transactions of a Fetch limited to its first "
+         "batch (max_bytes=1) vs the whole log", aborted_limited_fetch),
+    Case("txn/describe-producers/idempotent", "DescribeProducers for an idempotent "
+         "(non-transactional) producer", describe_producers_idempotent),
 ]
 
 
