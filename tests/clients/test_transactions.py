@@ -310,16 +310,16 @@ def plain(b, topic, value, partition=0):
     return m.offset()
 
 
-def read_all(b, tps, isolation="read_committed", timeout=30, consumer=None):
-    """Assigns every (topic, partition) from offset 0 and reads until each reports EOF.
+def read_all(b, tps, isolation="read_committed", timeout=30, consumer=None, start=0, conf=None):
+    """Assigns every (topic, partition) from offset `start` and reads until each reports EOF.
 
     Returns ({(topic, partition): [(offset, value), ...]}, {(topic, partition): position}).
     """
     c = consumer or kutil.consumer(b.bootstrap, **{"isolation.level": isolation,
-                                                   "enable.partition.eof": True})
+                                                   "enable.partition.eof": True, **(conf or {})})
     try:
         if consumer is None:
-            c.assign([TopicPartition(t, p, 0) for t, p in tps])
+            c.assign([TopicPartition(t, p, start) for t, p in tps])
         got = {tp: [] for tp in tps}
         pending = set(tps)
         deadline = time.monotonic() + timeout
@@ -359,6 +359,19 @@ def hwm(b, tp):
     return list_latest(b, tp, IsolationLevel.READ_UNCOMMITTED)
 
 
+def settle(b, tps, end=None, timeout=20):
+    """Waits until no transaction is open on tps and every marker is written: LSO == HW
+    (== end when given). Kafka writes COMMIT/ABORT markers after it has answered EndTxn."""
+    def done():
+        for tp in tps:
+            h, l = hwm(b, tp), lso(b, tp)
+            if h != l or (end is not None and h != end):
+                return False
+        return True
+    wait_until(done, timeout=timeout, interval=0.05,
+               msg=f"LSO == HW{f' == {end}' if end is not None else ''} on {tps}")
+
+
 def fenced(err):
     """librdkafka reports PRODUCER_FENCED / INVALID_PRODUCER_EPOCH from Kafka as fatal _FENCED."""
     return err.code() == KafkaError._FENCED and err.fatal()
@@ -380,6 +393,7 @@ def test_commit_two_topics_two_partitions(tb, new_topic):
             for t, part in tps:
                 produce_checked(p, t, [f"{t}/{part}/{txn}/{i}".encode()], part, delivered)
         p.commit_transaction(30)
+        settle(tb, tps, (txn + 1) * (per_txn + 1))   # data + one COMMIT marker per txn
 
     got, pos = read_all(tb, tps)
     for t, part in tps:
@@ -409,6 +423,7 @@ def test_abort_invisible_to_read_committed(tb, topic_name):
     p.begin_transaction()
     produce_checked(p, topic_name, [b"a%d" % i for i in range(10)])
     p.abort_transaction(30)
+    settle(tb, [tp], 11)
 
     got, pos = read_all(tb, [tp])
     assert got[tp] == []
@@ -421,37 +436,139 @@ def test_abort_invisible_to_read_committed(tb, topic_name):
     p.begin_transaction()
     produce_checked(p, topic_name, [b"after"])
     p.commit_transaction(30)
+    settle(tb, [tp], 13)
     got, _ = read_all(tb, [tp])
     assert got[tp] == [(11, b"after")]
+
+
+def write_interleaved(b, topic):
+    """Committed, aborted and plain records, plain ones also inside open transactions.
+
+    Returns the (offset, value) list a read_committed consumer must see.
+    """
+    p = txn_producer(b, uid("tid-mix"))
+    p.begin_transaction()
+    produce_checked(p, topic, [b"c1-%d" % i for i in range(3)])   # 0-2
+    p.commit_transaction(30)                                       # 3 COMMIT
+    settle(b, [(topic, 0)], 4)
+    assert plain(b, topic, b"p1") == 4
+    p.begin_transaction()
+    produce_checked(p, topic, [b"a2-%d" % i for i in range(3)])   # 5-7
+    assert plain(b, topic, b"p2") == 8                            # while txn 2 is open
+    p.abort_transaction(30)                                        # 9 ABORT
+    settle(b, [(topic, 0)], 10)
+    assert plain(b, topic, b"p3") == 10
+    p.begin_transaction()
+    produce_checked(p, topic, [b"c3-%d" % i for i in range(3)])   # 11-13
+    assert plain(b, topic, b"p4") == 14
+    p.commit_transaction(30)                                       # 15 COMMIT
+    settle(b, [(topic, 0)], 16)
+    assert plain(b, topic, b"p5") == 16
+    return p, [
+        (0, b"c1-0"), (1, b"c1-1"), (2, b"c1-2"), (4, b"p1"), (8, b"p2"), (10, b"p3"),
+        (11, b"c3-0"), (12, b"c3-1"), (13, b"c3-2"), (14, b"p4"), (16, b"p5"),
+    ]
 
 
 def test_interleaved_commit_abort_plain(tb, topic_name):
     kutil.create_topic(tb.bootstrap, topic_name)
     tp = (topic_name, 0)
-    p = txn_producer(tb, uid("tid-mix"))
-    p.begin_transaction()
-    produce_checked(p, topic_name, [b"c1-%d" % i for i in range(3)])   # 0-2
-    p.commit_transaction(30)                                            # 3 COMMIT
-    assert plain(tb, topic_name, b"p1") == 4
-    p.begin_transaction()
-    produce_checked(p, topic_name, [b"a2-%d" % i for i in range(3)])   # 5-7
-    assert plain(tb, topic_name, b"p2") == 8                           # while txn 2 is open
-    p.abort_transaction(30)                                             # 9 ABORT
-    assert plain(tb, topic_name, b"p3") == 10
-    p.begin_transaction()
-    produce_checked(p, topic_name, [b"c3-%d" % i for i in range(3)])   # 11-13
-    assert plain(tb, topic_name, b"p4") == 14
-    p.commit_transaction(30)                                            # 15 COMMIT
-    assert plain(tb, topic_name, b"p5") == 16
-
+    _, want = write_interleaved(tb, topic_name)
     got, pos = read_all(tb, [tp])
-    assert got[tp] == [
-        (0, b"c1-0"), (1, b"c1-1"), (2, b"c1-2"), (4, b"p1"), (8, b"p2"), (10, b"p3"),
-        (11, b"c3-0"), (12, b"c3-1"), (13, b"c3-2"), (14, b"p4"), (16, b"p5"),
-    ]
+    assert got[tp] == want
     assert pos[tp] == 17
     unc, _ = read_all(tb, [tp], "read_uncommitted")
     assert [o for o, _ in unc[tp]] == [0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16]
+    # one batch per fetch, and starting inside the aborted transaction, on its marker,
+    # inside a committed one: the aborted-transaction list of each Fetch still applies
+    tiny = {"max.partition.fetch.bytes": 1}
+    for start in (0, 3, 5, 6, 9, 12):
+        got, pos = read_all(tb, [tp], start=start, conf=tiny)
+        assert got[tp] == [(o, v) for o, v in want if o >= start], start
+        assert pos[tp] == 17, start
+
+
+def test_large_compressed_transactions(tb, topic_name):
+    """Many batches per partition (zstd) in commit, abort, commit."""
+    kutil.create_topic(tb.bootstrap, topic_name, partitions=2)
+    tps = [(topic_name, 0), (topic_name, 1)]
+    p = txn_producer(tb, uid("tid-big"), **{"compression.type": "zstd", "batch.size": 16384})
+    n = 1500
+    pad = b"x" * 100
+    for txn, outcome in enumerate(("commit", "abort", "commit")):
+        p.begin_transaction()
+        for i in range(n):
+            p.produce(topic_name, value=b"%d-%05d-" % (txn, i) + pad, partition=i % 2)
+            if i % 500 == 0:
+                p.poll(0)
+        assert p.flush(30) == 0   # abort_transaction() would purge what is still queued
+        (p.commit_transaction if outcome == "commit" else p.abort_transaction)(60)
+    settle(tb, tps, 3 * n // 2 + 3)
+    got, pos = read_all(tb, tps, timeout=60)
+    for part in (0, 1):
+        want = [b"%d-%05d-" % (txn, i) + pad for txn in (0, 2) for i in range(part, n, 2)]
+        assert [v for _, v in got[(topic_name, part)]] == want, part
+        assert pos[(topic_name, part)] == 3 * n // 2 + 3, (got[(topic_name, part)][-1][0], pos, hwm(tb, (topic_name, part)))
+        assert hwm(tb, (topic_name, part)) == 3 * n // 2 + 3
+    unc, _ = read_all(tb, tps, "read_uncommitted", timeout=60)
+    assert [len(unc[tp]) for tp in tps] == [3 * n // 2] * 2
+
+
+def test_txn_offset_commit_is_unstable_until_committed(tb, topic_name):
+    """TxnOffsetCommit: pending offsets are invisible; require_stable fetches wait."""
+    kutil.create_topic(tb.bootstrap, topic_name)
+    group = uid("txn-offsets")
+    p = txn_producer(tb, uid("tid-offsets"))
+    rc = kutil.consumer(tb.bootstrap, **{"group.id": group, "isolation.level": "read_committed"})
+    ru = kutil.consumer(tb.bootstrap, **{"group.id": group, "isolation.level": "read_uncommitted"})
+    tp = [TopicPartition(topic_name, 0)]
+    try:
+        md = rc.consumer_group_metadata()
+        p.begin_transaction()
+        produce_checked(p, topic_name, [b"x"])
+        p.send_offsets_to_transaction([TopicPartition(topic_name, 0, 5)], md, 30)
+        # OffsetFetch require_stable (read_committed): UNSTABLE_OFFSET_COMMIT, retried by
+        # librdkafka until its timeout; without require_stable: no committed offset yet
+        with pytest.raises(KafkaException) as ei:
+            rc.committed(tp, timeout=2)
+        assert ei.value.args[0].code() == KafkaError._TIMED_OUT, ei.value.args[0]
+        assert ru.committed(tp, timeout=10)[0].offset == -1001
+        p.abort_transaction(30)
+        assert rc.committed(tp, timeout=10)[0].offset == -1001
+        p.begin_transaction()
+        produce_checked(p, topic_name, [b"y"])
+        p.send_offsets_to_transaction([TopicPartition(topic_name, 0, 7)], md, 30)
+        p.commit_transaction(30)
+        assert rc.committed(tp, timeout=10)[0].offset == 7
+        assert ru.committed(tp, timeout=10)[0].offset == 7
+    finally:
+        rc.close()
+        ru.close()
+
+
+def test_transaction_state_survives_broker_kill9(tb, topic_name):
+    """After kill -9: aborted data stays filtered, an open transaction still holds the LSO
+    and its producer can still commit it."""
+    if not tb.can_kill:
+        pytest.skip("FJORD_TEST_KAFKA without FJORD_TEST_KAFKA_DIR: cannot kill -9 the broker")
+    kutil.create_topic(tb.bootstrap, topic_name)
+    tp = (topic_name, 0)
+    p, want = write_interleaved(tb, topic_name)
+    p.begin_transaction()
+    produce_checked(p, topic_name, [b"o-0", b"o-1"])                   # 17-18, open
+    assert plain(tb, topic_name, b"p6") == 19
+    assert lso(tb, tp) == 17
+    tb.kill9()
+    tb.start()
+    wait_until(lambda: hwm(tb, tp) == 20, timeout=30, msg="ListOffsets after the restart")
+    assert lso(tb, tp) == 17, "the open transaction must still hold the LSO"
+    got, pos = read_all(tb, [tp])
+    assert got[tp] == want and pos[tp] == 17
+    p.commit_transaction(60)                                            # 20 COMMIT
+    settle(tb, [tp], 21)
+    got, pos = read_all(tb, [tp])
+    assert got[tp] == want + [(17, b"o-0"), (18, b"o-1"), (19, b"p6")]
+    assert pos[tp] == 21 and lso(tb, tp) == 21
 
 
 # -- 3. last stable offset ---------------------------------------------------
@@ -486,10 +603,11 @@ def test_open_transaction_holds_read_committed_at_lso(tb, topic_name):
         p2.begin_transaction()
         produce_checked(p2, topic_name, [b"U3"])                       # 3
         p2.commit_transaction(30)                                       # 4 COMMIT
-        assert lso(tb, tp) == 1 and hwm(tb, tp) == 5
+        wait_until(lambda: hwm(tb, tp) == 5, timeout=20, msg="the COMMIT marker at 4")
+        assert lso(tb, tp) == 1
 
         p.commit_transaction(30)                                        # 5 COMMIT
-        assert lso(tb, tp) == 6 and hwm(tb, tp) == 6
+        settle(tb, [tp], 6)
         got, pos = read_all(tb, [tp], consumer=c)   # the same consumer moves on
         assert got[tp] == [(1, b"T1"), (2, b"P1"), (3, b"U3")]
         assert pos[tp] == 6
@@ -525,6 +643,7 @@ def test_second_producer_fences_first(tb, topic_name):
     p2.begin_transaction()
     produce_checked(p2, topic_name, [b"G1"])                           # 2
     p2.commit_transaction(30)                                           # 3 COMMIT
+    settle(tb, [tp], 4)
     got, pos = read_all(tb, [tp])
     assert got[tp] == [(2, b"G1")]
     assert pos[tp] == 4
@@ -651,6 +770,7 @@ def ctp_setup(b, new_topic, n=200):
 
 def ctp_check(b, src, out, group, n=200):
     tps = [(out, 0), (out, 1)]
+    settle(b, tps)
     got, _ = read_all(b, tps)
     values = [v for tp in tps for _, v in got[tp]]
     counts = Counter(values)
@@ -703,7 +823,7 @@ def test_consume_transform_produce_broker_kill9(tb, new_topic, apps):
         assert lso(tb, tp) < hwm(tb, tp), f"{tp}: LSO not recovered after kill -9"
     app.resume()                # the producer goes on with its transaction on the new broker
     try:
-        done = app.finish(timeout=30)
+        done = app.finish(timeout=20)
         survived = True
     except AssertionError as e:
         # Against Kafka 4.4.0, librdkafka 2.16 sometimes never returns from
@@ -757,6 +877,7 @@ def test_kafkajs_transactions(tb, new_topic):
     # commit: c0-c2 at 0-2, COMMIT 3; abort: a0-a2 at 4-6, ABORT 7; then a plain "end" at 8
     assert [int(r["baseOffset"]) for r in res["commit"]] == [0]
     assert [int(r["baseOffset"]) for r in res["abort"]] == [4]
+    settle(tb, [(topic, 0)], 9)
     got, pos = read_all(tb, [(topic, 0)])
     assert got[(topic, 0)] == [(0, b"c0"), (1, b"c1"), (2, b"c2"), (8, b"end")]
     assert pos[(topic, 0)] == 9
@@ -766,6 +887,7 @@ def test_kafkajs_transactions(tb, new_topic):
     assert res["jsReadCommitted"] == ["c0", "c1", "c2", "end"]
 
     # sendOffsets: the transformed records and the group's offsets committed together
+    settle(tb, [(out, 0)])
     got, _ = read_all(tb, [(out, 0)])
     assert [v for _, v in got[(out, 0)]] == [b"T:in-%d" % i for i in range(10)]
     c = kutil.consumer(tb.bootstrap, **{"group.id": group})

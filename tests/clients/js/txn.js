@@ -30,6 +30,19 @@ async function main() {
   out.abort = await t2.send({ topic, messages: ['a0', 'a1', 'a2'].map((value) => ({ value, partition: 0 })) });
   await t2.abort();
 
+  // Kafka writes the ABORT marker after answering EndTxn: wait for it (high watermark 8) so
+  // that "end" lands at offset 8
+  const admin = kafka.admin();
+  await admin.connect();
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    const [p0] = await admin.fetchTopicOffsets(topic);
+    if (p0.high === '8') break;
+    if (Date.now() > deadline) throw new Error(`ABORT marker not written: high watermark ${p0.high}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await admin.disconnect();
+
   const plain = kafka.producer({ allowAutoTopicCreation: false });
   await plain.connect();
   await plain.send({ topic, messages: [{ value: 'end', partition: 0 }] });
