@@ -188,7 +188,8 @@ if __name__ == "__main__" and sys.argv[1:2] == ["app"]:
 
 import pytest  # noqa: E402
 from confluent_kafka import (  # noqa: E402
-    IsolationLevel, KafkaError, KafkaException, Producer, TopicPartition,
+    ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, KafkaException, Producer,
+    TopicPartition,
 )
 from confluent_kafka.admin import OffsetSpec  # noqa: E402
 
@@ -234,6 +235,13 @@ class ExternalKafka:
                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, r.stderr[-3000:]
         return self
+
+    def restart(self):
+        """Graceful: SIGTERM (kafka-ref stop), then start on the same directory."""
+        r = subprocess.run([str(REPO_ROOT / "scripts" / "kafka-ref"), "stop", str(self.ref_dir)],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return self.start()
 
     def log_tail(self, n=150):
         if not self.ref_dir:
@@ -514,6 +522,16 @@ def test_large_compressed_transactions(tb, topic_name):
     assert [len(unc[tp]) for tp in tps] == [3 * n // 2] * 2
 
 
+def admin_offsets(b, group, topic, require_stable):
+    """(offset, error code or None) of partition 0 from AdminClient list_consumer_group_offsets."""
+    a = kutil.admin(b.bootstrap)
+    f = a.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])],
+        require_stable=require_stable, request_timeout=10)
+    (x,) = f[group].result().topic_partitions
+    return x.offset, (x.error.code() if x.error else None)
+
+
 def test_txn_offset_commit_is_unstable_until_committed(tb, topic_name):
     """TxnOffsetCommit: pending offsets are invisible; require_stable fetches wait."""
     kutil.create_topic(tb.bootstrap, topic_name)
@@ -533,12 +551,17 @@ def test_txn_offset_commit_is_unstable_until_committed(tb, topic_name):
             rc.committed(tp, timeout=2)
         assert ei.value.args[0].code() == KafkaError._TIMED_OUT, ei.value.args[0]
         assert ru.committed(tp, timeout=10)[0].offset == -1001
+        assert admin_offsets(tb, group, topic_name, True) == (-1001, KafkaError.UNSTABLE_OFFSET_COMMIT)
+        assert admin_offsets(tb, group, topic_name, False) == (-1001, None)
         p.abort_transaction(30)
         assert rc.committed(tp, timeout=10)[0].offset == -1001
         p.begin_transaction()
         produce_checked(p, topic_name, [b"y"])
         p.send_offsets_to_transaction([TopicPartition(topic_name, 0, 7)], md, 30)
         p.commit_transaction(30)
+        # stable once the COMMIT marker is in __consumer_offsets (Kafka writes it after EndTxn)
+        wait_until(lambda: admin_offsets(tb, group, topic_name, True) == (7, None), timeout=20,
+                   msg="the committed offset 7 to be stable")
         assert rc.committed(tp, timeout=10)[0].offset == 7
         assert ru.committed(tp, timeout=10)[0].offset == 7
     finally:
@@ -546,29 +569,110 @@ def test_txn_offset_commit_is_unstable_until_committed(tb, topic_name):
         ru.close()
 
 
-def test_transaction_state_survives_broker_kill9(tb, topic_name):
-    """After kill -9: aborted data stays filtered, an open transaction still holds the LSO
-    and its producer can still commit it."""
+SEG_TXNS, SEG_PER_TXN = 6, 1100
+
+
+def write_segments(b, topic, n_txns=SEG_TXNS, per_txn=SEG_PER_TXN):
+    """Alternating aborted/committed transactions of ~230 KB in 16 KB batches on a topic with
+    1 MiB segments (Kafka's minimum): the log rolls at about offset 4770, inside the aborted
+    transaction 4404-5503. Returns the committed values."""
+    kutil.create_topic(b.bootstrap, topic, config={"segment.bytes": str(1 << 20)})
+    p = txn_producer(b, uid("tid-seg"), **{"compression.type": "none", "batch.size": 16384})
+    pad = b"s" * 200
+    want = []
+    for txn in range(n_txns):
+        p.begin_transaction()
+        values = [b"%d-%05d-" % (txn, i) + pad for i in range(per_txn)]
+        for v in values:
+            p.produce(topic, value=v, partition=0)
+        assert p.flush(30) == 0
+        if txn % 2 == 1:
+            p.commit_transaction(60)
+            want += values
+        else:
+            p.abort_transaction(60)
+    settle(b, [(topic, 0)], n_txns * (per_txn + 1))
+    return want
+
+
+@pytest.mark.parametrize("how", ["kill9", "sigterm"])
+def test_transaction_state_survives_broker_restart(tb, topic_name, new_topic, how):
+    """After a crash or a clean restart: aborted data stays filtered (also across segments),
+    an open transaction still holds the LSO and its producer can still commit it."""
     if not tb.can_kill:
-        pytest.skip("FJORD_TEST_KAFKA without FJORD_TEST_KAFKA_DIR: cannot kill -9 the broker")
+        pytest.skip("FJORD_TEST_KAFKA without FJORD_TEST_KAFKA_DIR: cannot restart the broker")
     kutil.create_topic(tb.bootstrap, topic_name)
     tp = (topic_name, 0)
+    seg_topic = new_topic("txn-segments")
+    seg_want = write_segments(tb, seg_topic)
     p, want = write_interleaved(tb, topic_name)
     p.begin_transaction()
     produce_checked(p, topic_name, [b"o-0", b"o-1"])                   # 17-18, open
     assert plain(tb, topic_name, b"p6") == 19
     assert lso(tb, tp) == 17
-    tb.kill9()
-    tb.start()
+    if how == "kill9":
+        tb.kill9()
+        tb.start()
+    else:
+        tb.restart()
     wait_until(lambda: hwm(tb, tp) == 20, timeout=30, msg="ListOffsets after the restart")
     assert lso(tb, tp) == 17, "the open transaction must still hold the LSO"
     got, pos = read_all(tb, [tp])
     assert got[tp] == want and pos[tp] == 17
+    got, pos = read_all(tb, [(seg_topic, 0)], timeout=60)
+    assert [v for _, v in got[(seg_topic, 0)]] == seg_want
+    assert pos[(seg_topic, 0)] == SEG_TXNS * (SEG_PER_TXN + 1)
     p.commit_transaction(60)                                            # 20 COMMIT
     settle(tb, [tp], 21)
     got, pos = read_all(tb, [tp])
     assert got[tp] == want + [(17, b"o-0"), (18, b"o-1"), (19, b"p6")]
     assert pos[tp] == 21 and lso(tb, tp) == 21
+
+
+def test_two_producers_interleaved_on_one_partition(tb, topic_name):
+    """Aborting one producer's transaction drops only that producer's batches."""
+    kutil.create_topic(tb.bootstrap, topic_name)
+    tp = (topic_name, 0)
+    pa, pb = txn_producer(tb, uid("tid-a")), txn_producer(tb, uid("tid-b"))
+    pa.begin_transaction()
+    pb.begin_transaction()
+    produce_checked(pa, topic_name, [b"A0"])                            # 0
+    produce_checked(pb, topic_name, [b"B0"])                            # 1
+    assert plain(tb, topic_name, b"P0") == 2
+    produce_checked(pa, topic_name, [b"A1"])                            # 3
+    produce_checked(pb, topic_name, [b"B1"])                            # 4
+    pa.abort_transaction(30)                                             # 5 ABORT (A)
+    wait_until(lambda: hwm(tb, tp) == 6, timeout=20, msg="A's ABORT marker")
+    assert lso(tb, tp) == 1                                              # B is still open
+    produce_checked(pb, topic_name, [b"B2"])                            # 6
+    pb.commit_transaction(30)                                            # 7 COMMIT (B)
+    settle(tb, [tp], 8)
+    # the other way round: A commits, B aborts; A's records are stable once B's txn ends
+    pa.begin_transaction()
+    pb.begin_transaction()
+    produce_checked(pb, topic_name, [b"B3"])                            # 8
+    produce_checked(pa, topic_name, [b"A2"])                            # 9
+    pa.commit_transaction(30)                                            # 10 COMMIT (A)
+    wait_until(lambda: hwm(tb, tp) == 11, timeout=20, msg="A's COMMIT marker")
+    assert lso(tb, tp) == 8
+    pb.abort_transaction(30)                                             # 11 ABORT (B)
+    settle(tb, [tp], 12)
+    want = [(1, b"B0"), (2, b"P0"), (4, b"B1"), (6, b"B2"), (9, b"A2")]
+    for conf in ({}, {"max.partition.fetch.bytes": 1}):
+        got, pos = read_all(tb, [tp], conf=conf)
+        assert got[tp] == want, conf
+        assert pos[tp] == 12
+    unc, _ = read_all(tb, [tp], "read_uncommitted")
+    assert [v for _, v in unc[tp]] == [b"A0", b"B0", b"P0", b"A1", b"B1", b"B2", b"B3", b"A2"]
+
+
+def test_transaction_timeout_above_broker_maximum(tb):
+    p = Producer({"bootstrap.servers": tb.bootstrap, "transactional.id": uid("tid-max"),
+                  "transaction.timeout.ms": 900001, "log_level": 0})
+    with pytest.raises(KafkaException) as ei:
+        p.init_transactions(20)
+    err = ei.value.args[0]
+    assert err.code() == KafkaError.INVALID_TRANSACTION_TIMEOUT and err.fatal(), err
 
 
 # -- 3. last stable offset ---------------------------------------------------
@@ -656,7 +760,8 @@ def test_second_producer_fences_first(tb, topic_name):
 def test_transaction_timeout_aborts(tb, topic_name):
     kutil.create_topic(tb.bootstrap, topic_name)
     tp = (topic_name, 0)
-    p = txn_producer(tb, uid("tid-timeout"), **{"transaction.timeout.ms": 2000})
+    tid = uid("tid-timeout")
+    p = txn_producer(tb, tid, **{"transaction.timeout.ms": 2000})
     p.begin_transaction()
     started = time.monotonic()
     produce_checked(p, topic_name, [b"X0", b"X1", b"X2"])              # 0-2, then nothing
@@ -671,6 +776,14 @@ def test_transaction_timeout_aborts(tb, topic_name):
         p.commit_transaction(15)
     err = ei.value.args[0]
     assert fenced(err), (err.code(), err.name(), err.str())
+    # a new producer with the same transactional.id goes on
+    p2 = txn_producer(tb, tid)
+    p2.begin_transaction()
+    produce_checked(p2, topic_name, [b"Y"])                            # 4
+    p2.commit_transaction(30)                                           # 5 COMMIT
+    settle(tb, [tp], 6)
+    got, _ = read_all(tb, [tp])
+    assert got[tp] == [(4, b"Y")]
 
 
 # -- 6. consume-transform-produce --------------------------------------------
