@@ -233,7 +233,8 @@ public final class FjordBroker implements AutoCloseable {
 
     /**
      * Whether {@link #kill9()} + {@link #restart()} work: always for a fjord we started; for an
-     * external (oracle) broker only when it is scripts/kafka-ref's (its DIR/pid next to the data dir).
+     * external (oracle) broker only when it is scripts/kafka-ref's (its DIR/server.properties next to
+     * the data dir; kill -9 of DIR/pid, restart with scripts/kafka-ref start DIR).
      */
     public boolean canKill() {
         return !isExternal() || externalRefDir() != null;
@@ -245,8 +246,7 @@ public final class FjordBroker implements AutoCloseable {
             return null;
         }
         Path dir = dataDir.getParent();
-        return Files.isRegularFile(dir.resolve("pid")) && Files.isRegularFile(dir.resolve("server.properties"))
-                && Files.isExecutable(kafkaRef()) ? dir : null;
+        return Files.isRegularFile(dir.resolve("server.properties")) && Files.isExecutable(kafkaRef()) ? dir : null;
     }
 
     private static Path kafkaRef() {
@@ -282,6 +282,36 @@ public final class FjordBroker implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         appendLog("\n===== [test] fjord killed with SIGKILL (exit " + process.exitValue() + ") =====\n");
+    }
+
+    /** SIGTERM and a clean exit (exit code 0), to be followed by {@link #restart()}. */
+    public void stopGracefully() {
+        if (isExternal()) {
+            Path dir = externalRefDir();
+            if (dir == null) {
+                throw new IllegalStateException("cannot stop the external broker " + bootstrap());
+            }
+            try {
+                Process p = new ProcessBuilder(kafkaRef().toString(), "stop", dir.toString())
+                        .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                        .start();
+                String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                    throw new AssertionError("scripts/kafka-ref stop " + dir + " failed:\n" + out);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+            return;
+        }
+        int rc = stop();
+        appendLog("\n===== [test] fjord stopped with SIGTERM (exit " + rc + ") =====\n");
+        if (rc != 0) {
+            throw new AssertionError("fjord exited " + rc + " after SIGTERM\n" + logTail(40));
+        }
     }
 
     /**

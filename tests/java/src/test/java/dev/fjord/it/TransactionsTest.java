@@ -376,6 +376,134 @@ class TransactionsTest {
     }
 
     @Test
+    void listOffsetsByTimestampStopsAtTheLso() throws Exception {
+        // Kafka answers a timestamp lookup (and max-timestamp) under READ_COMMITTED only with an offset below the LSO
+        String topic = K.topic("txn-ts");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> plain = K.producer(bs());
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic)) {
+            K.createTopic(a, topic, 1);
+            long base = System.currentTimeMillis() - 60_000;
+            plain.send(new ProducerRecord<>(topic, 0, base, "k", "plain")).get(30, TimeUnit.SECONDS);
+            tx.beginTransaction();
+            tx.send(new ProducerRecord<>(topic, 0, base + 1000, "k", "open")).get(30, TimeUnit.SECONDS);
+            OffsetSpec at = OffsetSpec.forTimestamp(base + 500);
+            assertEquals(1, offset(a, tp, at, IsolationLevel.READ_UNCOMMITTED));
+            assertEquals(-1, offset(a, tp, at, IsolationLevel.READ_COMMITTED), "the offset found is not below the LSO");
+            assertEquals(0, offset(a, tp, OffsetSpec.forTimestamp(base - 1), IsolationLevel.READ_COMMITTED));
+            assertEquals(0, offset(a, tp, OffsetSpec.earliest(), IsolationLevel.READ_COMMITTED));
+            assertEquals(1, offset(a, tp, OffsetSpec.maxTimestamp(), IsolationLevel.READ_UNCOMMITTED));
+            try (KafkaConsumer<String, String> rc = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")) {
+                var found = rc.offsetsForTimes(Map.of(tp, base + 500));
+                assertNull(found.get(tp), "read_committed offsetsForTimes: " + found);
+            }
+            tx.commitTransaction();
+            K.waitUntil("LSO after the commit", WAIT, () -> {
+                try {
+                    return lso(a, tp) == 3;
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            assertEquals(1, offset(a, tp, at, IsolationLevel.READ_COMMITTED));
+        }
+    }
+
+    @Test
+    void commitWakesALongPollingReadCommittedConsumer() throws Exception {
+        // a read_committed fetch parked in the broker (fetch.max.wait.ms=5000) returns when the commit marker
+        // moves the LSO, not when its wait runs out
+        String topic = K.topic("txn-wake");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic);
+             KafkaConsumer<String, String> rc = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+                     ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 5000, ConsumerConfig.FETCH_MIN_BYTES_CONFIG, 1,
+                     ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, 30000)) {
+            K.createTopic(a, topic, 1);
+            rc.assign(List.of(tp));
+            rc.seekToBeginning(List.of(tp));
+            tx.beginTransaction();
+            send(tx, topic, 0, "held");
+            // let the consumer park a fetch (it has nothing below the LSO)
+            assertTrue(rc.poll(Duration.ofMillis(1500)).isEmpty());
+            long t = System.nanoTime();
+            tx.commitTransaction();
+            List<ConsumerRecord<String, String>> got = K.pollN(rc, 1, Duration.ofSeconds(20));
+            long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t);
+            assertEquals(List.of("held"), values(got));
+            System.err.println("commitWakesALongPollingReadCommittedConsumer: the record arrived " + ms + " ms after the commit");
+            assertTrue(ms < 3000, "the committed record came only after " + ms + " ms (the parked fetch was not woken)");
+            rc.close(Duration.ZERO); // (not waiting for the next parked fetch)
+        }
+    }
+
+    @Test
+    void offsetsOnlyTransactionsForTwoGroups() throws Exception {
+        // a transaction with no records, only offsets, for two groups (two AddOffsetsToTxn): commit, then abort
+        String in = K.topic("txn-offonly");
+        String g1 = K.group("txn-offonly-1");
+        String g2 = K.group("txn-offonly-2");
+        TopicPartition tp = new TopicPartition(in, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer("tx-" + in)) {
+            K.createTopic(a, in, 1);
+            K.produce(bs(), in, 0, 5);
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(2)), new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(g1));
+            p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(4)), new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(g2));
+            assertEquals(-1, groupOffset(a, g1, tp));
+            p.commitTransaction();
+            K.waitUntil("both groups' offsets", WAIT, () -> groupOffsetUnchecked(a, g1, tp) == 2 && groupOffsetUnchecked(a, g2, tp) == 4);
+            assertEquals(5, hw(a, tp), "no marker in the data topic: it was not in the transaction");
+
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(5)), new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(g1));
+            p.abortTransaction();
+            assertEquals(2, groupOffset(a, g1, tp));
+            assertEquals(2, stableOffsets(a, g1, tp).get(tp).offset(), "nothing pending after the abort");
+        }
+    }
+
+    @Test
+    void largeTransactionWithManyInFlightBatches() throws Exception {
+        // 6000 small batches' worth of records over 3 partitions, 5 in flight, lz4, then abort + commit
+        String topic = K.topic("txn-large");
+        List<TopicPartition> tps = tps(topic, 3);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 3);
+        }
+        try (KafkaProducer<String, String> p = txProducer("tx-" + topic, ProducerConfig.BATCH_SIZE_CONFIG, 512,
+                ProducerConfig.LINGER_MS_CONFIG, 0, ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
+                ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 5)) {
+            p.beginTransaction();
+            for (int i = 0; i < 3000; i++) {
+                p.send(new ProducerRecord<>(topic, i % 3, "k" + i, "aborted-" + i));
+            }
+            p.flush(); // (abortTransaction drops the batches not sent yet)
+            p.abortTransaction();
+            p.beginTransaction();
+            for (int i = 0; i < 3000; i++) {
+                p.send(new ProducerRecord<>(topic, i % 3, "k" + i, "v-" + i));
+            }
+            p.commitTransaction();
+        }
+        List<ConsumerRecord<String, String>> rc = readToEnd(tps, "read_committed");
+        assertEquals(3000, rc.size());
+        assertEquals(3000, valueSet(rc).size());
+        assertTrue(rc.stream().allMatch(r -> r.value().startsWith("v-")));
+        for (TopicPartition tp : tps) {
+            List<Integer> seq = rc.stream().filter(r -> r.partition() == tp.partition())
+                    .map(r -> Integer.parseInt(r.value().substring(2))).collect(Collectors.toList());
+            List<Integer> sorted = new ArrayList<>(seq);
+            sorted.sort(Comparator.naturalOrder());
+            assertEquals(sorted, seq, "in send order on " + tp);
+        }
+        assertEquals(6000, readToEnd(tps, "read_uncommitted").size());
+    }
+
+    @Test
     void secondProducerWithTheSameTransactionalIdFencesTheFirst() throws Exception {
         String topic = K.topic("txn-fence");
         String tid = "tx-" + topic;
