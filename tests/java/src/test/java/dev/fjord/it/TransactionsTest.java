@@ -504,6 +504,138 @@ class TransactionsTest {
     }
 
     @Test
+    void transactionTimeoutAboveTheBrokerMaximumIsRefused() {
+        // transaction.max.timeout.ms defaults to 15 minutes: InitProducerId answers INVALID_TRANSACTION_TIMEOUT
+        try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.TRANSACTIONAL_ID_CONFIG, K.topic("tx-big-timeout"),
+                ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 900_001)) {
+            KafkaException e = assertThrows(KafkaException.class, p::initTransactions);
+            // (the client wraps the error: "Unexpected error in InitProducerIdResponse; <INVALID_TRANSACTION_TIMEOUT's message>")
+            assertTrue(e.getMessage().contains("The transaction timeout is larger than the maximum value allowed by the broker"), e.toString());
+        }
+    }
+
+    @Test
+    void sendOffsetsWithAStaleGenerationFailsAndTheTransactionCanBeAborted() throws Exception {
+        // TxnOffsetCommit v3 carries the member id and generation: a stale one is ILLEGAL_GENERATION /
+        // UNKNOWN_MEMBER_ID -> CommitFailedException, an abortable error
+        String in = K.topic("txn-stale");
+        String group = K.group("txn-stale");
+        TopicPartition tp = new TopicPartition(in, 0);
+        try (Admin a = broker.get().admin();
+             KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, group);
+             KafkaProducer<String, String> p = txProducer("tx-" + in)) {
+            K.createTopic(a, in, 1);
+            K.produce(bs(), in, 0, 3);
+            c.subscribe(List.of(in));
+            K.pollN(c, 3, WAIT);
+            var real = c.groupMetadata();
+            var stale = new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group, real.generationId() + 5,
+                    real.memberId(), real.groupInstanceId());
+            p.beginTransaction();
+            send(p, in, 0, "out");
+            KafkaException e = assertThrows(KafkaException.class,
+                    () -> p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(3)), stale));
+            assertInstanceOf(org.apache.kafka.clients.consumer.CommitFailedException.class, e, e.toString());
+            p.abortTransaction();
+            assertEquals(-1, groupOffset(a, group, tp));
+            // the producer is still usable, with the real metadata
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(3)), c.groupMetadata());
+            p.commitTransaction();
+            assertEquals(3, groupOffset(a, group, tp));
+        }
+        assertEquals(List.of("v0", "v1", "v2"), values(readToEnd(List.of(tp), "read_committed")));
+    }
+
+    @Test
+    void pendingTransactionalOffsetsBlockARequireStableFetch() throws Exception {
+        // a read_committed consumer's committed() asks with require_stable: while the offsets are pending it
+        // gets UNSTABLE_OFFSET_COMMIT, retries, and times out; after the commit it reads them
+        String in = K.topic("txn-unstable");
+        String group = K.group("txn-unstable");
+        TopicPartition tp = new TopicPartition(in, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer("tx-" + in);
+             KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.GROUP_ID_CONFIG, group,
+                     ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")) {
+            K.createTopic(a, in, 1);
+            K.produce(bs(), in, 0, 6);
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(4)), new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+            assertThrows(org.apache.kafka.common.errors.TimeoutException.class, () -> c.committed(Set.of(tp), Duration.ofSeconds(2)));
+            p.commitTransaction();
+            K.waitUntil("committed() = 4", WAIT, () -> {
+                var m = c.committed(Set.of(tp), Duration.ofSeconds(5));
+                return m.get(tp) != null && m.get(tp).offset() == 4;
+            });
+            // and a member of the group starts from there
+            c.subscribe(List.of(in));
+            List<ConsumerRecord<String, String>> got = K.pollN(c, 2, WAIT);
+            assertEquals(List.of("v4", "v5"), values(got));
+        }
+    }
+
+    @Test
+    void manyShortTransactionsBackToBack() throws Exception {
+        // 60 transactions on one transactional id without a pause (the next AddPartitionsToTxn can meet the last
+        // one's markers still being written: CONCURRENT_TRANSACTIONS, retried by the client)
+        String topic = K.topic("txn-many");
+        List<TopicPartition> tps = tps(topic, 2);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, topic, 2);
+        }
+        List<String> want = new ArrayList<>();
+        try (KafkaProducer<String, String> p = txProducer("tx-" + topic)) {
+            for (int t = 0; t < 60; t++) {
+                p.beginTransaction();
+                p.send(new ProducerRecord<>(topic, t % 2, "k", "t" + t + "-a"));
+                p.send(new ProducerRecord<>(topic, (t + 1) % 2, "k", "t" + t + "-b"));
+                if (t % 3 == 2) {
+                    p.flush();
+                    p.abortTransaction();
+                } else {
+                    p.commitTransaction();
+                    want.add("t" + t + "-a");
+                    want.add("t" + t + "-b");
+                }
+            }
+        }
+        List<ConsumerRecord<String, String>> rc = readToEnd(tps, "read_committed");
+        assertEquals(new java.util.TreeSet<>(want), new java.util.TreeSet<>(values(rc)));
+        assertEquals(want.size(), rc.size());
+        assertEquals(120, readToEnd(tps, "read_uncommitted").size());
+        try (Admin a = broker.get().admin()) {
+            for (TopicPartition tp : tps) {
+                assertEquals(120, hw(a, tp), "60 records + 60 markers on " + tp);
+            }
+        }
+    }
+
+    @Test
+    void deleteRecordsInsideAnAbortedTransaction() throws Exception {
+        // the log start moves into an aborted transaction: read_committed from the new start must still drop
+        // the rest of it (its abort is known although its first offset is gone)
+        String topic = K.topic("txn-delrec");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> plain = K.producer(bs());
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic)) {
+            K.createTopic(a, topic, 1);
+            tx.beginTransaction();
+            for (int i = 0; i < 4; i++) {
+                send(tx, topic, 0, "a" + i);
+            }
+            send(plain, topic, 0, "p0");
+            tx.abortTransaction();
+            send(plain, topic, 0, "p1");
+            a.deleteRecords(Map.of(tp, org.apache.kafka.clients.admin.RecordsToDelete.beforeOffset(2))).all().get(30, TimeUnit.SECONDS);
+            assertEquals(2, offset(a, tp, OffsetSpec.earliest(), IsolationLevel.READ_COMMITTED));
+        }
+        assertEquals(List.of("p0", "p1"), values(readToEnd(List.of(tp), "read_committed")));
+        assertEquals(List.of("a2", "a3", "p0", "p1"), values(readToEnd(List.of(tp), "read_uncommitted")));
+    }
+
+    @Test
     void secondProducerWithTheSameTransactionalIdFencesTheFirst() throws Exception {
         String topic = K.topic("txn-fence");
         String tid = "tx-" + topic;
