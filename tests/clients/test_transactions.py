@@ -724,6 +724,70 @@ def test_open_transaction_holds_read_committed_at_lso(tb, topic_name):
         c.close()
 
 
+def test_list_offsets_under_an_open_transaction(tb, topic_name):
+    """ListOffsets read_committed only answers offsets below the LSO (Kafka 4.4.0: latest is the
+    LSO; max-timestamp and by-timestamp lookups landing at or after it answer -1); a consumer
+    assigned at OFFSET_END starts at the LSO (read_committed) or the HW (read_uncommitted)."""
+    kutil.create_topic(tb.bootstrap, topic_name)
+    tp = TopicPartition(topic_name, 0)
+    ts = 1_700_000_000_000
+    plain_p = kutil.producer(tb.bootstrap, **{"enable.idempotence": False})
+    plain_p.produce(topic_name, b"P0", partition=0, timestamp=ts)
+    assert plain_p.flush(15) == 0
+    p = txn_producer(tb, uid("tid-lo"))
+    p.begin_transaction()
+    p.produce(topic_name, b"T1", partition=0, timestamp=ts + 1000)     # 1, open
+    assert p.flush(15) == 0
+    for i in (2, 3):
+        plain_p.produce(topic_name, b"P%d" % i, partition=0, timestamp=ts + i * 1000)
+        assert plain_p.flush(15) == 0
+
+    a = kutil.admin(tb.bootstrap)
+
+    def lo(spec, iso):
+        r = list(a.list_offsets({tp: spec}, isolation_level=iso, request_timeout=15).values())[0]
+        r = r.result()
+        return r.offset, r.timestamp
+
+    RC, RU = IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED
+    specs = {
+        "earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest(),
+        "max_timestamp": OffsetSpec.max_timestamp(), "ts0": OffsetSpec.for_timestamp(ts),
+        "ts1": OffsetSpec.for_timestamp(ts + 1000), "ts2": OffsetSpec.for_timestamp(ts + 2000),
+        "after_all": OffsetSpec.for_timestamp(ts + 10_000),
+    }
+    got = {(name, iso): lo(spec, iso) for name, spec in specs.items() for iso in (RC, RU)}
+    assert got == {
+        ("earliest", RC): (0, -1), ("earliest", RU): (0, -1),
+        ("latest", RC): (1, -1), ("latest", RU): (4, -1),
+        ("max_timestamp", RC): (-1, -1), ("max_timestamp", RU): (3, ts + 3000),
+        ("ts0", RC): (0, ts), ("ts0", RU): (0, ts),
+        ("ts1", RC): (-1, -1), ("ts1", RU): (1, ts + 1000),
+        ("ts2", RC): (-1, -1), ("ts2", RU): (2, ts + 2000),
+        ("after_all", RC): (-1, -1), ("after_all", RU): (-1, -1),
+    }
+    consumers = {}
+    try:
+        for iso in ("read_committed", "read_uncommitted"):
+            c = kutil.consumer(tb.bootstrap, **{"isolation.level": iso, "enable.partition.eof": True})
+            consumers[iso] = c
+            assert [x.offset for x in c.offsets_for_times(
+                [TopicPartition(topic_name, 0, ts + 1000)], timeout=10)] == [
+                    -1 if iso == "read_committed" else 1]
+            c.assign([TopicPartition(topic_name, 0, -1)])   # OFFSET_END
+            got_end, _ = read_all(tb, [(topic_name, 0)], consumer=c)   # EOF at the start offset
+            assert got_end[(topic_name, 0)] == []
+        p.commit_transaction(30)                                          # 4 COMMIT
+        settle(tb, [(topic_name, 0)], 5)
+        rc, _ = read_all(tb, [(topic_name, 0)], consumer=consumers["read_committed"])
+        assert rc[(topic_name, 0)] == [(1, b"T1"), (2, b"P2"), (3, b"P3")]
+        ru, pos = read_all(tb, [(topic_name, 0)], consumer=consumers["read_uncommitted"])
+        assert ru[(topic_name, 0)] == [] and pos[(topic_name, 0)] == 5
+    finally:
+        for c in consumers.values():
+            c.close()
+
+
 # -- 4. fencing --------------------------------------------------------------
 
 def test_second_producer_fences_first(tb, topic_name):
