@@ -28,6 +28,10 @@ pub struct Broker {
     pub(crate) groups: Arc<GroupCoordinator>,
     /// Failed disk writes, for logs, metrics and `/health`.
     pub(crate) storage_health: crate::StorageHealth,
+    /// Transactional ids and their transactions.
+    pub(crate) txns: crate::txn::TxnCoordinator,
+    /// False until `__transaction_state` is loaded.
+    pub(crate) txns_loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
@@ -59,7 +63,8 @@ impl Broker {
         let (catalogue_changed, _) = watch::channel(0);
         let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
         groups.start(topics.get(OFFSETS_TOPIC).cloned());
-        Ok(Arc::new(Broker {
+        let txns = crate::txn::TxnCoordinator::new(config.transactions.clone());
+        let broker = Arc::new(Broker {
             config,
             storage,
             meta,
@@ -70,7 +75,11 @@ impl Broker {
             catalogue_changed,
             groups,
             storage_health: Default::default(),
-        }))
+            txns,
+            txns_loaded: Default::default(),
+        });
+        broker.load_transactions();
+        Ok(broker)
     }
 
     /// Failed disk writes (full disk, I/O errors) and whether writes fail right now.
@@ -215,7 +224,7 @@ pub(crate) fn open_partition(
 /// Topics the broker itself writes (Kafka's list: a user topic merely starting with `__` is an
 /// ordinary topic).
 pub fn is_internal_topic(name: &str) -> bool {
-    matches!(name, OFFSETS_TOPIC | "__transaction_state")
+    matches!(name, OFFSETS_TOPIC | crate::txn::TRANSACTION_STATE_TOPIC)
 }
 
 pub(crate) fn record_of(topic: &Topic) -> TopicRecord {

@@ -24,6 +24,8 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// Consumer group coordinator settings.
     pub groups: GroupConfig,
+    /// Transaction coordinator settings.
+    pub transactions: crate::txn::TxnConfig,
 }
 
 impl Default for BrokerConfig {
@@ -36,6 +38,7 @@ impl Default for BrokerConfig {
             min_insync_replicas: 1,
             producer_id_expiration_ms: 24 * 3600 * 1000,
             groups: GroupConfig::default(),
+            transactions: Default::default(),
         }
     }
 }

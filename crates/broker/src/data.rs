@@ -1,5 +1,5 @@
 //! The data path: produce, fetch, offsets.
-use crate::producers::{last_seq, BatchMeta, SeqCheck};
+use crate::producers::{last_seq, AbortedTxn, BatchMeta, SeqCheck};
 use crate::validate::validate_records;
 use crate::{Broker, BrokerError};
 use bytes::Bytes;
@@ -28,25 +28,34 @@ pub struct ProduceOutcome {
     pub log_start_offset: i64,
 }
 
-/// The header of the request's batch if it comes from an idempotent producer. Clients send one
-/// batch per partition per request; several batches with producer ids are refused rather than
-/// half-deduplicated.
+/// The header of the request's batch if it comes from an idempotent or transactional producer.
+/// Clients send one batch per partition per request; several batches with producer ids are
+/// refused rather than half-deduplicated. Control batches (transaction markers) are written by
+/// the coordinator only.
 fn idempotent_batch(headers: &[BatchHeader]) -> Result<Option<BatchHeader>, BrokerError> {
+    if headers
+        .iter()
+        .any(|h| h.attributes & batch::ATTR_CONTROL != 0)
+    {
+        return Err(BrokerError::InvalidRecord(
+            "clients are not allowed to write control records".into(),
+        ));
+    }
     let with_id: Vec<&BatchHeader> = headers.iter().filter(|h| h.producer_id >= 0).collect();
     match with_id.as_slice() {
+        [] if headers.iter().any(is_transactional) => Err(BrokerError::InvalidRecord(
+            "a transactional batch needs a producer id".into(),
+        )),
         [] => Ok(None),
-        [one] if headers.len() == 1 => {
-            if one.attributes & batch::ATTR_TRANSACTIONAL != 0 {
-                return Err(BrokerError::TransactionsUnsupported(
-                    "transactional batches are not supported yet".into(),
-                ));
-            }
-            Ok(Some(**one))
-        }
+        [one] if headers.len() == 1 => Ok(Some(**one)),
         _ => Err(BrokerError::InvalidRecord(
             "an idempotent produce request must carry exactly one batch per partition".into(),
         )),
     }
+}
+
+fn is_transactional(h: &BatchHeader) -> bool {
+    h.attributes & batch::ATTR_TRANSACTIONAL != 0
 }
 
 /// The batches in the topic's `compression.type` codec. Batches already in it are kept as they
@@ -103,6 +112,17 @@ pub struct FetchedPartition {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// read_committed: aborted transactions whose records may be in `records`.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// Which records a fetch may see (Kafka's isolation level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark, aborted transactions included.
+    ReadUncommitted,
+    /// Only up to the last stable offset; aborted transactions are listed for the client.
+    ReadCommitted,
 }
 
 /// Which offset ListOffsets asks for.
@@ -143,6 +163,19 @@ impl Broker {
     /// replication factor, as in Kafka 4).
     pub fn produce(
         &self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+        acks: Acks,
+    ) -> Result<PendingProduce, BrokerError> {
+        self.produce_in(None, topic, partition, records, acks)
+    }
+
+    /// [`Broker::produce`] for a request that names a transactional id: its transactional
+    /// batches are accepted only for partitions added to the producer's ongoing transaction.
+    pub fn produce_in(
+        &self,
+        transactional_id: Option<&str>,
         topic: &str,
         partition: i32,
         records: Bytes,
@@ -192,7 +225,20 @@ impl Broker {
             Some(batch) => {
                 // Check, append and record under one lock: a retry racing its original must see
                 // the original's state.
+                let transactional = is_transactional(&batch);
                 let mut states = partition.lock_producers();
+                if transactional {
+                    // Under the partition's producer lock, which marker writes take too: a
+                    // batch verified while its transaction is ongoing lands before the
+                    // transaction's marker here, never after it (no hanging transaction).
+                    self.txns.verify_produce(
+                        transactional_id,
+                        batch.producer_id,
+                        batch.producer_epoch,
+                        &topic.name,
+                        partition.index,
+                    )?;
+                }
                 states.expire_producer(
                     batch.producer_id,
                     now,
@@ -227,15 +273,34 @@ impl Broker {
                     }
                     SeqCheck::Append => {}
                 }
-                let appended = self.append(&topic.name, partition, records, now)?;
-                let meta = BatchMeta {
-                    first_seq: batch.base_sequence,
-                    last_seq: last,
-                    base_offset: appended.base_offset,
-                    last_offset: appended.last_offset,
-                };
-                states.record(batch.producer_id, batch.producer_epoch, meta, now);
-                appended
+                // (An idempotent batch of a producer with an open transaction is accepted
+                // outside it, as by Kafka.)
+                let open = states
+                    .get(batch.producer_id)
+                    .is_some_and(|e| e.txn_first_offset.is_some());
+                if transactional && !open {
+                    // The transaction's first offset is not known before the append: keep
+                    // read_committed readers below the current end until it is.
+                    partition.hold_stable_at(partition.log.log_end_offset());
+                }
+                let appended = self.append(&topic.name, partition, records, now);
+                if let Ok(appended) = &appended {
+                    let meta = BatchMeta {
+                        first_seq: batch.base_sequence,
+                        last_seq: last,
+                        base_offset: appended.base_offset,
+                        last_offset: appended.last_offset,
+                    };
+                    states.record(batch.producer_id, batch.producer_epoch, meta, now);
+                    states.note_timestamp(batch.producer_id, batch.max_timestamp);
+                    if transactional {
+                        states.note_transactional(batch.producer_id, appended.base_offset);
+                    }
+                }
+                if transactional {
+                    partition.refresh_stable(&states);
+                }
+                appended?
             }
         };
         partition.wake_fetchers();
@@ -284,13 +349,44 @@ impl Broker {
         offset: i64,
         max_bytes: usize,
     ) -> Result<FetchedPartition, BrokerError> {
+        self.fetch_isolated(
+            topic,
+            partition,
+            offset,
+            max_bytes,
+            Isolation::ReadUncommitted,
+        )
+    }
+
+    /// [`Broker::fetch`] at an isolation level: read_committed stops at the last stable offset
+    /// and lists the aborted transactions of the range, so the consumer can drop their records
+    /// (the bytes are still sent as stored, zero-copy).
+    pub fn fetch_isolated(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FetchedPartition, BrokerError> {
         let topic = self
             .topic(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let partition = topic
             .partition(partition)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let read = partition.log.read_slice(offset, max_bytes)?;
+        let stable = partition.last_stable_offset();
+        let upper = match isolation {
+            Isolation::ReadCommitted => stable,
+            Isolation::ReadUncommitted => i64::MAX,
+        };
+        let read = partition.log.read_slice_below(offset, max_bytes, upper)?;
+        let aborted = match isolation {
+            Isolation::ReadCommitted if !read.records.is_empty() => {
+                partition.lock_producers().aborted_between(offset, stable)
+            }
+            _ => Vec::new(),
+        };
         topic.metrics.bytes_out.increment(read.records.len() as u64);
         partition
             .metrics
@@ -299,8 +395,9 @@ impl Broker {
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,
-            last_stable_offset: read.last_stable_offset,
+            last_stable_offset: stable.min(read.high_watermark),
             log_start_offset: read.log_start_offset,
+            aborted,
         })
     }
 
@@ -311,17 +408,41 @@ impl Broker {
         partition: i32,
         spec: OffsetSpec,
     ) -> Result<(i64, i64), BrokerError> {
-        let log = &self.partition(topic, partition)?.log;
+        self.list_offset_isolated(topic, partition, spec, Isolation::ReadUncommitted)
+    }
+
+    /// [`Broker::list_offset`] at an isolation level: read_committed's latest offset is the last
+    /// stable offset, and timestamp lookups find nothing at or beyond it.
+    pub fn list_offset_isolated(
+        &self,
+        topic: &str,
+        partition: i32,
+        spec: OffsetSpec,
+        isolation: Isolation,
+    ) -> Result<(i64, i64), BrokerError> {
+        let partition = self.partition(topic, partition)?;
+        let log = &partition.log;
+        let visible_end = match isolation {
+            Isolation::ReadCommitted => partition.last_stable_offset(),
+            Isolation::ReadUncommitted => log.log_end_offset(),
+        };
+        let visible = |(offset, ts): (i64, i64)| {
+            if offset >= visible_end {
+                (-1, -1)
+            } else {
+                (offset, ts)
+            }
+        };
         Ok(match spec {
             OffsetSpec::Earliest => (log.log_start_offset(), -1),
-            OffsetSpec::Latest => (log.log_end_offset(), -1),
+            OffsetSpec::Latest => (visible_end, -1),
             OffsetSpec::LatestTiered => (-1, -1),
             OffsetSpec::MaxTimestamp => match log.record_max_timestamp()? {
-                Some((timestamp, offset)) => (offset, timestamp),
+                Some((timestamp, offset)) => visible((offset, timestamp)),
                 None => (-1, -1),
             },
             OffsetSpec::Timestamp(ts) => match log.record_offset_for_timestamp(ts)? {
-                Some((offset, timestamp)) => (offset, timestamp),
+                Some((offset, timestamp)) => visible((offset, timestamp)),
                 None => (-1, -1),
             },
         })
@@ -345,17 +466,9 @@ impl Broker {
     }
 
     /// InitProducerId for an idempotent producer: a fresh producer id with epoch 0 (what Kafka
-    /// does when no transactional id is given). Transactional ids are refused until transactions
-    /// exist.
-    pub fn init_producer_id(
-        &self,
-        transactional_id: Option<&str>,
-    ) -> Result<(i64, i16), BrokerError> {
-        if let Some(id) = transactional_id {
-            return Err(BrokerError::TransactionsUnsupported(format!(
-                "transactional.id '{id}': transactions are not supported by this Fjord version yet"
-            )));
-        }
+    /// does when no transactional id is given). Transactional producers go to
+    /// [`Broker::init_transactional_producer`].
+    pub fn init_producer_id(&self) -> Result<(i64, i16), BrokerError> {
         Ok((self.producer_ids.allocate(&self.meta)?, 0))
     }
 

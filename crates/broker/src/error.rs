@@ -55,9 +55,36 @@ pub enum BrokerError {
     OutOfOrderSequence(String),
     #[error("{0}")]
     InvalidProducerEpoch(String),
-    /// Transactions (KIP-98 transactional ids) are not implemented yet.
+    /// The transactional id is held by another producer id (or unknown to the coordinator).
     #[error("{0}")]
-    TransactionsUnsupported(String),
+    InvalidProducerIdMapping(String),
+    /// A newer instance of the transactional producer exists (its epoch is higher).
+    #[error("{0}")]
+    ProducerFenced(String),
+    #[error("another operation on this transactional id is in progress; retry")]
+    ConcurrentTransactions,
+    #[error("{0}")]
+    InvalidTxnState(String),
+    /// A transactional write to a partition that is not in the producer's ongoing transaction
+    /// (Kafka answers INVALID_TXN_STATE or, to newer clients, TRANSACTION_ABORTABLE).
+    #[error("{0}")]
+    TransactionNotVerified(String),
+    #[error("{0}")]
+    InvalidTransactionTimeout(String),
+    #[error("{0}")]
+    TransactionalIdNotFound(String),
+    #[error("the coordinator is loading its state; retry")]
+    CoordinatorLoading,
+    #[error("the coordinator is not available: {0}")]
+    CoordinatorNotAvailable(String),
+    /// Not attempted because another part of the same request failed.
+    #[error("not attempted: another part of the request failed")]
+    OperationNotAttempted,
+    #[error("the group id is empty")]
+    InvalidGroupId,
+    /// A group coordinator error inside a broker call (TxnOffsetCommit).
+    #[error(transparent)]
+    Group(#[from] crate::groups::GroupError),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("broker is shutting down")]

@@ -1,4 +1,5 @@
-//! Fjord's broker core: topics, partitions and their configs, produce/fetch/offset operations.
+//! Fjord's broker core: topics, partitions and their configs, produce/fetch/offset operations,
+//! consumer groups and transactions.
 //!
 //! Protocol-neutral: front-ends (Kafka TCP today, RocketMQ gRPC and HTTP admin later) translate
 //! their requests into calls on [`Broker`] and map [`BrokerError`] to their own error codes.
@@ -15,6 +16,7 @@ mod meta;
 mod names;
 pub mod producers;
 mod topic;
+pub mod txn;
 mod validate;
 
 pub use admin::{ConfigOp, NewTopic};
@@ -23,10 +25,15 @@ pub use config::{
     BrokerConfig, ConfigEntry, ConfigSource, ConfigSynonym, ConfigType, TimestampBounds,
     TopicConfigs, TOPIC_CONFIG_KEYS,
 };
-pub use data::{Acks, FetchedPartition, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary};
+pub use data::{
+    Acks, FetchedPartition, Isolation, OffsetSpec, PendingProduce, ProduceOutcome, TopicSummary,
+};
 pub use error::{BrokerError, RecordError};
 pub use fjord_storage::FileSlice;
 pub use groups::{GroupConfig, GroupError};
 pub use health::StorageHealth;
 pub use names::validate_topic_name;
+pub use producers::AbortedTxn;
 pub use topic::{Partition, Topic};
+pub use txn::api::{ProducerDescription, TxnDescription, TxnFilter};
+pub use txn::{TxnConfig, TxnState};

@@ -2,6 +2,7 @@ use crate::producers::ProducerStates;
 use crate::TopicConfigs;
 use fjord_storage::Log;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use tokio::sync::Notify;
 
@@ -72,6 +73,9 @@ pub struct Partition {
     /// Idempotent-producer state; its lock is held across check, append and record so the three
     /// are atomic for a partition.
     pub(crate) producers: Mutex<ProducerStates>,
+    /// First offset of the oldest open transaction here, `i64::MAX` when none; the last stable
+    /// offset is this or the log end, whichever is lower. Changed only under the producer lock.
+    first_unstable: AtomicI64,
     pub(crate) metrics: TopicMetrics,
     /// Long-polling fetches waiting for this partition's next append (Kafka's fetch purgatory,
     /// keyed by partition: an append wakes only the fetches that asked for this partition).
@@ -85,10 +89,12 @@ impl Partition {
         log: Arc<Log>,
         producers: ProducerStates,
     ) -> Partition {
+        let first_unstable = producers.first_unstable_offset().unwrap_or(i64::MAX);
         Partition {
             index,
             log,
             producers: Mutex::new(producers),
+            first_unstable: AtomicI64::new(first_unstable),
             metrics: TopicMetrics::for_partition(topic, index),
             fetch_waiters: Mutex::new(Vec::new()),
         }
@@ -116,6 +122,60 @@ impl Partition {
             }
             None => false,
         });
+    }
+
+    /// Kafka's last stable offset: below it every transaction has ended, so read_committed
+    /// consumers may read up to it. Equal to the high watermark when nothing is open.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The end first: a transaction's first append publishes the end only after holding the
+        // bound, so an end that covers its records comes with a bound that excludes them.
+        let end = self.log.log_end_offset();
+        self.first_unstable.load(Ordering::Acquire).min(end)
+    }
+
+    /// Holds the last stable offset at most at `offset` until [`Partition::refresh_stable`]: set
+    /// before a transaction's first append, whose offset is not known yet (the log end read
+    /// before the append is a safe lower bound). Caller holds the producer lock.
+    pub(crate) fn hold_stable_at(&self, offset: i64) {
+        self.first_unstable.fetch_min(offset, Ordering::AcqRel);
+    }
+
+    /// Recomputes the bound from the producer state. Caller holds the producer lock.
+    pub(crate) fn refresh_stable(&self, states: &ProducerStates) {
+        let first = states.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable.store(first, Ordering::Release);
+    }
+
+    /// Appends a transactional batch the broker itself writes for a producer (transactional
+    /// offset commits in `__consumer_offsets`): it opens or continues the producer's
+    /// transaction here exactly as a client's transactional batch does.
+    pub(crate) fn append_transactional(
+        &self,
+        batch: bytes::Bytes,
+        producer_id: i64,
+        epoch: i16,
+        now_ms: i64,
+    ) -> Result<fjord_storage::AppendResult, fjord_storage::StorageError> {
+        let mut states = self.lock_producers();
+        if states
+            .get(producer_id)
+            .is_none_or(|e| e.txn_first_offset.is_none())
+        {
+            self.hold_stable_at(self.log.log_end_offset());
+        }
+        let appended = self.log.append(batch, now_ms);
+        if let Ok(a) = &appended {
+            let meta = crate::producers::BatchMeta {
+                first_seq: -1,
+                last_seq: -1,
+                base_offset: a.base_offset,
+                last_offset: a.last_offset,
+            };
+            states.record(producer_id, epoch, meta, now_ms);
+            states.note_transactional(producer_id, a.base_offset);
+        }
+        self.refresh_stable(&states);
+        appended
     }
 
     pub(crate) fn lock_producers(&self) -> MutexGuard<'_, ProducerStates> {

@@ -174,7 +174,7 @@ async fn idempotent_retries_are_not_appended_twice_even_after_a_restart() {
     {
         let broker = open(dir.path());
         broker.create_topic(topic("i", 1, &[]), false).unwrap();
-        pid = broker.init_producer_id(None).unwrap().0;
+        pid = broker.init_producer_id().unwrap().0;
         let a = produce_ok(&broker, "i", 0, idempotent(pid, 0, 0, 3), Acks::All).await;
         let retry = produce_ok(&broker, "i", 0, idempotent(pid, 0, 0, 3), Acks::All).await;
         assert_eq!(a.base_offset, retry.base_offset);
@@ -191,13 +191,9 @@ async fn idempotent_retries_are_not_appended_twice_even_after_a_restart() {
     let stale = broker.produce("i", 0, idempotent(pid, -1, 5, 1), Acks::All);
     assert!(stale.is_err());
     assert!(
-        broker.init_producer_id(None).unwrap().0 > pid,
+        broker.init_producer_id().unwrap().0 > pid,
         "ids are not reused"
     );
-    assert!(matches!(
-        broker.init_producer_id(Some("tx")),
-        Err(BrokerError::TransactionsUnsupported(_))
-    ));
 }
 
 #[tokio::test]
@@ -342,7 +338,7 @@ async fn producer_state_snapshots_only_changed_partitions_and_survive_a_crash() 
     {
         let broker = open(dir.path());
         broker.create_topic(topic("s", 2, &[]), false).unwrap();
-        pid = broker.init_producer_id(None).unwrap().0;
+        pid = broker.init_producer_id().unwrap().0;
         produce_ok(&broker, "s", 1, idempotent(pid, 0, 0, 2), Acks::All).await;
         assert_eq!(
             broker.snapshot_producer_states(false).unwrap(),

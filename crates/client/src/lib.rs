@@ -13,6 +13,7 @@ pub mod member;
 pub mod partitioner;
 pub mod produce;
 pub mod records;
+pub mod txn;
 
 pub use admin::{ConfigChange, ConfigEntry, ConfigSource, CreatedTopic, NewTopic};
 pub use client::{BrokerInfo, Client, Metadata, PartitionInfo, TopicInfo};
@@ -30,3 +31,4 @@ pub use kafka_protocol::messages::ApiKey;
 pub use member::{Assignor, Generation, GroupMember, Heartbeater, MemberConfig};
 pub use produce::{send_produce, Acks, InFlightProduce, PartitionAck};
 pub use records::{batch_headers, decode_batches, encode_batch, BatchHeader, DecodedBatch, Record};
+pub use txn::{ProducerInfo, TransactionInfo};

@@ -45,6 +45,10 @@ enum Command {
     ///
     /// Example: fjord group describe billing
     Group(cli::group::GroupArgs),
+    /// Transactions: list, describe, the producers of a partition, abort a hanging one.
+    ///
+    /// Example: fjord txn list --state Ongoing
+    Txn(cli::txn::TxnArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///
     /// Example: fjord bench produce --count 1000000 --json
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
+        Command::Txn(args) => cli::txn::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

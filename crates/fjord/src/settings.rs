@@ -2,7 +2,7 @@
 //! environment variables, then flags — each later source wins. File keys are the flag names.
 use anyhow::{bail, Context};
 use clap::Args;
-use fjord_broker::{BrokerConfig, GroupConfig};
+use fjord_broker::{BrokerConfig, GroupConfig, TxnConfig};
 use fjord_storage::{FlushPolicy, LogConfig, ManagerOptions};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -110,6 +110,18 @@ pub struct Overrides {
     /// Most members of one group (group.max.size) [default: 2147483647].
     #[arg(long, env = "FJORD_GROUP_MAX_SIZE")]
     pub group_max_size: Option<i32>,
+    /// How often timed-out transactions are aborted and interrupted commits completed
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms) [default: 10000].
+    #[arg(long, env = "FJORD_TRANSACTION_ABORT_INTERVAL_MS")]
+    pub transaction_abort_interval_ms: Option<u64>,
+    /// Largest transaction timeout a producer may ask for (transaction.max.timeout.ms)
+    /// [default: 900000].
+    #[arg(long, env = "FJORD_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<i32>,
+    /// A transactional id unused this long is forgotten (transactional.id.expiration.ms)
+    /// [default: 604800000 = 7 days].
+    #[arg(long, env = "FJORD_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    pub transactional_id_expiration_ms: Option<i64>,
 }
 
 /// The resolved settings, printed at startup.
@@ -141,12 +153,16 @@ pub struct Settings {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
+    pub transaction_abort_interval_ms: u64,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let log = LogConfig::default();
         let groups = GroupConfig::default();
+        let txns = TxnConfig::default();
         let listen: SocketAddr = ([127, 0, 0, 1], 9092).into();
         Settings {
             data_dir: PathBuf::from("./fjord-data"),
@@ -175,6 +191,9 @@ impl Default for Settings {
             group_min_session_timeout_ms: groups.min_session_timeout_ms,
             group_max_session_timeout_ms: groups.max_session_timeout_ms,
             group_max_size: groups.max_size,
+            transaction_abort_interval_ms: txns.abort_interval_ms,
+            transaction_max_timeout_ms: txns.max_timeout_ms,
+            transactional_id_expiration_ms: txns.id_expiration_ms,
         }
     }
 }
@@ -238,7 +257,10 @@ impl Settings {
             group_initial_rebalance_delay_ms,
             group_min_session_timeout_ms,
             group_max_session_timeout_ms,
-            group_max_size
+            group_max_size,
+            transaction_abort_interval_ms,
+            transaction_max_timeout_ms,
+            transactional_id_expiration_ms
         );
     }
 
@@ -266,6 +288,12 @@ impl Settings {
         }
         if self.offsets_retention_minutes < 1 {
             bail!("offsets-retention-minutes must be at least 1");
+        }
+        if self.transaction_max_timeout_ms < 1 {
+            bail!("--transaction-max-timeout-ms must be at least 1");
+        }
+        if self.transaction_abort_interval_ms < 1 {
+            bail!("--transaction-abort-interval-ms must be at least 1");
         }
         if self.group_max_size < 1 {
             bail!("group-max-size must be at least 1");
@@ -323,6 +351,12 @@ impl Settings {
                 offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
                 offsets_retention_check_interval_ms: self.offsets_retention_check_interval_ms,
                 ..GroupConfig::default()
+            },
+            transactions: TxnConfig {
+                abort_interval_ms: self.transaction_abort_interval_ms,
+                max_timeout_ms: self.transaction_max_timeout_ms,
+                id_expiration_ms: self.transactional_id_expiration_ms,
+                ..TxnConfig::default()
             },
             ..BrokerConfig::default()
         }

@@ -25,7 +25,15 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
-pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+pub const INVALID_TXN_STATE: i16 = 48;
+pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+pub const PRODUCER_FENCED: i16 = 90;
+pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+pub const TRANSACTION_ABORTABLE: i16 = 120;
 pub const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
@@ -68,11 +76,32 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::PolicyViolation(_) => POLICY_VIOLATION,
         BrokerError::OutOfOrderSequence(_) => OUT_OF_ORDER_SEQUENCE_NUMBER,
         BrokerError::InvalidProducerEpoch(_) => INVALID_PRODUCER_EPOCH,
-        // Fatal for the client, with a message saying why: better than retrying forever.
-        BrokerError::TransactionsUnsupported(_) => TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        BrokerError::InvalidProducerIdMapping(_) => INVALID_PRODUCER_ID_MAPPING,
+        // Older request versions get INVALID_PRODUCER_EPOCH instead: see `fenced_code`.
+        BrokerError::ProducerFenced(_) => PRODUCER_FENCED,
+        BrokerError::ConcurrentTransactions => CONCURRENT_TRANSACTIONS,
+        BrokerError::InvalidTxnState(_) => INVALID_TXN_STATE,
+        // Produce v11+ answers TRANSACTION_ABORTABLE instead: see `apis/produce.rs`.
+        BrokerError::TransactionNotVerified(_) => INVALID_TXN_STATE,
+        BrokerError::InvalidTransactionTimeout(_) => INVALID_TRANSACTION_TIMEOUT,
+        BrokerError::TransactionalIdNotFound(_) => TRANSACTIONAL_ID_NOT_FOUND,
+        BrokerError::CoordinatorLoading => COORDINATOR_LOAD_IN_PROGRESS,
+        BrokerError::CoordinatorNotAvailable(_) => COORDINATOR_NOT_AVAILABLE,
+        BrokerError::OperationNotAttempted => OPERATION_NOT_ATTEMPTED,
+        BrokerError::InvalidGroupId => INVALID_GROUP_ID,
+        BrokerError::Group(e) => group_code(e),
         BrokerError::Storage(_) => KAFKA_STORAGE_ERROR,
         // Tells clients to refresh metadata and retry, which is right while a broker restarts.
         BrokerError::ShuttingDown => NOT_LEADER_OR_FOLLOWER,
+    }
+}
+
+/// [`code`] for a transaction API that learnt PRODUCER_FENCED at `fenced_from` (KIP-588): older
+/// versions get INVALID_PRODUCER_EPOCH, as Kafka answers them.
+pub fn fenced_code(error: &BrokerError, version: i16, fenced_from: i16) -> i16 {
+    match error {
+        BrokerError::ProducerFenced(_) if version < fenced_from => INVALID_PRODUCER_EPOCH,
+        e => code(e),
     }
 }
 

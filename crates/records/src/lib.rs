@@ -10,9 +10,11 @@
 //! - [`record`]: one record's encoding (key, value, headers) and strict decoding;
 //! - [`build`]: whole batches from records (producer fields, attributes, timestamps, any codec);
 //! - [`decode`]: whole batches to owned records, as a consumer needs them;
-//! - [`codec`]: the compression codecs of the records area.
+//! - [`codec`]: the compression codecs of the records area;
+//! - [`control`]: transaction markers (COMMIT/ABORT control batches).
 pub mod build;
 pub mod codec;
+pub mod control;
 pub mod decode;
 mod error;
 pub mod header;
@@ -21,6 +23,7 @@ pub mod varint;
 
 pub use build::{build, recompress, BatchOpts};
 pub use codec::Codec;
+pub use control::{marker_batch, marker_of, Marker};
 pub use decode::{decode_batches, DecodedBatch, Record};
 pub use error::Error;
 pub use header::{batches, compute_crc, parse_header, BatchHeader, HeaderFields};

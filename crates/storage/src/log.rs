@@ -355,11 +355,23 @@ impl Log {
         offset: i64,
         max_bytes: usize,
     ) -> Result<ReadResult<FileSlice>, StorageError> {
+        self.read_slice_below(offset, max_bytes, i64::MAX)
+    }
+
+    /// [`Log::read_slice`] returning no batch at or beyond `upper` (a read_committed fetch
+    /// passes the last stable offset, which is always a batch boundary). Offsets up to the log
+    /// end stay in range; the result's `last_stable_offset` is the lower of `upper` and the end.
+    pub fn read_slice_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper: i64,
+    ) -> Result<ReadResult<FileSlice>, StorageError> {
         // A segment can be deleted (retention) or swapped (cleaner) under us; retry with a fresh
         // view, which then reports out-of-range or reads the new file.
         let mut attempts = 0;
         loop {
-            match self.try_read(offset, max_bytes) {
+            match self.try_read(offset, max_bytes, upper) {
                 Err(StorageError::Io(e)) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
                     attempts += 1;
                 }
@@ -377,18 +389,23 @@ impl Log {
         &self,
         offset: i64,
         max_bytes: usize,
+        upper: i64,
     ) -> Result<ReadResult<FileSlice>, StorageError> {
         self.check_open()?;
-        let end = self.end.load(Acquire);
+        let high_watermark = self.end.load(Acquire);
         let start = self.start.load(Acquire);
+        let end = high_watermark.min(upper);
         let result = |records: FileSlice| ReadResult {
             records,
             log_start_offset: start,
-            high_watermark: end,
+            high_watermark,
             last_stable_offset: end,
         };
-        if offset < start || offset > end {
+        if offset < start || offset > high_watermark {
             return Err(self.out_of_range(offset));
+        }
+        if offset >= end {
+            return Ok(result(FileSlice::default()));
         }
         let mut current = self.segment_and_next(offset);
         while let Some((seg, next)) = current {
@@ -475,11 +492,6 @@ impl Log {
         self.recovery_point.load(Acquire)
     }
 
-    /// The last stable offset; equals the high watermark until transactions exist.
-    pub fn last_stable_offset(&self) -> i64 {
-        self.end.load(Acquire)
-    }
-
     /// First batch (at or after log start) whose max timestamp is >= `timestamp`: returns the
     /// batch's first offset (or the log start if the batch straddles it) and its max timestamp.
     /// Located through the time index and the offset index; None if none.
@@ -553,6 +565,16 @@ impl Log {
         from_offset: i64,
         f: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(), StorageError> {
+        self.for_each_batch(from_offset, &mut |h, _| f(h))
+    }
+
+    /// [`Log::for_each_batch_header`] with each whole stored batch too (transaction markers are
+    /// told apart by their record).
+    pub fn for_each_batch(
+        &self,
+        from_offset: i64,
+        f: &mut dyn FnMut(&BatchHeader, &[u8]),
+    ) -> Result<(), StorageError> {
         self.check_open()?;
         let end = self.end.load(Acquire);
         let mut i = self.segment_index(from_offset);
@@ -566,7 +588,7 @@ impl Log {
                     return std::ops::ControlFlow::Break(());
                 }
                 if h.last_offset >= from_offset {
-                    f(&h);
+                    f(&h, b);
                 }
                 std::ops::ControlFlow::Continue(())
             })?;

@@ -49,6 +49,17 @@ impl GroupCoordinator {
         for (id, found) in loaded {
             let mut group = super::Group::new(id.clone(), self.limits());
             group.offsets = found.offsets;
+            group.pending_txn = found
+                .pending
+                .into_iter()
+                .map(|(producer, offsets)| {
+                    let values = offsets
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .collect();
+                    (producer, values)
+                })
+                .collect();
             if let Some(value) = found.group {
                 group.restore(value, tokio::time::Instant::now());
             }
@@ -166,6 +177,41 @@ impl Broker {
         self.groups.commit(req, &known).await
     }
 
+    /// `__consumer_offsets` for the transaction coordinator (AddOffsetsToTxn).
+    pub(crate) fn ensure_offsets_topic_for_txn(&self) -> Result<(), BrokerError> {
+        self.ensure_offsets_topic().map_err(BrokerError::Group)
+    }
+
+    /// TxnOffsetCommit: offsets committed inside `transactional_id`'s ongoing transaction,
+    /// visible once it commits. The group's offsets partition must be in the transaction
+    /// (AddOffsetsToTxn first).
+    pub async fn txn_offset_commit(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        req: CommitRequest,
+    ) -> Result<CommitResults, BrokerError> {
+        self.groups.ready(&req.group_id)?;
+        let partition = self.offsets_partition_for(&req.group_id)?;
+        self.txns.verify_produce(
+            Some(transactional_id),
+            producer_id,
+            epoch,
+            OFFSETS_TOPIC,
+            partition,
+        )?;
+        let known: Vec<bool> = req
+            .offsets
+            .iter()
+            .map(|c| self.partition(&c.topic, c.partition).is_ok())
+            .collect();
+        Ok(self
+            .groups
+            .commit_txn(req, producer_id, epoch, &known)
+            .await?)
+    }
+
     /// OffsetFetch: the listed partitions (None = all committed ones) of a group.
     pub fn fetch_offsets(
         &self,
@@ -240,6 +286,7 @@ impl Broker {
                 offset: o.offset,
                 leader_epoch: -1,
                 metadata: String::new(),
+                unstable: false,
             })
             .collect();
         self.groups.overwrite(group_id, offsets).await?;

@@ -127,6 +127,8 @@ pub(crate) struct Group {
     /// be extended to.
     initial_delay_limit: Option<Instant>,
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Offsets of transactions not ended yet, by producer id (see `txn_offsets.rs`).
+    pub pending_txn: HashMap<i64, super::txn_offsets::PendingOffsets>,
     /// The membership changed in a way that must be written to `__consumer_offsets`.
     pub store_requested: bool,
     limits: Limits,
@@ -148,6 +150,7 @@ impl Group {
             rebalance_deadline: None,
             initial_delay_limit: None,
             offsets: HashMap::new(),
+            pending_txn: HashMap::new(),
             store_requested: false,
             limits,
         }

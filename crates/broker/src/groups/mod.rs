@@ -3,6 +3,7 @@
 //! - [`group`]: one group's state machine (pure state + oneshot channels for long polls);
 //! - this module: the registry of groups, their timer tasks and persistence;
 //! - [`offsets`]: OffsetCommit/OffsetFetch/OffsetDelete, retention, reset;
+//! - [`txn_offsets`]: TxnOffsetCommit and the pending offsets of open transactions;
 //! - [`store`]: reading and writing `__consumer_offsets`; [`records`]: its record formats;
 //! - [`api`]: the [`crate::Broker`] methods front-ends call.
 //!
@@ -18,6 +19,7 @@ pub mod records;
 mod store;
 #[cfg(test)]
 mod tests;
+mod txn_offsets;
 mod types;
 
 pub use error::GroupError;

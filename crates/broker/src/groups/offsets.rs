@@ -103,7 +103,11 @@ impl GroupCoordinator {
             let found = group
                 .as_ref()
                 .and_then(|g| g.offsets.get(&(topic.to_string(), partition)));
-            committed(topic, partition, found)
+            let mut offset = committed(topic, partition, found);
+            offset.unstable = group
+                .as_ref()
+                .is_some_and(|g| super::txn_offsets::is_unstable(g, topic, partition));
+            offset
         };
         Ok(match wanted {
             Some(topics) => topics
@@ -252,7 +256,7 @@ impl GroupCoordinator {
 }
 
 /// Kafka's OffsetCommit checks, in its order.
-fn check_commit(group: &Group, req: &CommitRequest) -> Result<(), GroupError> {
+pub(super) fn check_commit(group: &Group, req: &CommitRequest) -> Result<(), GroupError> {
     if group.state == GroupState::Dead {
         return Err(GroupError::CoordinatorNotAvailable);
     }
@@ -282,5 +286,6 @@ fn committed(topic: &str, partition: i32, value: Option<&OffsetValue>) -> Commit
         offset: value.map_or(-1, |v| v.offset),
         leader_epoch: value.map_or(-1, |v| v.leader_epoch),
         metadata: value.map(|v| v.metadata.clone()).unwrap_or_default(),
+        unstable: false,
     }
 }

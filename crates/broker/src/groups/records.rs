@@ -10,8 +10,8 @@
 //! Plus their batches: uncompressed v2 batches built and read with `fjord-records`.
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use fjord_records::header::{
-    self as batch_header, parse_header, ATTR_COMPRESSION_MASK, ATTR_CONTROL, HEADER_LEN, LENGTH_AT,
-    LOG_OVERHEAD,
+    self as batch_header, parse_header, ATTR_COMPRESSION_MASK, ATTR_CONTROL, ATTR_TRANSACTIONAL,
+    HEADER_LEN, LENGTH_AT, LOG_OVERHEAD,
 };
 use fjord_records::{next_record, BatchOpts, NewRecord};
 
@@ -299,18 +299,67 @@ pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], timestamp: i64) -> Bytes
     Bytes::from(batch)
 }
 
+/// [`encode_batch`] as a transactional batch of a producer (transactional offset commits).
+pub fn encode_transactional_batch(
+    records: &[(Bytes, Option<Bytes>)],
+    timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+) -> Bytes {
+    let views: Vec<NewRecord> = records
+        .iter()
+        .map(|(key, value)| NewRecord {
+            timestamp,
+            key: Some(key),
+            value: value.as_deref(),
+            headers: Vec::new(),
+        })
+        .collect();
+    let opts = BatchOpts {
+        producer_id,
+        producer_epoch,
+        attributes_extra: ATTR_TRANSACTIONAL,
+        ..BatchOpts::default()
+    };
+    let batch = fjord_records::build(&views, opts)
+        .expect("an uncompressed batch has no codec that could fail");
+    Bytes::from(batch)
+}
+
 /// One record read back from a batch, with its absolute offset.
 #[derive(Debug, Clone)]
 pub struct ReadRecord {
     pub offset: i64,
     pub key: Bytes,
     pub value: Option<Bytes>,
+    /// The producer whose transaction wrote it (transactional offset commits), if any.
+    pub transactional_producer: Option<i64>,
+}
+
+/// What a coordinator log holds, in order: records, and the markers ending transactions.
+#[derive(Debug, Clone)]
+pub enum LogEntry {
+    Record(ReadRecord),
+    Marker { producer_id: i64, commit: bool },
 }
 
 /// Decodes concatenated v2 batches as the log returns them. Returns the records and the offset
 /// after the last complete batch. Control batches are skipped; compressed batches are refused
 /// (the coordinator never writes them).
-pub fn decode_batches(mut buf: &[u8]) -> Result<(Vec<ReadRecord>, Option<i64>), RecordError> {
+pub fn decode_batches(buf: &[u8]) -> Result<(Vec<ReadRecord>, Option<i64>), RecordError> {
+    let (entries, next) = decode_entries(buf)?;
+    let records = entries
+        .into_iter()
+        .filter_map(|e| match e {
+            LogEntry::Record(r) => Some(r),
+            LogEntry::Marker { .. } => None,
+        })
+        .collect();
+    Ok((records, next))
+}
+
+/// [`decode_batches`] keeping transaction markers and who wrote transactional records.
+pub fn decode_entries(mut buf: &[u8]) -> Result<(Vec<LogEntry>, Option<i64>), RecordError> {
     let mut out = Vec::new();
     let mut next = None;
     while buf.len() >= HEADER_LEN {
@@ -326,12 +375,19 @@ pub fn decode_batches(mut buf: &[u8]) -> Result<(Vec<ReadRecord>, Option<i64>), 
         let h = parse_header(batch);
         next = Some(h.last_offset + 1);
         if h.attributes & ATTR_CONTROL != 0 {
+            if let Some(marker) = fjord_records::marker_of(batch) {
+                out.push(LogEntry::Marker {
+                    producer_id: h.producer_id,
+                    commit: marker == fjord_records::Marker::Commit,
+                });
+            }
             continue;
         }
         if h.attributes & ATTR_COMPRESSION_MASK != 0 {
             return Err(bad("compressed batch in __consumer_offsets"));
         }
-        decode_records(&batch[HEADER_LEN..], h.base_offset, &mut out)?;
+        let producer = (h.attributes & ATTR_TRANSACTIONAL != 0).then_some(h.producer_id);
+        decode_records(&batch[HEADER_LEN..], h.base_offset, producer, &mut out)?;
     }
     Ok((out, next))
 }
@@ -340,15 +396,17 @@ pub fn decode_batches(mut buf: &[u8]) -> Result<(Vec<ReadRecord>, Option<i64>), 
 fn decode_records(
     mut b: &[u8],
     base_offset: i64,
-    out: &mut Vec<ReadRecord>,
+    transactional_producer: Option<i64>,
+    out: &mut Vec<LogEntry>,
 ) -> Result<(), RecordError> {
     while !b.is_empty() {
         let r = next_record(&mut b).map_err(|e| RecordError(e.to_string()))?;
-        out.push(ReadRecord {
+        out.push(LogEntry::Record(ReadRecord {
             offset: base_offset + i64::from(r.offset_delta),
             key: r.key.map(Bytes::copy_from_slice).unwrap_or_default(),
             value: r.value.map(Bytes::copy_from_slice),
-        });
+            transactional_producer,
+        }));
     }
     Ok(())
 }

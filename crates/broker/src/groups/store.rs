@@ -14,6 +14,8 @@ use std::sync::{Arc, RwLock};
 pub(crate) struct LoadedGroup {
     pub group: Option<GroupValue>,
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Offsets of transactions whose marker was not read (yet), by producer id.
+    pub pending: HashMap<i64, HashMap<(String, i32), Option<OffsetValue>>>,
 }
 
 /// The `__consumer_offsets` topic once it exists.
@@ -65,6 +67,49 @@ impl OffsetsLog {
         }
     }
 
+    /// Partitions of `__consumer_offsets`, once it exists.
+    pub fn partition_count(&self) -> Option<i32> {
+        self.topic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| t.partitions.len() as i32)
+    }
+
+    /// Appends offsets for `group` in a transactional batch of `producer_id`: they open (or
+    /// continue) that producer's transaction in the group's partition, whose marker later
+    /// decides them.
+    pub fn append_transactional(
+        &self,
+        group: &str,
+        records: &[(Bytes, Option<Bytes>)],
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<Option<FlushTicket>, GroupError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let topic = self
+            .topic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let index = records::partition_for(group, topic.partitions.len() as i32);
+        let partition = topic
+            .partition(index)
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let now = super::wall_ms();
+        let batch = records::encode_transactional_batch(records, now, producer_id, epoch);
+        match partition.append_transactional(batch, producer_id, epoch, now) {
+            Ok(appended) => Ok(appended.durable),
+            Err(e) => {
+                tracing::error!(group, error = %e, "cannot write to {OFFSETS_TOPIC}");
+                Err(GroupError::CoordinatorNotAvailable)
+            }
+        }
+    }
+
     /// Writes the group's current membership (after a rebalance or a static member swap).
     /// A failure is logged: the in-memory group stays authoritative until the next write.
     pub fn store_group(&self, group: &Group) {
@@ -101,10 +146,17 @@ impl OffsetsLog {
                 let read = log
                     .read(offset, 1 << 20)
                     .map_err(|e| format!("reading {OFFSETS_TOPIC}-{}: {e}", partition.index))?;
-                let (found, next) = records::decode_batches(&read.records)
+                let (found, next) = records::decode_entries(&read.records)
                     .map_err(|e| format!("{OFFSETS_TOPIC}-{}: {e}", partition.index))?;
-                for record in found.into_iter().filter(|r| r.offset >= offset) {
-                    apply(&mut groups, &record);
+                for entry in found {
+                    match entry {
+                        records::LogEntry::Record(r) if r.offset < offset => {}
+                        records::LogEntry::Record(r) => apply(&mut groups, &r),
+                        records::LogEntry::Marker {
+                            producer_id,
+                            commit,
+                        } => end_pending(&mut groups, producer_id, commit),
+                    }
                 }
                 match next {
                     Some(next) if next > offset => offset = next,
@@ -113,6 +165,24 @@ impl OffsetsLog {
             }
         }
         Ok(groups)
+    }
+}
+
+/// A marker read at load: the producer's pending offsets in this partition's groups are
+/// committed or dropped (a group lives in one partition, so every pending entry of the producer
+/// read so far in this partition is decided by it).
+fn end_pending(groups: &mut HashMap<String, LoadedGroup>, producer_id: i64, commit: bool) {
+    for group in groups.values_mut() {
+        if let Some(pending) = group.pending.remove(&producer_id) {
+            if commit {
+                for (key, value) in pending {
+                    match value {
+                        Some(v) => group.offsets.insert(key, v),
+                        None => group.offsets.remove(&key),
+                    };
+                }
+            }
+        }
     }
 }
 
@@ -133,6 +203,14 @@ fn apply(groups: &mut HashMap<String, LoadedGroup>, record: &records::ReadRecord
             value,
         } => {
             let entry = groups.entry(group).or_default();
+            if let Some(producer) = record.transactional_producer {
+                entry
+                    .pending
+                    .entry(producer)
+                    .or_default()
+                    .insert((topic, partition), value);
+                return;
+            }
             match value {
                 Some(v) => {
                     entry.offsets.insert((topic, partition), v);

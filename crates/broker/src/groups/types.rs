@@ -151,6 +151,9 @@ pub struct CommittedOffset {
     pub offset: i64,
     pub leader_epoch: i32,
     pub metadata: String,
+    /// A transaction that has not ended yet committed an offset for this partition
+    /// (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT).
+    pub unstable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use super::{last_seq, BatchMeta, ProducerStates};
 use crate::meta::MetaStore;
 use crate::BrokerError;
-use fjord_storage::Log;
+use fjord_storage::{batch, BatchHeader, Log};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -47,16 +47,42 @@ pub(crate) fn load_state(
         Some(s) if s.end_offset <= log.log_end_offset() => (s.states, s.end_offset),
         _ => (ProducerStates::default(), 0),
     };
-    log.for_each_batch_header(from, &mut |h| {
+    log.for_each_batch(from, &mut |h, bytes| {
         if h.producer_id >= 0 && h.base_offset >= from {
-            let batch = BatchMeta {
-                first_seq: h.base_sequence,
-                last_seq: last_seq(h.base_sequence, h.record_count),
-                base_offset: h.base_offset,
-                last_offset: h.last_offset,
-            };
-            states.record(h.producer_id, h.producer_epoch, batch, now_ms);
+            replay(&mut states, h, bytes, now_ms);
         }
     })?;
+    states.prune_aborted(log.log_start_offset());
     Ok(states)
+}
+
+/// Applies one stored batch of a producer: a transaction marker closes its open transaction,
+/// a data batch is remembered (and opens a transaction when it is transactional).
+fn replay(states: &mut ProducerStates, h: &BatchHeader, bytes: &[u8], now_ms: i64) {
+    if h.attributes & batch::ATTR_CONTROL != 0 {
+        if let Some(marker) = fjord_records::marker_of(bytes) {
+            let commit = marker == fjord_records::Marker::Commit;
+            let coordinator_epoch = -1;
+            states.apply_marker(
+                h.producer_id,
+                h.producer_epoch,
+                coordinator_epoch,
+                commit,
+                h.base_offset,
+                now_ms,
+            );
+        }
+        return;
+    }
+    let batch = BatchMeta {
+        first_seq: h.base_sequence,
+        last_seq: last_seq(h.base_sequence, h.record_count),
+        base_offset: h.base_offset,
+        last_offset: h.last_offset,
+    };
+    states.record(h.producer_id, h.producer_epoch, batch, now_ms);
+    states.note_timestamp(h.producer_id, h.max_timestamp);
+    if h.attributes & batch::ATTR_TRANSACTIONAL != 0 {
+        states.note_transactional(h.producer_id, h.base_offset);
+    }
 }

@@ -21,6 +21,64 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMeta>,
     /// Broker time of the last append, for `producer.id.expiration.ms`.
     pub last_update_ms: i64,
+    /// First offset of the producer's open transaction in this partition (until its marker).
+    #[serde(default)]
+    pub txn_first_offset: Option<i64>,
+    /// Epoch of the coordinator that wrote this producer's last marker.
+    #[serde(default = "no_coordinator_epoch")]
+    pub coordinator_epoch: i32,
+    /// Max timestamp of its last batch, or its last marker's time (DescribeProducers).
+    #[serde(default = "unknown_timestamp")]
+    pub last_timestamp: i64,
+}
+
+fn unknown_timestamp() -> i64 {
+    -1
+}
+
+fn no_coordinator_epoch() -> i32 {
+    -1
+}
+
+/// A transaction that ended with an ABORT marker: read_committed consumers drop the producer's
+/// records from `first_offset` up to the marker at `last_offset` (Kafka's `.txnindex` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+/// What a marker did to a partition's producer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerOutcome {
+    /// The producer had an open transaction from this offset; it is closed now.
+    Closed { first_offset: i64 },
+    /// Nothing was open (a retried marker, or a transaction that wrote nothing here).
+    NothingOpen,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16, now_ms: i64) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_update_ms: now_ms,
+            txn_first_offset: None,
+            coordinator_epoch: -1,
+            last_timestamp: -1,
+        }
+    }
+
+    fn expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        self.txn_first_offset.is_none()
+            && now_ms.saturating_sub(self.last_update_ms) > expiration_ms
+    }
+
+    /// The last sequence number appended, -1 if none (DescribeProducers).
+    pub fn last_sequence(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
+    }
 }
 
 /// What to do with an incoming batch.
@@ -60,6 +118,9 @@ pub fn last_seq(first_seq: i32, record_count: i32) -> i32 {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStates {
     entries: HashMap<i64, ProducerEntry>,
+    /// Aborted transactions in marker order (so by `last_offset`), pruned below the log start.
+    #[serde(default)]
+    aborted: Vec<AbortedTxn>,
     /// Changed since the last snapshot (not persisted).
     #[serde(skip)]
     dirty: bool,
@@ -127,11 +188,7 @@ impl ProducerStates {
         let entry = self
             .entries
             .entry(producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch,
-                batches: VecDeque::new(),
-                last_update_ms: now_ms,
-            });
+            .or_insert_with(|| ProducerEntry::new(epoch, now_ms));
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
@@ -144,18 +201,115 @@ impl ProducerStates {
     }
 
     /// Forgets one producer if it has been idle for longer than `expiration_ms` (checked on its
-    /// next write, so expiry costs nothing per append for other producers).
+    /// next write, so expiry costs nothing per append for other producers). A producer with an
+    /// open transaction is kept: its marker is still to come.
     pub fn expire_producer(&mut self, producer_id: i64, now_ms: i64, expiration_ms: i64) {
-        let idle = |e: &ProducerEntry| now_ms.saturating_sub(e.last_update_ms) > expiration_ms;
-        if self.entries.get(&producer_id).is_some_and(idle) {
+        if self
+            .entries
+            .get(&producer_id)
+            .is_some_and(|e| e.expired(now_ms, expiration_ms))
+        {
             self.entries.remove(&producer_id);
         }
     }
 
-    /// Forgets producers idle for longer than `expiration_ms`.
+    /// Forgets producers idle for longer than `expiration_ms` (never one with an open
+    /// transaction).
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
         self.entries
-            .retain(|_, e| now_ms.saturating_sub(e.last_update_ms) <= expiration_ms);
+            .retain(|_, e| !e.expired(now_ms, expiration_ms));
+    }
+
+    /// The producer's state, if it has any here.
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
+        self.entries.get(&producer_id)
+    }
+
+    /// Every producer with state here (DescribeProducers).
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.entries.iter().map(|(id, e)| (*id, e))
+    }
+
+    /// Remembers the max timestamp of the producer's last batch.
+    pub fn note_timestamp(&mut self, producer_id: i64, timestamp: i64) {
+        if let Some(entry) = self.entries.get_mut(&producer_id) {
+            entry.last_timestamp = timestamp;
+        }
+    }
+
+    /// Notes that a transactional batch starting at `base_offset` was appended: the first one of
+    /// a transaction opens it here.
+    pub fn note_transactional(&mut self, producer_id: i64, base_offset: i64) {
+        if let Some(entry) = self.entries.get_mut(&producer_id) {
+            entry.txn_first_offset.get_or_insert(base_offset);
+            self.dirty = true;
+        }
+    }
+
+    /// Applies a COMMIT or ABORT marker of `producer_id` at `offset`: the producer's epoch
+    /// becomes the marker's (a coordinator fencing a producer bumps it), its open transaction is
+    /// closed, and an abort is remembered for read_committed fetches.
+    pub fn apply_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        offset: i64,
+        now_ms: i64,
+    ) -> MarkerOutcome {
+        self.dirty = true;
+        let entry = self
+            .entries
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(epoch, now_ms));
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.last_update_ms = now_ms;
+        entry.last_timestamp = now_ms;
+        let Some(first_offset) = entry.txn_first_offset.take() else {
+            return MarkerOutcome::NothingOpen;
+        };
+        if !commit {
+            self.aborted.push(AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset: offset,
+            });
+        }
+        MarkerOutcome::Closed { first_offset }
+    }
+
+    /// The first offset of the oldest open transaction, if any: the last stable offset is this
+    /// or the high watermark.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.entries
+            .values()
+            .filter_map(|e| e.txn_first_offset)
+            .min()
+    }
+
+    /// Aborted transactions a read of `[from, to)` must tell the consumer about: those whose
+    /// marker is at or after `from` and that began before `to`.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .copied()
+            .collect()
+    }
+
+    /// Forgets aborted transactions wholly below the log start (retention removed them).
+    pub fn prune_aborted(&mut self, log_start: i64) {
+        let below = self.aborted.partition_point(|a| a.last_offset < log_start);
+        if below > 0 {
+            self.aborted.drain(..below);
+            self.dirty = true;
+        }
     }
 
     pub fn len(&self) -> usize {

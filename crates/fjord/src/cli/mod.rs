@@ -1,5 +1,5 @@
 //! The Kafka-protocol client commands of `fjord`: topic admin, produce, consume, consumer
-//! groups, bench.
+//! groups, transactions, bench.
 //! They talk to any Kafka-compatible broker through `fjord-client`.
 pub mod bench;
 pub mod consume;
@@ -9,6 +9,7 @@ pub mod group_consume;
 pub mod output;
 pub mod produce;
 pub mod topic;
+pub mod txn;
 
 use anyhow::Result;
 use clap::Args;

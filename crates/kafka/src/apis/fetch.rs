@@ -7,9 +7,11 @@ use crate::errors;
 use crate::frame;
 use crate::server::Context;
 use bytes::Bytes;
-use fjord_broker::{BrokerError, FetchedPartition, FileSlice};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use fjord_broker::{AbortedTxn, BrokerError, FetchedPartition, FileSlice, Isolation};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -92,6 +94,11 @@ struct Read {
 }
 
 fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
+    let isolation = if request.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
     let mut budget = request.max_bytes.max(0) as usize;
     let mut bytes = 0;
     let mut any_error = false;
@@ -113,6 +120,7 @@ fn read_all(context: &Context, request: &FetchRequest, version: i16) -> Read {
                         p.fetch_offset,
                         limit,
                         bytes == 0,
+                        isolation,
                     )
                 }
             };
@@ -160,8 +168,11 @@ fn read_partition(
     offset: i64,
     limit: usize,
     first: bool,
+    isolation: Isolation,
 ) -> Result<FetchedPartition, BrokerError> {
-    let mut fetched = context.broker.fetch(topic, partition, offset, limit)?;
+    let mut fetched = context
+        .broker
+        .fetch_isolated(topic, partition, offset, limit, isolation)?;
     if !first && fetched.records.len() > limit {
         fetched.records = FileSlice::default();
     }
@@ -192,9 +203,21 @@ fn partition_data(
         .with_high_watermark(fetched.high_watermark)
         .with_last_stable_offset(fetched.last_stable_offset)
         .with_log_start_offset(fetched.log_start_offset)
-        .with_aborted_transactions((isolation_level == 1).then(Vec::new))
+        .with_aborted_transactions((isolation_level == 1).then(|| aborted(&fetched.aborted)))
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(records))
+}
+
+/// The aborted transactions of a read_committed response (an empty list, not null, when none:
+/// Kafka's answer).
+fn aborted(list: &[AbortedTxn]) -> Vec<AbortedTransaction> {
+    list.iter()
+        .map(|a| {
+            AbortedTransaction::default()
+                .with_producer_id(ProducerId(a.producer_id))
+                .with_first_offset(a.first_offset)
+        })
+        .collect()
 }
 
 fn error_data(partition: i32, error: &BrokerError) -> PartitionData {

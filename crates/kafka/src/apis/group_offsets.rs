@@ -98,15 +98,35 @@ fn by_topic(offsets: Vec<CommittedOffset>) -> Vec<(String, Vec<CommittedOffset>)
         .collect()
 }
 
+/// A group's offsets by topic. With `require_stable`, a partition an open transaction
+/// committed to is reported as UNSTABLE_OFFSET_COMMIT with no offset (Kafka's answer); without
+/// it, the last committed offset (the pending one is not visible).
 fn fetch(
     context: &Context,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Vec<(String, Vec<CommittedOffset>)>, GroupError> {
-    context
-        .broker
-        .fetch_offsets(group_id, wanted.as_deref())
-        .map(by_topic)
+    let mut offsets = context.broker.fetch_offsets(group_id, wanted.as_deref())?;
+    for o in &mut offsets {
+        o.unstable &= require_stable;
+        if o.unstable {
+            *o = CommittedOffset {
+                unstable: true,
+                ..empty(&o.topic, o.partition)
+            };
+        }
+    }
+    Ok(by_topic(offsets))
+}
+
+/// The partition's error code: UNSTABLE_OFFSET_COMMIT (see [`fetch`]) or `code`.
+fn partition_code(o: &CommittedOffset, code: i16) -> i16 {
+    if o.unstable {
+        errors::UNSTABLE_OFFSET_COMMIT
+    } else {
+        code
+    }
 }
 
 pub fn offset_fetch(
@@ -122,6 +142,7 @@ pub fn offset_fetch(
                 fetch_group(
                     context,
                     g.group_id,
+                    request.require_stable,
                     g.topics.map(|ts| {
                         ts.into_iter()
                             .map(|t| (t.name.0.to_string(), t.partition_indexes))
@@ -137,7 +158,12 @@ pub fn offset_fetch(
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    match fetch(context, request.group_id.0.as_str(), wanted.clone()) {
+    match fetch(
+        context,
+        request.group_id.0.as_str(),
+        wanted.clone(),
+        request.require_stable,
+    ) {
         Ok(found) => OffsetFetchResponse::default()
             .with_error_code(errors::NONE)
             .with_topics(
@@ -176,6 +202,7 @@ fn empty(topic: &str, partition: i32) -> CommittedOffset {
         offset: -1,
         leader_epoch: -1,
         metadata: String::new(),
+        unstable: false,
     }
 }
 
@@ -191,8 +218,8 @@ fn single_topic(
                 .with_partition_index(o.partition)
                 .with_committed_offset(o.offset)
                 .with_committed_leader_epoch(o.leader_epoch)
+                .with_error_code(partition_code(&o, code))
                 .with_metadata(Some(str_bytes(o.metadata)))
-                .with_error_code(code)
         })
         .collect();
     OffsetFetchResponseTopic::default()
@@ -203,10 +230,11 @@ fn single_topic(
 fn fetch_group(
     context: &Context,
     group_id: GroupId,
+    require_stable: bool,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> OffsetFetchResponseGroup {
     let response = OffsetFetchResponseGroup::default().with_group_id(group_id.clone());
-    match fetch(context, group_id.0.as_str(), wanted) {
+    match fetch(context, group_id.0.as_str(), wanted, require_stable) {
         Ok(found) => {
             let topics = found
                 .into_iter()
@@ -218,8 +246,8 @@ fn fetch_group(
                                 .with_partition_index(o.partition)
                                 .with_committed_offset(o.offset)
                                 .with_committed_leader_epoch(o.leader_epoch)
+                                .with_error_code(partition_code(&o, errors::NONE))
                                 .with_metadata(Some(str_bytes(o.metadata)))
-                                .with_error_code(errors::NONE)
                         })
                         .collect();
                     OffsetFetchResponseTopics::default()

@@ -10,8 +10,8 @@ mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
-mod producer_id;
 mod topics;
+mod txn;
 pub mod versions;
 
 use crate::codec::{self, CodecError};
@@ -154,7 +154,37 @@ async fn handle(
             context,
             decode(&mut frame, version)?,
         )),
-        ApiKey::InitProducerId => respond(&producer_id::init_producer_id(
+        ApiKey::InitProducerId => {
+            let request = decode(&mut frame, version)?;
+            respond(&txn::init_producer_id(context, request, version).await)
+        }
+        ApiKey::AddPartitionsToTxn => {
+            let request = decode(&mut frame, version)?;
+            respond(&txn::add_partitions_to_txn(context, request, version).await)
+        }
+        ApiKey::AddOffsetsToTxn => {
+            let request = decode(&mut frame, version)?;
+            respond(&txn::add_offsets_to_txn(context, request, version).await)
+        }
+        ApiKey::EndTxn => {
+            let request = decode(&mut frame, version)?;
+            respond(&txn::end_txn(context, request, version).await)
+        }
+        ApiKey::TxnOffsetCommit => {
+            respond(&txn::txn_offset_commit(context, decode(&mut frame, version)?).await)
+        }
+        ApiKey::WriteTxnMarkers => {
+            respond(&txn::write_txn_markers(context, decode(&mut frame, version)?).await)
+        }
+        ApiKey::DescribeTransactions => respond(&txn::describe_transactions(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::ListTransactions => respond(&txn::list_transactions(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::DescribeProducers => respond(&txn::describe_producers(
             context,
             decode(&mut frame, version)?,
         )),

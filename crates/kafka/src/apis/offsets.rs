@@ -31,6 +31,11 @@ pub fn list_offsets(
 ) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; the codec refuses a non-default value before that.
     let epoch = |e: i32| if version >= 4 { e } else { -1 };
+    let isolation = if request.isolation_level == 1 {
+        fjord_broker::Isolation::ReadCommitted
+    } else {
+        fjord_broker::Isolation::ReadUncommitted
+    };
     let topics = request
         .topics
         .into_iter()
@@ -41,10 +46,11 @@ pub fn list_offsets(
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match context.broker.list_offset(
+                    match context.broker.list_offset_isolated(
                         topic.name.0.as_str(),
                         p.partition_index,
                         offset_spec(p.timestamp),
+                        isolation,
                     ) {
                         Ok((offset, timestamp)) => response
                             .with_error_code(errors::NONE)

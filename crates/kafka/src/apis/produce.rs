@@ -13,6 +13,8 @@ pub struct Appended {
     /// acks=0: the client expects no response at all.
     no_response: bool,
     topics: Vec<AppendedTopic>,
+    /// The request's version: some error codes depend on it.
+    version: i16,
 }
 
 type AppendedTopic = (
@@ -34,6 +36,7 @@ pub fn append(context: &Context, request: ProduceRequest, version: i16) -> Appen
             "acks must be -1, 0 or 1, not {other}"
         ))),
     };
+    let transactional_id = request.transactional_id.map(|t| t.0.to_string());
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         // Topic ids replace names from Produce v13.
@@ -46,9 +49,13 @@ pub fn append(context: &Context, request: ProduceRequest, version: i16) -> Appen
                 (Ok(_), Some(_), None) => {
                     Err(BrokerError::CorruptMessage("records are null".into()))
                 }
-                (Ok(acks), Some(name), Some(records)) => {
-                    context.broker.produce(name, data.index, records, *acks)
-                }
+                (Ok(acks), Some(name), Some(records)) => context.broker.produce_in(
+                    transactional_id.as_deref(),
+                    name,
+                    data.index,
+                    records,
+                    *acks,
+                ),
             };
             partitions.push((data.index, result));
         }
@@ -59,6 +66,7 @@ pub fn append(context: &Context, request: ProduceRequest, version: i16) -> Appen
     Appended {
         no_response: matches!(acks, Ok(Acks::None)),
         topics,
+        version,
     }
 }
 
@@ -69,7 +77,11 @@ impl Appended {
         for (name, topic_id, partitions) in self.topics {
             let mut partition_responses = Vec::with_capacity(partitions.len());
             for (index, result) in partitions {
-                partition_responses.push(partition_response(index, wait(result).await));
+                partition_responses.push(partition_response(
+                    index,
+                    wait(result).await,
+                    self.version,
+                ));
             }
             responses.push(
                 TopicProduceResponse::default()
@@ -92,6 +104,7 @@ async fn wait(result: Result<PendingProduce, BrokerError>) -> Result<ProduceOutc
 fn partition_response(
     index: i32,
     result: Result<ProduceOutcome, BrokerError>,
+    version: i16,
 ) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(index);
     match result {
@@ -105,6 +118,14 @@ fn partition_response(
                 tracing::debug!(error = %e, "produce refused");
             }
             let (code, message) = errors::code_and_message(&e);
+            // A write outside the transaction: Produce v11+ clients abort the transaction and
+            // go on (KIP-890), older ones get INVALID_TXN_STATE, as from Kafka.
+            let code = match &e {
+                BrokerError::TransactionNotVerified(_) if version >= 11 => {
+                    errors::TRANSACTION_ABORTABLE
+                }
+                _ => code,
+            };
             let record_errors = match &e {
                 BrokerError::InvalidRecords { errors, .. } => errors
                     .iter()

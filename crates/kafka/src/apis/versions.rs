@@ -23,6 +23,17 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    // Transactions, protocol version 1 (KIP-98, KIP-360, KIP-447). transaction.version 2
+    // (KIP-890 part 2: EndTxn v5, TxnOffsetCommit v5, AddPartitionsToTxn v5, implicit adds by
+    // Produce v12) is not implemented and not advertised as a feature, so clients stay on v1.
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeLogDirs, 1, 4),
     // Consumer groups, classic protocol. Every version the crate knows, so old clients
     // (kafkajs 2.2.4, librdkafka 2.0.2, kafka-python) and current ones all find a match.
