@@ -1378,18 +1378,12 @@ CASES = [
          "aborted txn", aborted_fetch_from_middle),
     # Describe / List
     Case("txn/describe/lifecycle", "DescribeTransactions: Empty, Ongoing, CompleteCommit, "
-         "CompleteAbort", txn_lifecycle_states,
-         bug="DescribeTransactions in CompleteCommit / CompleteAbort answers "
-             "transaction_start_time_ms -1; Kafka keeps the ended transaction's start time"),
+         "CompleteAbort", txn_lifecycle_states),
     Case("txn/describe/unknown", "DescribeTransactions for an unknown id", describe_unknown),
     Case("txn/list/v0", "ListTransactions v0: filters by producer id and state (one Ongoing, "
          "one Empty)", list_txns([0])),
     Case("txn/list/v1", "ListTransactions v1: duration filters 1 h, 0, -1; Ongoing + 0",
-         list_txns([1]),
-         bug="ListTransactions v1 duration_filter >= 0 drops transactional ids that are not "
-             "Ongoing; Kafka compares now - start time with the filter for every state, and an "
-             "Empty id (start time -1) passes any filter (duration 3600000 lists only the "
-             "Empty one, 0 lists both)"),
+         list_txns([1])),
     Case("txn/list/v2", "ListTransactions v2: transactional id patterns", list_txns([2]),
          diff=D([(0, [], [("a", True, "Ongoing")]),
                  (0, [], [("a", True, "Ongoing"), ("b", True, "Empty")]),
@@ -1399,9 +1393,7 @@ CASES = [
          list_txns_bad_pattern,
          diff=D((128, []), CLOSED, "gap: ListTransactions v2 is not advertised")),
     Case("txn/describe-producers", "DescribeProducers: open txn, after commit; unknown "
-         "partition", describe_producers,
-         bug="DescribeProducers last_timestamp is the append (wall clock) time; Kafka answers "
-             "the batch's max timestamp (the marker's timestamp after the commit)"),
+         "partition", describe_producers),
     Case("txn/describe-producers/unknown-topic", "DescribeProducers for an unknown topic",
          describe_producers_unknown),
     Case("txn/timeout-abort", "transaction.timeout.ms=2000: aborted by the coordinator, "
