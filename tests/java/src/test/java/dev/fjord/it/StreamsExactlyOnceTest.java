@@ -68,6 +68,73 @@ class StreamsExactlyOnceTest {
         run(true);
     }
 
+    @Test
+    @Timeout(150)
+    void exactlyOnceV2WithAZombieInstance() throws Exception {
+        // Two instances of the application. A stalls inside a record for longer than max.poll.interval.ms: its
+        // consumer leaves the group, B takes A's task over and reprocesses from the last committed offsets. When A
+        // wakes it still holds an open transaction and tries to commit it with its old group generation:
+        // TxnOffsetCommit must refuse that (EOS v2 fences zombies through the group, not the transactional id),
+        // so A's transaction is aborted and nothing is doubled.
+        String bs = broker.bootstrap();
+        String in = K.topic("eos-in");
+        String out = K.topic("eos-out");
+        String counts = K.topic("eos-counts");
+        String appId = "eos-app-" + K.topic("zombie");
+        List<TopicPartition> inTps = tps(in);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, in, PARTITIONS);
+            K.createTopic(a, out, PARTITIONS);
+            K.createTopic(a, counts, PARTITIONS);
+        }
+        try (KafkaProducer<String, String> p = K.producer(bs, "linger.ms", 5)) {
+            for (int i = 0; i < N; i++) {
+                p.send(new ProducerRecord<>(in, "k" + (i % KEYS), String.valueOf(i)));
+            }
+            p.flush();
+        }
+        Map<String, Object> extra = Map.of(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG), 4000);
+        Path dirA = Files.createTempDirectory("fjord-streams-a-");
+        Path dirB = Files.createTempDirectory("fjord-streams-b-");
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+        List<KafkaStreams.State> statesA = Collections.synchronizedList(new ArrayList<>());
+        List<KafkaStreams.State> statesB = Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.atomic.AtomicInteger seenA = new java.util.concurrent.atomic.AtomicInteger();
+        AtomicBoolean stalled = new AtomicBoolean();
+        AtomicBoolean bRunning = new AtomicBoolean();
+        KafkaStreams b = app(appId, in, out, counts, dirB, v -> FjordBroker.sleepQuietly(3), errors, statesB, extra);
+        KafkaStreams a = app(appId, in, out, counts, dirA, v -> {
+            FjordBroker.sleepQuietly(3);
+            // once both instances share the work, A stalls on its 100th record for 9 s (> max.poll.interval.ms)
+            if (bRunning.get() && seenA.incrementAndGet() == 100 && stalled.compareAndSet(false, true)) {
+                System.err.println("StreamsExactlyOnceTest: instance A stalls for 9 s");
+                FjordBroker.sleepQuietly(9000);
+                System.err.println("StreamsExactlyOnceTest: instance A wakes up");
+            }
+        }, errors, statesA, extra);
+        try (Admin admin = broker.get().admin()) {
+            b.start();
+            a.start();
+            K.waitUntil("both instances RUNNING", Duration.ofSeconds(60),
+                    () -> a.state() == KafkaStreams.State.RUNNING && b.state() == KafkaStreams.State.RUNNING);
+            bRunning.set(true);
+            K.waitUntil("Streams committed all " + N + " input records (errors: " + errors + ", A: " + statesA + ", B: " + statesB + ")",
+                    Duration.ofSeconds(100), () -> committed(admin, appId, inTps) == N);
+            assertTrue(stalled.get(), "instance A never got a task to stall in (A saw " + seenA.get() + " records)");
+        } finally {
+            a.close(Duration.ofSeconds(30));
+            b.close(Duration.ofSeconds(30));
+            a.cleanUp();
+            b.cleanUp();
+            deleteTree(dirA);
+            deleteTree(dirB);
+        }
+        List<ConsumerRecord<String, String>> outRecs = verifyExactlyOnce(bs, out, counts, errors);
+        List<ConsumerRecord<String, String>> raw = K.readToEnd(bs, tps(out), "read_uncommitted", Duration.ofSeconds(30));
+        System.err.println("StreamsExactlyOnceTest: with a zombie, read_uncommitted holds " + raw.size()
+                + " output records (aborted included), read_committed exactly " + outRecs.size() + "; A's states " + statesA);
+    }
+
     private void run(boolean kill) throws Exception {
         String bs = broker.bootstrap();
         String in = K.topic("eos-in");
@@ -88,43 +155,14 @@ class StreamsExactlyOnceTest {
         }
 
         Path stateDir = Files.createTempDirectory("fjord-streams-");
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bs);
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
-        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0); // every update of a count is emitted
-        props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
-        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
-        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-        props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-        props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
-        // small polls, so that a kill lands mid-processing with several transactions behind and ahead
-        props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 50);
-
         AtomicBoolean slow = new AtomicBoolean(kill);
-        StreamsBuilder b = new StreamsBuilder();
-        KStream<String, String> s = b.stream(in);
-        s.mapValues(v -> {
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
+        List<KafkaStreams.State> states = Collections.synchronizedList(new ArrayList<>());
+        KafkaStreams streams = app(appId, in, out, counts, stateDir, v -> {
             if (slow.get()) {
                 FjordBroker.sleepQuietly(2); // ~4 s for the whole input: the kill comes in the middle
             }
-            return "seen-" + v;
-        }).to(out);
-        s.groupByKey()
-                .count(Materialized.<String, Long>as(Stores.inMemoryKeyValueStore("counts"))
-                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()))
-                .toStream().mapValues(String::valueOf).to(counts);
-
-        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
-        List<KafkaStreams.State> states = Collections.synchronizedList(new ArrayList<>());
-        KafkaStreams streams = new KafkaStreams(b.build(), props);
-        streams.setUncaughtExceptionHandler(e -> {
-            errors.add(e);
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
-        });
-        streams.setStateListener((now, old) -> states.add(now));
+        }, errors, states, Map.of());
         try (Admin a = broker.get().admin()) {
             streams.start();
             if (kill) {
@@ -144,6 +182,60 @@ class StreamsExactlyOnceTest {
             deleteTree(stateDir);
         }
 
+        List<ConsumerRecord<String, String>> outRecs = verifyExactlyOnce(bs, out, counts, errors);
+        if (kill) {
+            List<ConsumerRecord<String, String>> raw = K.readToEnd(bs, tps(out), "read_uncommitted", Duration.ofSeconds(30));
+            System.err.println("StreamsExactlyOnceTest: after the kill, read_uncommitted holds " + raw.size()
+                    + " output records (aborted included), read_committed exactly " + outRecs.size()
+                    + "; Streams thread errors: " + errors.size());
+        }
+    }
+
+    interface Hook {
+        void onRecord(String value);
+    }
+
+    /** The application: input -> mapValues -> out, and input -> count per key (in memory, changelogged) -> counts. */
+    private static KafkaStreams app(String appId, String in, String out, String counts, Path stateDir, Hook hook,
+            List<Throwable> errors, List<KafkaStreams.State> states, Map<String, Object> extra) {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap());
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0); // every update of a count is emitted
+        props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        // small polls, so that a kill lands mid-processing with several transactions behind and ahead
+        props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 50);
+        props.putAll(extra);
+
+        StreamsBuilder b = new StreamsBuilder();
+        KStream<String, String> s = b.stream(in);
+        s.mapValues(v -> {
+            hook.onRecord(v);
+            return "seen-" + v;
+        }).to(out);
+        s.groupByKey()
+                .count(Materialized.<String, Long>as(Stores.inMemoryKeyValueStore("counts"))
+                        .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()))
+                .toStream().mapValues(String::valueOf).to(counts);
+
+        KafkaStreams streams = new KafkaStreams(b.build(), props);
+        streams.setUncaughtExceptionHandler(e -> {
+            errors.add(e);
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+        });
+        streams.setStateListener((now, old) -> states.add(now));
+        return streams;
+    }
+
+    /** read_committed: every input exactly once in per-key order, every key's counts exactly 1..n. */
+    private static List<ConsumerRecord<String, String>> verifyExactlyOnce(String bs, String out, String counts, List<Throwable> errors) {
         // every input exactly once, in input order per key
         List<ConsumerRecord<String, String>> outRecs = K.readToEnd(bs, tps(out), "read_committed", Duration.ofSeconds(30));
         Map<String, List<Integer>> perKey = new TreeMap<>();
@@ -174,12 +266,7 @@ class StreamsExactlyOnceTest {
         assertEquals(KEYS, countsPerKey.size(), countsPerKey.keySet().toString());
         countsPerKey.forEach((k, vs) -> assertEquals(oneToN, vs, "counts of " + k));
 
-        if (kill) {
-            List<ConsumerRecord<String, String>> raw = K.readToEnd(bs, tps(out), "read_uncommitted", Duration.ofSeconds(30));
-            System.err.println("StreamsExactlyOnceTest: after the kill, read_uncommitted holds " + raw.size()
-                    + " output records (aborted included), read_committed exactly " + outRecs.size()
-                    + "; Streams thread errors: " + errors.size());
-        }
+        return outRecs;
     }
 
     private static List<TopicPartition> tps(String topic) {
