@@ -38,6 +38,10 @@ class Pair:
         self.fjord_broker = fjord
         self.kafka = compat.Side("kafka", kafka.bootstrap)
         self.fjord = compat.Side("fjord", fjord.bootstrap)
+        if hasattr(kafka, "stop") and hasattr(fjord, "restart"):
+            # graceful restarts on the same data and port (test_zz_last.py)
+            self.kafka.restart = lambda: (kafka.stop(), kafka.start())
+            self.fjord.restart = fjord.restart
 
     def sides(self):
         return (self.kafka, self.fjord)
