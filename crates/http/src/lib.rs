@@ -89,8 +89,11 @@ fn record_state_gauges(broker: &Broker) {
             ];
             let size = p.log.size_bytes();
             total_bytes += size;
-            metrics::gauge!("fjord_partition_log_end_offset", &labels)
-                .set(p.log.log_end_offset() as f64);
+            let end = p.log.log_end_offset();
+            metrics::gauge!("fjord_partition_log_end_offset", &labels).set(end as f64);
+            // Records read_committed consumers cannot see yet (an open transaction holds them).
+            metrics::gauge!("fjord_partition_lso_lag", &labels)
+                .set((end - p.last_stable_offset()).max(0) as f64);
             metrics::gauge!("fjord_partition_log_start_offset", &labels)
                 .set(p.log.log_start_offset() as f64);
             metrics::gauge!("fjord_partition_size_bytes", &labels).set(size as f64);
