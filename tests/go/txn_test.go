@@ -893,3 +893,128 @@ func TestSaramaTxnConsumeTransformProduce(t *testing.T) {
 		}
 	}
 }
+
+// Two GroupTransactSessions in one group at the same time (the second joins
+// mid-way, a rebalance moves partitions between them while transactions are in
+// flight): KIP-447's require_stable offsets and the generation check in
+// TxnOffsetCommit keep the committed output exactly once.
+func TestKgoGroupTransactSessionConcurrent(t *testing.T) {
+	adm := setup(t)
+	in := createTopic(t, adm, 4, nil)
+	out := createTopic(t, adm, 4, nil)
+	group := uniq("eos2")
+	const total = 200
+	prod := newClient(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var rs []*kgo.Record
+	for i := 0; i < total; i++ {
+		rs = append(rs, &kgo.Record{Topic: in, Partition: int32(i % 4), Value: []byte(fmt.Sprintf("in-%03d", i))})
+	}
+	if err := prod.ProduceSync(ctxT(t, 20*time.Second), rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	committedTotal := func() int64 {
+		offs, err := adm.FetchOffsets(ctxT(t, 10*time.Second), group)
+		if err != nil {
+			return -1
+		}
+		var sum int64
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == in && o.Err == nil {
+				sum += o.At
+			}
+		})
+		return sum
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	var commits, notCommitted int
+	perSession := map[string]int{}
+	run := func(name string) {
+		defer wg.Done()
+		s, err := kgo.NewGroupTransactSession(append(baseOpts(t, shared),
+			kgo.TransactionalID(uniq("eos2-"+name)), kgo.TransactionTimeout(30*time.Second),
+			kgo.ConsumerGroup(group), kgo.ConsumeTopics(in), kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets(),
+			kgo.FetchMaxWait(100*time.Millisecond), kgo.DefaultProduceTopic(out))...)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
+		defer s.Close()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			fs := s.PollRecords(ctx, 5)
+			cancel()
+			recs := fs.Records()
+			if len(recs) == 0 {
+				continue
+			}
+			if err := s.Begin(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s Begin: %w", name, err))
+				mu.Unlock()
+				return
+			}
+			for _, r := range recs {
+				s.Produce(context.Background(), &kgo.Record{Partition: r.Partition, Value: []byte("out-" + string(r.Value))}, nil)
+			}
+			committed, err := s.End(ctxT(t, 30*time.Second), kgo.TryCommit)
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s End: %w", name, err))
+			} else if committed {
+				commits++
+				perSession[name]++
+			} else {
+				notCommitted++
+			}
+			mu.Unlock()
+			time.Sleep(25 * time.Millisecond) // slow enough for the second member to take part
+		}
+	}
+	wg.Add(1)
+	go run("a")
+	waitFor(t, 30*time.Second, "the first session committing something", func() bool { return committedTotal() > 0 })
+	wg.Add(1)
+	go run("b")
+	waitFor(t, 90*time.Second, fmt.Sprintf("group offsets reaching %d", total), func() bool { return committedTotal() >= total })
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	t.Logf("%d transactions committed (%v), %d aborted by the session (rebalances)", commits, perSession, notCommitted)
+	if perSession["a"] == 0 || perSession["b"] == 0 {
+		t.Errorf("both sessions should have committed transactions: %v", perSession)
+	}
+	for _, err := range errs {
+		t.Errorf("session error: %v", err)
+	}
+	mu.Unlock()
+
+	sentinels(t, out, 4)
+	got := readUntilSentinels(t, out, 4, true)
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[string(r.Value)]++
+	}
+	for i := 0; i < total; i++ {
+		if v := fmt.Sprintf("out-in-%03d", i); seen[v] != 1 {
+			t.Errorf("%s appears %d times in the committed output", v, seen[v])
+		}
+	}
+	if len(got) != total {
+		t.Errorf("committed output: %d records, want %d", len(got), total)
+	}
+	if c := committedTotal(); c != total {
+		t.Errorf("group offsets sum to %d, want %d", c, total)
+	}
+}
