@@ -72,7 +72,7 @@ def app_main(argv):
     # decommissioned group-coordinator handle, past its own timeout (seen against Kafka 4.4.0
     # and fjord alike). Without re-bootstrap the producer reconnects to the same handle.
     p = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid, "log_level": 6,
-                  "transaction.timeout.ms": 60000, "metadata.recovery.strategy": "none",
+                  "transaction.timeout.ms": 180000, "metadata.recovery.strategy": "none",
                   **json.loads(os.environ.get("TXN_APP_PRODUCER_CONF", "{}"))})
     try:
         p.init_transactions(60)
@@ -80,12 +80,18 @@ def app_main(argv):
         say(event="fatal", where="init", error=str(e.args[0]))
         return 3
     say(event="init")
+    fatal = []
+
+    def on_error(err):
+        if err.fatal():
+            fatal.append(err)
+
     c = Consumer({
         "bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": instance,
         "isolation.level": "read_committed", "enable.auto.commit": False,
         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-        # long enough for a broker restart: the member keeps its assignment across it
-        "session.timeout.ms": 45000, "log_level": 6,
+        # long enough for a (slow, JVM) broker restart: the member keeps its assignment
+        "session.timeout.ms": 120000, "log_level": 6, "error_cb": on_error,
     })
     eof = set()
     in_txn, in_batch, processed, commits = False, 0, 0, 0
@@ -142,6 +148,9 @@ def app_main(argv):
     try:
         while True:
             m = c.poll(0.2)
+            if fatal:
+                say(event="fatal", error=str(fatal[0]))
+                return 3
             if m is None:
                 assigned = {(tp.topic, tp.partition) for tp in c.assignment()}
                 if assigned and assigned <= eof and not in_txn:
@@ -942,14 +951,14 @@ def apps():
         a.close()
 
 
-def ctp_setup(b, new_topic, n=200):
+def ctp_setup(b, new_topic, n=200, batch=20):
     src, out = new_topic("ctp-in"), new_topic("ctp-out")
     kutil.create_topic(b.bootstrap, src, partitions=2)
     kutil.create_topic(b.bootstrap, out, partitions=2)
     kutil.produce_all(b.bootstrap, src, [{"value": b"v%03d" % i, "partition": i % 2}
                                          for i in range(n)])
     group, tid = uid("ctp-group"), uid("ctp-tid")
-    return src, out, [src, out, group, tid, "instance-1", "20"], group
+    return src, out, [src, out, group, tid, "instance-1", str(batch)], group
 
 
 def ctp_check(b, src, out, group, n=200):
@@ -1013,6 +1022,43 @@ def test_consume_transform_produce_broker_kill9(tb, new_topic, apps):
     assert not [e for e in app.events if e["event"] in ("aborted", "fatal", "commit-error")], app.events
 
 
+def test_consume_transform_produce_broker_kill9_loop(tb, new_topic, apps):
+    """kill -9 the broker three times while the app commits every 10 records (the crash lands
+    anywhere: between AddPartitions, produce, TxnOffsetCommit, EndTxn and the markers)."""
+    if not tb.can_kill:
+        pytest.skip("FJORD_TEST_KAFKA without FJORD_TEST_KAFKA_DIR: cannot kill -9 the broker")
+    n = 1000
+    src, out, args, group = ctp_setup(tb, new_topic, n=n, batch=10)
+    app = apps(tb, args)
+    restarts = 0
+    for at in (10, 40, 70):   # commits (of 100) after which the broker dies
+        while True:
+            try:
+                ev = app.wait_event("committed", timeout=90)
+            except AssertionError:
+                if app.proc.poll() == 3 and restarts < 3:   # fatal error: start another instance
+                    restarts += 1
+                    app = apps(tb, args)
+                    continue
+                raise
+            if ev["commits"] >= at or sum(ev["offsets"].values()) >= n * at // 100:
+                break
+        tb.kill9()
+        tb.start()
+    while True:
+        try:
+            app.finish(timeout=120)
+            break
+        except AssertionError:
+            if app.proc.poll() == 3 and restarts < 3:
+                restarts += 1
+                app = apps(tb, args)
+                continue
+            raise
+    print(f"app instances restarted after fatal errors: {restarts}")
+    ctp_check(tb, src, out, group, n=n)
+
+
 # -- 7. admin ----------------------------------------------------------------
 
 def test_admin_list_describe_transactions(tb):
@@ -1046,12 +1092,13 @@ def test_kafkajs_transactions(tb, new_topic):
     # commit: c0-c2 at 0-2, COMMIT 3; abort: a0-a2 at 4-6, ABORT 7; then a plain "end" at 8
     assert [int(r["baseOffset"]) for r in res["commit"]] == [0]
     assert [int(r["baseOffset"]) for r in res["abort"]] == [4]
-    settle(tb, [(topic, 0)], 9)
+    # then (6.) fenced-0 at 9 aborted (10) by the second producer's init, second-0 at 11, 12 COMMIT
+    settle(tb, [(topic, 0)], 13)
     got, pos = read_all(tb, [(topic, 0)])
-    assert got[(topic, 0)] == [(0, b"c0"), (1, b"c1"), (2, b"c2"), (8, b"end")]
-    assert pos[(topic, 0)] == 9
+    assert got[(topic, 0)] == [(0, b"c0"), (1, b"c1"), (2, b"c2"), (8, b"end"), (11, b"second-0")]
+    assert pos[(topic, 0)] == 13
     unc, _ = read_all(tb, [(topic, 0)], "read_uncommitted")
-    assert [o for o, _ in unc[(topic, 0)]] == [0, 1, 2, 4, 5, 6, 8]
+    assert [o for o, _ in unc[(topic, 0)]] == [0, 1, 2, 4, 5, 6, 8, 9, 11]
     # a kafkajs consumer with readUncommitted: false skips the aborted records too
     assert res["jsReadCommitted"] == ["c0", "c1", "c2", "end"]
 
@@ -1066,3 +1113,16 @@ def test_kafkajs_transactions(tb, new_topic):
         c.close()
     assert committed.offset == 10
     assert res["ctpBatches"] >= 1
+
+    # the aborted transaction with sendOffsets: no output, no offsets for its group
+    c = kutil.consumer(tb.bootstrap, **{"group.id": group + "-aborted"})
+    try:
+        (committed,) = c.committed([TopicPartition(src, 0)], timeout=15)
+    finally:
+        c.close()
+    assert committed.offset == -1001
+    # fencing: the first producer's commit fails; only the second one's record is committed
+    assert not res["fenced"]["ok"], res["fenced"]
+    assert res["fenced"]["type"] == "INVALID_PRODUCER_EPOCH", res["fenced"]  # EndTxn v1 (kafkajs)
+    unc, _ = read_all(tb, [(out, 0)], "read_uncommitted")
+    assert [v for _, v in unc[(out, 0)]][-1] == b"aborted-with-offsets"

@@ -5,7 +5,10 @@
 //   3. a kafkajs consumer (readUncommitted: false) reads TOPIC up to "end"
 //   4. consume-transform-produce: a consumer in GROUP reads the 10 records of IN_TOPIC and each
 //      batch goes to OUT_TOPIC as "T:" + value in a transaction with sendOffsets
-// Prints one JSON line: {"commit": [...], "abort": [...], "jsReadCommitted": [...], "ctpBatches": n}.
+//   5. a transaction with sendOffsets (group GROUP-aborted) aborted
+//   6. a second producer with the same transactionalId fences the first (its commit fails)
+// Prints one JSON line: {"commit": [...], "abort": [...], "jsReadCommitted": [...], "ctpBatches": n,
+// "fenced": {ok, type, name, message}}.
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
 
@@ -109,7 +112,39 @@ async function main() {
     out.ctpBatches = batches;
     out.ctpProcessed = processed;
   }
+  // 5. sendOffsets in an aborted transaction commits nothing
+  {
+    const txn = await producer.transaction();
+    await txn.send({ topic: outTopic, messages: [{ value: 'aborted-with-offsets', partition: 0 }] });
+    await txn.sendOffsets({
+      consumerGroupId: `${groupId}-aborted`,
+      topics: [{ topic: inTopic, partitions: [{ partition: 0, offset: '7' }] }],
+    });
+    await txn.abort();
+  }
   await producer.disconnect();
+
+  // 6. fencing: a second producer with the same transactionalId; the first one's commit fails
+  {
+    const fencedId = `${transactionalId}-fenced`;
+    const first = kafka.producer({ transactionalId: fencedId, idempotent: true, maxInFlightRequests: 1, retry: { retries: 2 } });
+    await first.connect();
+    const txn = await first.transaction();
+    await txn.send({ topic, messages: [{ value: 'fenced-0', partition: 0 }] });
+    const second = kafka.producer({ transactionalId: fencedId, idempotent: true, maxInFlightRequests: 1 });
+    await second.connect();
+    const t2 = await second.transaction();   // InitProducerId bumped the epoch on connect
+    try {
+      await txn.commit();
+      out.fenced = { ok: true };
+    } catch (e) {
+      out.fenced = { ok: false, type: e.type, name: e.name, message: e.message };
+    }
+    await t2.send({ topic, messages: [{ value: 'second-0', partition: 0 }] });
+    await t2.commit();
+    await first.disconnect().catch(() => {});
+    await second.disconnect();
+  }
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
