@@ -394,6 +394,8 @@ class TransactionsTest {
             assertEquals(0, offset(a, tp, OffsetSpec.forTimestamp(base - 1), IsolationLevel.READ_COMMITTED));
             assertEquals(0, offset(a, tp, OffsetSpec.earliest(), IsolationLevel.READ_COMMITTED));
             assertEquals(1, offset(a, tp, OffsetSpec.maxTimestamp(), IsolationLevel.READ_UNCOMMITTED));
+            assertEquals(-1, offset(a, tp, OffsetSpec.maxTimestamp(), IsolationLevel.READ_COMMITTED),
+                    "the max-timestamp record is past the LSO");
             try (KafkaConsumer<String, String> rc = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")) {
                 var found = rc.offsetsForTimes(Map.of(tp, base + 500));
                 assertNull(found.get(tp), "read_committed offsetsForTimes: " + found);
@@ -407,6 +409,8 @@ class TransactionsTest {
                 }
             });
             assertEquals(1, offset(a, tp, at, IsolationLevel.READ_COMMITTED));
+            // the COMMIT marker (offset 2) carries the coordinator's clock, later than both records
+            assertEquals(2, offset(a, tp, OffsetSpec.maxTimestamp(), IsolationLevel.READ_COMMITTED));
         }
     }
 
@@ -1063,6 +1067,70 @@ class TransactionsTest {
             p.commitTransaction();
             other.commitTransaction();
         }
+    }
+
+    @Test
+    void kafkaTransactionsToolAbortsByStartOffset() throws Exception {
+        // kafka-transactions abort --topic T --partition P --start-offset O (brokers >= 3.0: the start offset is enough)
+        String topic = K.topic("txn-tool-abort");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer("tx-" + topic)) {
+            K.createTopic(a, topic, 1);
+            K.produce(bs(), topic, 0, 1);
+            p.beginTransaction();
+            assertEquals(1, send(p, topic, 0, "hung").offset());
+            assertEquals(1, lso(a, tp));
+            txTool("abort", "--topic", topic, "--partition", "0", "--start-offset", "1");
+            assertEquals(3, hw(a, tp), "an ABORT marker was written");
+            assertEquals(3, lso(a, tp));
+        }
+        assertEquals(List.of("v0"), values(readToEnd(List.of(tp), "read_committed")));
+    }
+
+    @Test
+    void dumpLogShowsTransactionalBatchesAndMarkers() throws Exception {
+        // kafka-dump-log on the partition's segment: the data batches are transactional, the markers are
+        // control batches with COMMIT / ABORT end-transaction markers
+        org.junit.jupiter.api.Assumptions.assumeTrue(broker.get().dataDir() != null, "the broker's data dir is unknown");
+        String topic = K.topic("txn-dump");
+        String tid = "tx-" + topic;
+        long pid;
+        try (Admin a = broker.get().admin();
+             KafkaProducer<String, String> p = txProducer(tid)) {
+            K.createTopic(a, topic, 1);
+            p.beginTransaction();
+            send(p, topic, 0, "c0");
+            p.commitTransaction();
+            p.beginTransaction();
+            send(p, topic, 0, "a0");
+            p.abortTransaction();
+            pid = a.describeTransactions(List.of(tid)).description(tid).get(30, TimeUnit.SECONDS).producerId();
+        }
+        java.nio.file.Path seg = broker.get().dataDir().resolve(topic + "-0").resolve("00000000000000000000.log");
+        String[] out = new String[1];
+        K.waitUntil("both markers in the segment", Duration.ofSeconds(20), () -> {
+            if (!seg.toFile().isFile()) {
+                return false;
+            }
+            out[0] = Tool.run("org.apache.kafka.tools.DumpLogSegments", "--files", seg.toString(),
+                    "--print-data-log", "--deep-iteration").ok().out;
+            return out[0].contains("endTxnMarker: ABORT");
+        });
+        String dump = out[0];
+        assertTrue(dump.contains("endTxnMarker: COMMIT"), dump);
+        assertTrue(!dump.contains("isvalid: false"), dump);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                "baseOffset: (\\d+) lastOffset: \\d+ count: \\d+ baseSequence: (-?\\d+) lastSequence: -?\\d+ producerId: (-?\\d+) "
+                        + "producerEpoch: \\d+ partitionLeaderEpoch: -?\\d+ isTransactional: (\\w+) isControl: (\\w+)").matcher(dump);
+        List<String> batches = new ArrayList<>();
+        while (m.find()) {
+            assertEquals(String.valueOf(pid), m.group(3), m.group());
+            batches.add(m.group(1) + ":" + m.group(4) + "/" + m.group(5));
+        }
+        assertEquals(List.of("0:true/false", "1:true/true", "2:true/false", "3:true/true"), batches, dump);
+        assertTrue(dump.contains("payload: c0"), dump);
+        assertTrue(dump.contains("payload: a0"), dump);
     }
 
     /** kafka-transactions' tab-separated, space-padded tables: one map (header -> cell) per row. */
