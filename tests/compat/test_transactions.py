@@ -1134,6 +1134,94 @@ def restart_with_transactions(s):
                                     rc["producer_epoch"] - c.epoch)
 
 
+def marker_on_unwritten_partition(commit):
+    """two partitions added, records only in p0: EndTxn writes a marker to both"""
+    def fn(s):
+        t = s.topic_t(partitions=2)
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0, 1]})
+        tx.produce(t, 0)
+        tx.end(commit)
+        wait_state(s, tx.id, ("CompleteCommit", "CompleteAbort"))
+        out = []
+        for part in (0, 1):
+            p = wait_for(lambda: fetch(s, t, part), lambda p: p["last_stable_offset"] >= 1)
+            out.append((p["high_watermark"], p["last_stable_offset"],
+                        [(pid == tx.pid, off) for pid, off in aborted(p) or []],
+                        [(b["base"], b["control"]) for b in batches(p["records"])]))
+        return out
+    return fn
+
+
+def plain_commit_while_pending(s):
+    """a plain OffsetCommit (simple group) while a transactional one is pending, then the
+    transaction commits: which offset remains"""
+    t = s.topic_t()
+    g = s.group()
+    tx = Tx(s)
+    tx.init()
+    tx.add_offsets(g)
+    tx.txn_commit(g, t, 0, 5)
+    plain = s.commit(g, t, 0, 2)
+    mid = (offset_fetch(s, g, t, False), offset_fetch(s, g, t, True))
+    tx.end(True)
+    wait_state(s, tx.id, ("CompleteCommit",))
+    final = wait_for(lambda: offset_fetch(s, g, t, True), lambda v: v[1] == 0)
+    return plain, mid, final
+
+
+def reinit_timeout(s):
+    tx = Tx(s, timeout_ms=10000)
+    tx.init()
+    a = describe_txn(s, tx.id)["transaction_timeout_ms"]
+    tx.init(timeout_ms=20000)
+    b = describe_txn(s, tx.id)
+    return a, b["transaction_timeout_ms"], b["producer_epoch"]
+
+
+def fetch_between_lso_and_hw(s):
+    t = s.topic_t()
+    s.fill(t, 2)
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])  # 2..4, HW 5
+    out = []
+    for off in (1, 2, 3, 5, 6):
+        p = fetch(s, t, offset=off)
+        out.append((off, p[E], p["high_watermark"], p["last_stable_offset"], data_offsets(p),
+                    aborted(p)))
+    return out
+
+
+def txn_sequence(first_seq, second_seq):
+    def fn(s):
+        t = s.topic_t()
+        tx = Tx(s)
+        tx.init()
+        tx.add({t: [0]})
+        a = tx.produce_raw(t, 0, seq=first_seq)
+        b = tx.produce_raw(t, 0, seq=second_seq) if second_seq is not None else None
+        return a[E], None if b is None else b[E], s.list_offsets(t, 0, LATEST)[1]
+    return fn
+
+
+def seq_after_bump(s):
+    """after a commit and InitProducerId (epoch+1), the next txn must start again at 0"""
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])  # seq 0, 1
+    tx.end(True)
+    tx.init()                                         # epoch + 1, sequences reset
+    tx.add({t: [0]})
+    cont = tx.produce_raw(t, 0, seq=2)                # continuing the old numbering
+    zero = tx.produce_raw(t, 0, seq=0)
+    return cont[E], zero[E]
+
+
 # ----------------------------------------------------------------- through client libraries
 def ck_read(s, topic, committed, n_partitions=1, timeout=30):
     """confluent-kafka consumer (assign from the start) until a non-transactional 'end'
@@ -1513,6 +1601,28 @@ CASES = [
          "batch (max_bytes=1) vs the whole log", aborted_limited_fetch),
     Case("txn/describe-producers/idempotent", "DescribeProducers for an idempotent "
          "(non-transactional) producer", describe_producers_idempotent),
+    Case("txn/end/marker-unwritten-partition", "commit: two partitions added, records in p0 "
+         "only: markers on both", marker_on_unwritten_partition(True)),
+    Case("txn/end/marker-unwritten-partition-abort", "the same, abort",
+         marker_on_unwritten_partition(False)),
+    Case("txn/offsets/plain-commit-while-pending", "a plain OffsetCommit while a "
+         "transactional one is pending; after the commit", plain_commit_while_pending,
+         bug="when the transaction commits, its pending offset (5) overwrites a plain "
+             "OffsetCommit (2) made after it; Kafka keeps the later plain commit (2): the "
+             "group coordinator applies the one written last to __consumer_offsets"),
+    Case("txn/init/reinit-timeout", "InitProducerId again with another timeout: "
+         "DescribeTransactions shows it", reinit_timeout),
+    Case("txn/fetch/between-lso-and-hw", "Fetch read_committed from offsets below, at, "
+         "between LSO and HW, at HW, beyond", fetch_between_lso_and_hw,
+         bug="harmless: a read_committed partition answered with OFFSET_OUT_OF_RANGE (fetch "
+             "beyond the HW) carries aborted_transactions [] ; Kafka sends null there"),
+    Case("txn/produce/seq-gap", "transactional Produce seq 0 then seq 5", txn_sequence(0, 5)),
+    Case("txn/produce/seq-first-not-0", "transactional Produce whose first seq is 3",
+         txn_sequence(3, None)),
+    Case("txn/produce/seq-duplicate", "the same transactional batch (seq 0) twice",
+         txn_sequence(0, 0)),
+    Case("txn/produce/seq-after-bump", "after commit + InitProducerId: seq 2 (old numbering) "
+         "then seq 0", seq_after_bump),
 ]
 
 
