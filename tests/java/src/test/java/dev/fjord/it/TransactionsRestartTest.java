@@ -226,6 +226,58 @@ class TransactionsRestartTest {
 
     @Test
     @Timeout(150)
+    void pendingTransactionalOffsetsSurviveSigkill() throws Exception {
+        // offsets sent to a transaction are pending in the group coordinator; after a SIGKILL + restart they must
+        // still be pending (not visible, not lost), then the commit applies them and a later abort drops its own
+        String in = K.topic("txr-offsets");
+        String group = K.group("txr-offsets");
+        TopicPartition tp = new TopicPartition(in, 0);
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, in, 1);
+            K.produce(bs(), in, 0, 10);
+            a.alterConsumerGroupOffsets(group, Map.of(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(2)))
+                    .all().get(30, TimeUnit.SECONDS);
+        }
+        try (KafkaProducer<String, String> p = txProducer("tx-" + in)) {
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "pending")),
+                    new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+
+            bounce(true);
+
+            try (Admin a = broker.get().admin()) {
+                assertEquals(2, groupOffset(a, group, tp), "the pending offset is still not visible after the restart");
+            }
+            p.commitTransaction();
+            try (Admin a = broker.get().admin()) {
+                K.waitUntil("the pending offset committed", WAIT, () -> groupOffset(a, group, tp) == 6);
+            }
+            p.beginTransaction();
+            p.sendOffsetsToTransaction(Map.of(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(9)),
+                    new org.apache.kafka.clients.consumer.ConsumerGroupMetadata(group));
+
+            bounce(true);
+
+            p.abortTransaction();
+        }
+        try (Admin a = broker.get().admin()) {
+            assertEquals(6, groupOffset(a, group, tp), "the aborted offset was dropped");
+            var om = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).get(tp);
+            assertEquals("pending", om.metadata());
+        }
+    }
+
+    private static long groupOffset(Admin a, String group, TopicPartition tp) {
+        try {
+            var om = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS).get(tp);
+            return om == null ? -1 : om.offset();
+        } catch (Exception e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    @Test
+    @Timeout(150)
     void openTransactionTimesOutAfterSigkill() throws Exception {
         String topic = K.topic("txr-timeout");
         String tid = "tx-" + topic;

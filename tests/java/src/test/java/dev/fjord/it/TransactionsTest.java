@@ -323,6 +323,51 @@ class TransactionsTest {
     }
 
     @Test
+    void abortedTransactionSpanningSegments() throws Exception {
+        // segment.bytes = 1 MiB and a 2.5 MB aborted transaction: the abort covers three segments; read_committed
+        // from the start and from the second segment (the transaction began in the first) drops all of it
+        String topic = K.topic("txn-segments");
+        TopicPartition tp = new TopicPartition(topic, 0);
+        try (Admin a = broker.get().admin()) {
+            a.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic, 1, (short) 1)
+                    .configs(Map.of("segment.bytes", "1048576")))).all().get(30, TimeUnit.SECONDS);
+            K.awaitTopic(a, topic, 1);
+        }
+        String big = "x".repeat(1000);
+        long firstAborted;
+        long midAborted;
+        try (KafkaProducer<String, String> plain = K.producer(bs());
+             KafkaProducer<String, String> tx = txProducer("tx-" + topic, ProducerConfig.LINGER_MS_CONFIG, 5)) {
+            send(plain, topic, 0, "p-before");
+            tx.beginTransaction();
+            firstAborted = send(tx, topic, 0, "a-0-" + big).offset();
+            List<java.util.concurrent.Future<RecordMetadata>> fs = new ArrayList<>();
+            for (int i = 1; i < 2500; i++) {
+                fs.add(tx.send(new ProducerRecord<>(topic, 0, "k", "a-" + i + "-" + big)));
+            }
+            tx.flush();
+            midAborted = fs.get(1500).get().offset();
+            send(plain, topic, 0, "p-during");
+            tx.abortTransaction();
+            tx.beginTransaction();
+            send(tx, topic, 0, "c-after");
+            tx.commitTransaction();
+            send(plain, topic, 0, "p-after");
+        }
+        assertEquals(1, firstAborted);
+        if (broker.get().dataDir() != null) {
+            try (var files = java.nio.file.Files.list(broker.get().dataDir().resolve(topic + "-0"))) {
+                long segments = files.filter(f -> f.toString().endsWith(".log")).count();
+                assertTrue(segments >= 3, segments + " segments");
+            }
+        }
+        assertEquals(List.of("p-before", "p-during", "c-after", "p-after"), values(readToEnd(List.of(tp), "read_committed")));
+        List<String> fromMid = values(readFrom(tp, midAborted, "read_committed"));
+        assertEquals(List.of("p-during", "c-after", "p-after"), fromMid);
+        assertEquals(2504, readToEnd(List.of(tp), "read_uncommitted").size());
+    }
+
+    @Test
     void openTransactionHoldsTheLastStableOffset() throws Exception {
         String topic = K.topic("txn-lso");
         TopicPartition tp = new TopicPartition(topic, 0);
