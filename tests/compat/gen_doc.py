@@ -24,6 +24,9 @@ MODULES = [("test_metadata", "ApiVersions, Metadata, DescribeCluster, malformed 
                             "IncrementalAlterConfigs"),
            ("test_records", "Produce, Fetch, ListOffsets, DeleteRecords, idempotence"),
            ("test_groups", "Consumer groups and committed offsets"),
+           ("test_transactions", "Transactions: InitProducerId, AddPartitionsToTxn, transactional "
+                                 "Produce, EndTxn, offsets in transactions, LSO, aborted lists, "
+                                 "Describe/ListTransactions, DescribeProducers"),
            ("test_clients", "Through client libraries (confluent-kafka, kafka-python)"),
            ("test_zz_last", "Destructive cases (run last)")]
 
@@ -36,10 +39,15 @@ ERRORS = {
     32: "INVALID_TIMESTAMP", 35: "UNSUPPORTED_VERSION", 36: "TOPIC_ALREADY_EXISTS",
     37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR", 39: "INVALID_REPLICA_ASSIGNMENT",
     40: "INVALID_CONFIG", 42: "INVALID_REQUEST", 44: "POLICY_VIOLATION",
-    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 59: "UNKNOWN_PRODUCER_ID",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 48: "INVALID_TXN_STATE",
+    49: "INVALID_PRODUCER_ID_MAPPING", 50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS", 53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    29: "TOPIC_AUTHORIZATION_FAILED", 55: "OPERATION_NOT_ATTEMPTED", 59: "UNKNOWN_PRODUCER_ID",
     68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND", 79: "MEMBER_ID_REQUIRED",
-    82: "FENCED_INSTANCE_ID", 87: "INVALID_RECORD", 100: "UNKNOWN_TOPIC_ID",
-    114: "MISMATCHED_ENDPOINT_TYPE",
+    82: "FENCED_INSTANCE_ID", 87: "INVALID_RECORD", 88: "UNSTABLE_OFFSET_COMMIT",
+    90: "PRODUCER_FENCED", 100: "UNKNOWN_TOPIC_ID", 105: "TRANSACTIONAL_ID_NOT_FOUND",
+    114: "MISMATCHED_ENDPOINT_TYPE", 120: "TRANSACTION_ABORTABLE",
+    128: "INVALID_REGULAR_EXPRESSION",
 }
 
 KIND = {"same": "same", "diff": "different (allowed)", "bug": "**different: FJORD BUG**",
