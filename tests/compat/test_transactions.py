@@ -482,16 +482,17 @@ def add_twice(s):
     return list(a.values()), list(b.values())
 
 
-def add_v4(verify_only):
+def add_v4(verify_only, version=4):
     def fn(s):
         t = s.topic_t()
         tx = Tx(s)
         tx.init()
         if verify_only:
             tx.add({t: [0]})
-        r = tx.add_raw({t: [0]}, version=4, verify_only=verify_only)
+        r = tx.add_raw({t: [0]}, version=version, verify_only=verify_only)
+        st = describe_txn(s, tx.id)
         return r.pop("top"), sorted((k[1], v) for k, v in r.items()), \
-            describe_txn_view(describe_txn(s, tx.id))[1::5]
+            (st["transaction_state"], [(x["topic"] == t, x["partitions"]) for x in st["topics"]])
     return fn
 
 
@@ -1446,6 +1447,9 @@ CASES = [
          add_v4(False)),
     Case("txn/add/v4-verify-only", "AddPartitionsToTxn v4 verify_only=true from a client",
          add_v4(True)),
+    Case("txn/add/v5-client", "AddPartitionsToTxn v5 from a client", add_v4(False, 5),
+         diff=D((0, [(0, 0)], ("Ongoing", [(True, [0])])), CLOSED,
+                TV2 + ": AddPartitionsToTxn v5 is not advertised")),
     Case("txn/add/unknown-topic", "AddPartitionsToTxn: a known and an unknown topic",
          add_unknown_topic),
     Case("txn/add/unknown-partition", "AddPartitionsToTxn: partition 7 of a 1-partition topic",
