@@ -1178,6 +1178,113 @@ class TransactionsTest {
         assertTrue(dump.contains("payload: a0"), dump);
     }
 
+    private static final String COPIER = "org.apache.kafka.tools.TransactionalMessageCopier";
+
+    private String[] copierArgs(String in, int partition, String out, String group, String tid) {
+        return new String[] {"--broker-list", bs(), "--input-topic", in, "--input-partition", String.valueOf(partition),
+            "--output-topic", out, "--consumer-group", group, "--transactional-id", tid, "--transaction-size", "50",
+            "--enable-random-aborts", "--use-group-metadata"};
+    }
+
+    /** Input values "p<partition>-<i>", 1500 per partition. */
+    private List<String> copierInput(String in, int partitions, int perPartition) throws Exception {
+        List<String> all = new ArrayList<>();
+        try (KafkaProducer<String, String> p = K.producer(bs(), ProducerConfig.LINGER_MS_CONFIG, 5)) {
+            for (int part = 0; part < partitions; part++) {
+                for (int i = 0; i < perPartition; i++) {
+                    String v = "p" + part + "-" + i;
+                    p.send(new ProducerRecord<>(in, part, "k" + i, v));
+                    all.add(v);
+                }
+            }
+            p.flush();
+        }
+        return all;
+    }
+
+    private void assertCopiedExactlyOnce(String out, String group, String in, List<String> input) throws Exception {
+        List<ConsumerRecord<String, String>> got = readToEnd(tps(out, 2), "read_committed");
+        Map<String, Long> dup = got.stream().collect(Collectors.groupingBy(ConsumerRecord::value, Collectors.counting()));
+        List<String> twice = dup.entrySet().stream().filter(e -> e.getValue() > 1).map(Map.Entry::getKey).limit(10).collect(Collectors.toList());
+        assertTrue(twice.isEmpty(), "copied twice: " + twice);
+        assertEquals(new java.util.TreeSet<>(input), new java.util.TreeSet<>(dup.keySet()));
+        assertEquals(input.size(), got.size());
+        try (Admin a = broker.get().admin()) {
+            var offs = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
+            for (int part = 0; part < 2; part++) {
+                TopicPartition tp = new TopicPartition(in, part);
+                assertEquals(hw(a, tp), offs.get(tp).offset(), "the copier's committed offset on " + tp);
+            }
+        }
+        assertTrue(got.stream().allMatch(r -> r.value().startsWith("p" + r.partition() + "-")), "copied to the input's partition number");
+        int raw = readToEnd(tps(out, 2), "read_uncommitted").size();
+        System.err.println("TransactionalMessageCopier: read_committed " + got.size() + " = the input; read_uncommitted " + raw
+                + " (the random aborts' copies included)");
+    }
+
+    @Test
+    void transactionalMessageCopierWithRandomAborts() throws Exception {
+        // Kafka's own EOS system-test tool: copies an input partition to an output topic in transactions with
+        // the consumed offsets, aborting at random (and rewinding); one copier per input partition, same group
+        String in = K.topic("copier-in");
+        String out = K.topic("copier-out");
+        String group = K.group("copier");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, in, 2);
+            K.createTopic(a, out, 2); // (the copier writes input partition p to output partition p)
+        }
+        List<String> input = copierInput(in, 2, 1500);
+        for (int part = 0; part < 2; part++) {
+            Tool.Result r = Tool.run(COPIER, copierArgs(in, part, out, group, "copier-" + out + "-" + part)).ok();
+            assertTrue(r.out.contains("ShutdownComplete"), r.toString());
+        }
+        assertCopiedExactlyOnce(out, group, in, input);
+    }
+
+    @Test
+    void transactionalMessageCopierKilledAndRestarted() throws Exception {
+        // the copier of partition 0 is killed with SIGKILL mid-way (an open transaction behind it); a new one with
+        // the same transactional id fences it, aborts that transaction and resumes from the committed offsets
+        String in = K.topic("copier-kill-in");
+        String out = K.topic("copier-kill-out");
+        String group = K.group("copier-kill");
+        try (Admin a = broker.get().admin()) {
+            K.createTopic(a, in, 2);
+            K.createTopic(a, out, 2); // (the copier writes input partition p to output partition p)
+        }
+        List<String> input = copierInput(in, 2, 1500);
+        String tid0 = "copier-" + out + "-0";
+        List<String> argv = new ArrayList<>(List.of(java.nio.file.Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx256m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=error", "-cp", Tool.classPath(), COPIER));
+        argv.addAll(List.of(copierArgs(in, 0, out, group, tid0)));
+        // slow it down: small transactions, so that the kill lands mid-way
+        argv.set(argv.indexOf("--transaction-size") + 1, "10");
+        Process first = new ProcessBuilder(argv).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        StringBuilder firstOut = new StringBuilder();
+        try (var rd = new java.io.BufferedReader(new java.io.InputStreamReader(first.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            java.util.regex.Pattern consumed = java.util.regex.Pattern.compile("\"consumed\":(\\d+)");
+            String line;
+            long seen = 0;
+            while (seen < 400 && (line = rd.readLine()) != null) {
+                firstOut.append(line).append('\n');
+                var m = consumed.matcher(line);
+                if (m.find()) {
+                    seen = Long.parseLong(m.group(1));
+                }
+                assertTrue(System.nanoTime() < deadline, "the copier did not get going: " + firstOut);
+            }
+            assertTrue(seen >= 400 && seen < 1500, "killed at " + seen + " consumed: " + firstOut);
+            first.destroyForcibly(); // SIGKILL
+            assertTrue(first.waitFor(30, TimeUnit.SECONDS));
+        }
+        for (int part = 0; part < 2; part++) {
+            Tool.Result r = Tool.run(COPIER, copierArgs(in, part, out, group, "copier-" + out + "-" + part)).ok();
+            assertTrue(r.out.contains("ShutdownComplete"), r.toString());
+        }
+        assertCopiedExactlyOnce(out, group, in, input);
+    }
+
     /** kafka-transactions' tab-separated, space-padded tables: one map (header -> cell) per row. */
     private static List<Map<String, String>> table(Tool.Result r) {
         String[] lines = r.out.split("\n");
