@@ -445,6 +445,24 @@ def test_commit_two_topics_two_partitions(tb, new_topic):
     assert total == 4 * 2 * per_txn and len({v for l in got.values() for _, v in l}) == total
 
 
+def test_transaction_over_many_partitions(tb, topic_name):
+    parts = 24
+    kutil.create_topic(tb.bootstrap, topic_name, partitions=parts)
+    tps = [(topic_name, i) for i in range(parts)]
+    p = txn_producer(tb, uid("tid-wide"))
+    for outcome in ("commit", "abort", "commit"):
+        p.begin_transaction()
+        for i in range(parts):
+            p.produce(topic_name, value=b"%s-%d" % (outcome.encode(), i), partition=i)
+        assert p.flush(30) == 0
+        (p.commit_transaction if outcome == "commit" else p.abort_transaction)(30)
+    settle(tb, tps, 6)                 # per partition: 3 records, 3 markers
+    got, pos = read_all(tb, tps)
+    for i in range(parts):
+        assert got[(topic_name, i)] == [(0, b"commit-%d" % i), (4, b"commit-%d" % i)], i
+        assert pos[(topic_name, i)] == 6
+
+
 # -- 2. abort ----------------------------------------------------------------
 
 def test_abort_invisible_to_read_committed(tb, topic_name):
@@ -587,6 +605,13 @@ def test_txn_offset_commit_is_unstable_until_committed(tb, topic_name):
                    msg="the committed offset 7 to be stable")
         assert rc.committed(tp, timeout=10)[0].offset == 7
         assert ru.committed(tp, timeout=10)[0].offset == 7
+        # a transaction with offsets only (no records): its marker goes to __consumer_offsets
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition(topic_name, 0, 9)], md, 30)
+        p.commit_transaction(30)
+        wait_until(lambda: admin_offsets(tb, group, topic_name, True) == (9, None), timeout=20,
+                   msg="the offsets-only transaction's offset 9 to be stable")
+        assert hwm(tb, (topic_name, 0)) == 4   # x (aborted), ABORT, y, COMMIT: nothing more
     finally:
         rc.close()
         ru.close()
@@ -645,11 +670,13 @@ def test_transaction_state_survives_broker_restart(tb, topic_name, new_topic, ho
     got, pos = read_all(tb, [(seg_topic, 0)], timeout=60)
     assert [v for _, v in got[(seg_topic, 0)]] == seg_want
     assert pos[(seg_topic, 0)] == SEG_TXNS * (SEG_PER_TXN + 1)
-    p.commit_transaction(60)                                            # 20 COMMIT
-    settle(tb, [tp], 21)
+    # the producer goes on in the same transaction: its sequence numbers survived the restart
+    produce_checked(p, topic_name, [b"o-2"])                           # 20
+    p.commit_transaction(60)                                            # 21 COMMIT
+    settle(tb, [tp], 22)
     got, pos = read_all(tb, [tp])
-    assert got[tp] == want + [(17, b"o-0"), (18, b"o-1"), (19, b"p6")]
-    assert pos[tp] == 21 and lso(tb, tp) == 21
+    assert got[tp] == want + [(17, b"o-0"), (18, b"o-1"), (19, b"p6"), (20, b"o-2")]
+    assert pos[tp] == 22 and lso(tb, tp) == 22
 
 
 def test_two_producers_interleaved_on_one_partition(tb, topic_name):
