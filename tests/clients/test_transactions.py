@@ -537,6 +537,23 @@ def test_interleaved_commit_abort_plain(tb, topic_name):
         assert pos[tp] == 17, start
 
 
+def test_delete_records_into_an_aborted_transaction(tb, topic_name):
+    """The log start moves inside an aborted transaction (DeleteRecords): its remaining records
+    stay filtered for read_committed consumers."""
+    kutil.create_topic(tb.bootstrap, topic_name)
+    tp = (topic_name, 0)
+    _, want = write_interleaved(tb, topic_name)
+    a = kutil.admin(tb.bootstrap)
+    fut = a.delete_records([TopicPartition(topic_name, 0, 6)], request_timeout=15)
+    (res,) = fut.values()
+    assert res.result().low_watermark == 6
+    got, pos = read_all(tb, [tp], start=6)
+    assert got[tp] == [(o, v) for o, v in want if o >= 6]
+    assert pos[tp] == 17
+    unc, _ = read_all(tb, [tp], "read_uncommitted", start=6)
+    assert [o for o, _ in unc[tp]][:3] == [6, 7, 8]
+
+
 def test_large_compressed_transactions(tb, topic_name):
     """Many batches per partition (zstd) in commit, abort, commit."""
     kutil.create_topic(tb.bootstrap, topic_name, partitions=2)
@@ -670,6 +687,9 @@ def test_transaction_state_survives_broker_restart(tb, topic_name, new_topic, ho
     got, pos = read_all(tb, [(seg_topic, 0)], timeout=60)
     assert [v for _, v in got[(seg_topic, 0)]] == seg_want
     assert pos[(seg_topic, 0)] == SEG_TXNS * (SEG_PER_TXN + 1)
+    # from inside the aborted transaction 4404-5503, past the segment roll (~4770)
+    got, _ = read_all(tb, [(seg_topic, 0)], start=4900, timeout=60)
+    assert [v for _, v in got[(seg_topic, 0)]] == seg_want[-SEG_PER_TXN:]
     # the producer goes on in the same transaction: its sequence numbers survived the restart
     produce_checked(p, topic_name, [b"o-2"])                           # 20
     p.commit_transaction(60)                                            # 21 COMMIT
