@@ -59,7 +59,9 @@ def app_main(argv):
     b"T:" + value to the same partition of OUT inside a transaction that also carries the
     consumer's positions (send_offsets_to_transaction), committing every BATCH records. With
     HANG_AFTER > 0 it flushes the open transaction after that many records, prints
-    {"event": "hang"} and waits for a line on stdin before going on. Exits 0 (printing
+    {"event": "hang"} and waits for a line on stdin before going on; with HANG_AFTER < 0 it does
+    the same inside the first commit after -HANG_AFTER records, between
+    send_offsets_to_transaction and commit_transaction (the offsets are pending). Exits 0 (printing
     {"event": "done"}) once every assigned partition is at its end and nothing is open; exits
     3 on a fatal error. Every event is one JSON line on stdout.
     """
@@ -95,13 +97,17 @@ def app_main(argv):
         if err.fatal():
             fatal.append(err)
 
-    c = Consumer({
+    cconf = {
         "bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": instance,
         "isolation.level": "read_committed", "enable.auto.commit": False,
         "auto.offset.reset": "earliest", "enable.partition.eof": True,
         # long enough for a (slow, JVM) broker restart: the member keeps its assignment
         "session.timeout.ms": 120000, "log_level": 6, "error_cb": on_error,
-    })
+        **json.loads(os.environ.get("TXN_APP_CONSUMER_CONF", "{}")),
+    }
+    if instance == "-":   # dynamic membership
+        del cconf["group.instance.id"]
+    c = Consumer(cconf)
     eof = set()
     in_txn, in_batch, processed, commits = False, 0, 0, 0
 
@@ -133,6 +139,11 @@ def app_main(argv):
             try:
                 positions = c.position(c.assignment())
                 p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), 30)
+                if hang_after < 0 and processed >= -hang_after:
+                    p.flush(30)
+                    say(event="hang", processed=processed, commits=commits, where="commit")
+                    sys.stdin.readline()
+                    say(event="resume")
                 p.commit_transaction(60)
                 in_txn, in_batch = False, 0
                 commits += 1
@@ -189,7 +200,7 @@ def app_main(argv):
                     p.poll(0.1)
             in_batch += 1
             processed += 1
-            if hang_after and processed == hang_after:
+            if hang_after > 0 and processed == hang_after:
                 p.flush(30)
                 say(event="hang", processed=processed, commits=commits)
                 sys.stdin.readline()
@@ -1022,14 +1033,16 @@ def test_transaction_timeout_aborts(tb, topic_name):
 class App:
     """The transactional application of app_main() in a subprocess."""
 
-    def __init__(self, b, args, hang_after=0, tmp=None):
+    def __init__(self, b, args, hang_after=0, producer_conf=None, consumer_conf=None):
         self.events = []
         self.lines = queue.Queue()
         self.stderr = tempfile.TemporaryFile()
+        env = dict(os.environ, TXN_APP_PRODUCER_CONF=json.dumps(producer_conf or {}),
+                   TXN_APP_CONSUMER_CONF=json.dumps(consumer_conf or {}))
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "app", b.bootstrap, *args,
              str(hang_after)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=HERE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=HERE, env=env)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -1150,6 +1163,30 @@ def test_consume_transform_produce_app_kill9(tb, new_topic, apps):
     assert done["processed"] == 180, done
     total_uncommitted = ctp_check(tb, src, out, group)
     assert total_uncommitted == 210  # the 10 aborted records of the killed app
+
+
+def test_consume_transform_produce_takeover_by_another_member(tb, new_topic, apps):
+    """KIP-447 style: the app dies inside a commit (offsets sent, not committed); ANOTHER member
+    with its own transactional.id takes its partitions over after a rebalance. Its offset fetch
+    (require_stable) must not use the pending offsets: it waits (UNSTABLE_OFFSET_COMMIT) until
+    the coordinator aborts the dead producer's transaction on its timeout, then resumes from the
+    committed offsets. Every input exactly once."""
+    src, out, args, group = ctp_setup(tb, new_topic)
+    args1 = [*args]
+    args1[4] = "-"                      # dynamic members, so the dead one leaves the group
+    dyn = {"session.timeout.ms": 6000}  # Kafka's group.min.session.timeout.ms
+    # the dead transaction outlives the rebalance, so the takeover meets the pending offsets
+    app1 = apps(tb, args1, hang_after=-40, producer_conf={"transaction.timeout.ms": 10000},
+                consumer_conf=dyn)
+    ev = app1.wait_event("hang")        # 20 committed; 21-40 and their offsets pending
+    assert ev["processed"] == 40 and ev["commits"] == 1, ev
+    app1.kill9()
+    args2 = [*args1]
+    args2[3] = uid("ctp-tid-other")
+    app2 = apps(tb, args2, consumer_conf=dyn)
+    done = app2.finish(timeout=90)
+    assert done["processed"] == 180, (done, app2.events)   # from the committed offsets (20)
+    assert ctp_check(tb, src, out, group) == 220   # the dead member's 20 records were aborted
 
 
 def test_consume_transform_produce_broker_kill9(tb, new_topic, apps):
