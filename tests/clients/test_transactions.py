@@ -386,8 +386,18 @@ def read_all(b, tps, isolation="read_committed", timeout=30, consumer=None, star
             c.close()
 
 
+_ADMINS = {}
+
+
+def cached_admin(b):
+    """One AdminClient per bootstrap (it reconnects by itself after a broker restart)."""
+    if b.bootstrap not in _ADMINS:
+        _ADMINS[b.bootstrap] = kutil.admin(b.bootstrap)
+    return _ADMINS[b.bootstrap]
+
+
 def list_latest(b, tp, isolation):
-    a = kutil.admin(b.bootstrap)
+    a = cached_admin(b)
     fut = a.list_offsets({TopicPartition(*tp): OffsetSpec.latest()}, isolation_level=isolation,
                          request_timeout=15)
     return list(fut.values())[0].result().offset
