@@ -1223,6 +1223,36 @@ def seq_after_bump(s):
     return cont[E], zero[E]
 
 
+def delete_records_into_open_txn(s):
+    """DeleteRecords into the middle of an open transaction, then commit"""
+    t = s.topic_t()
+    s.fill(t, 2)
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])  # 2..4
+    d = s.delete_records(t, 0, 3)
+    p = fetch(s, t, offset=3)
+    mid = (d, p[E], p["high_watermark"], p["last_stable_offset"], p["log_start_offset"],
+           data_offsets(p), s.list_offsets(t, 0, -2, isolation=1)[:2],
+           s.list_offsets(t, 0, LATEST, isolation=1)[:2])
+    tx.end(True)
+    p2 = wait_for(lambda: fetch(s, t, offset=3), lambda p: p["last_stable_offset"] == 6)
+    return mid, (p2["high_watermark"], p2["last_stable_offset"], data_offsets(p2))
+
+
+def delete_records_beyond_lso(s):
+    """DeleteRecords up to the HW while a transaction is open (beyond the LSO)"""
+    t = s.topic_t()
+    tx = Tx(s)
+    tx.init()
+    tx.add({t: [0]})
+    tx.produce(t, 0, [(b"a", b"1"), (b"b", b"2")])  # 0, 1
+    d = s.delete_records(t, 0, -1)
+    p = fetch(s, t, offset=max(d[1], 0))
+    return d, p[E], p["high_watermark"], p["last_stable_offset"], p["log_start_offset"]
+
+
 # ----------------------------------------------------------------- through client libraries
 def ck_read(s, topic, committed, n_partitions=1, timeout=30):
     """confluent-kafka consumer (assign from the start) until a non-transactional 'end'
@@ -1627,6 +1657,14 @@ CASES = [
          txn_sequence(0, 0)),
     Case("txn/produce/seq-after-bump", "after commit + InitProducerId: seq 2 (old numbering) "
          "then seq 0", seq_after_bump),
+    Case("txn/delete-records/into-open-txn", "DeleteRecords to offset 3 inside an open "
+         "transaction (2..4), then commit", delete_records_into_open_txn),
+    Case("txn/delete-records/to-hw-open-txn", "DeleteRecords to the HW (-1) while a "
+         "transaction is open", delete_records_beyond_lso,
+         bug="DeleteRecords past every record of an open transaction (to the HW 2) leaves the "
+             "LSO at the transaction's first offset 0, below the new log start 2; Kafka answers "
+             "LSO 2 (= log start = HW). (Into the middle of the transaction both keep LSO 2 "
+             "with log start 3: txn/delete-records/into-open-txn)"),
 ]
 
 
