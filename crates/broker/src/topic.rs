@@ -90,6 +90,7 @@ impl Partition {
         producers: ProducerStates,
     ) -> Partition {
         let first_unstable = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        log.set_uncleanable_from(first_unstable);
         Partition {
             index,
             log,
@@ -137,13 +138,18 @@ impl Partition {
     /// before a transaction's first append, whose offset is not known yet (the log end read
     /// before the append is a safe lower bound). Caller holds the producer lock.
     pub(crate) fn hold_stable_at(&self, offset: i64) {
-        self.first_unstable.fetch_min(offset, Ordering::AcqRel);
+        let held = self
+            .first_unstable
+            .fetch_min(offset, Ordering::AcqRel)
+            .min(offset);
+        self.log.set_uncleanable_from(held);
     }
 
     /// Recomputes the bound from the producer state. Caller holds the producer lock.
     pub(crate) fn refresh_stable(&self, states: &ProducerStates) {
         let first = states.first_unstable_offset().unwrap_or(i64::MAX);
         self.first_unstable.store(first, Ordering::Release);
+        self.log.set_uncleanable_from(first);
     }
 
     /// Appends a transactional batch the broker itself writes for a producer (transactional

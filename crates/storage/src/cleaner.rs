@@ -121,12 +121,20 @@ impl Log {
         let Some((active, closed)) = segs.split_last() else {
             return Ok(0);
         };
+        // Only segments wholly below the uncleanable offset (an open transaction's start).
+        let limit = self.uncleanable_from.load(Acquire);
+        let cleanable = closed
+            .iter()
+            .take_while(|s| s.next_offset.load(Acquire) <= limit)
+            .count();
+        let active_empty = active.is_empty() && cleanable == closed.len();
+        let closed = &closed[..cleanable];
         // Nothing new was closed since the last pass: only tombstones ageing past
         // delete.retention.ms could change the outcome, so re-check rarely rather than decode
         // every closed segment on every cleaner tick.
         let seen = (
             closed.last().map_or(-1, |s| s.next_offset.load(Acquire)),
-            active.is_empty(),
+            active_empty,
         );
         let recheck_ms = cfg.delete_retention_ms.clamp(1_000, RECHECK_UNCHANGED_MS);
         if let Some((last_seen, at)) = maint.last_compaction {
@@ -143,7 +151,7 @@ impl Log {
         let mut rewritten = 0;
         for (i, seg) in closed.iter().enumerate() {
             // The log's last batch stays so the end offset survives a restart.
-            let keep_last = i + 1 == closed.len() && active.is_empty();
+            let keep_last = i + 1 == closed.len() && active_empty;
             if let Some(bytes) = self.clean_segment(seg, &pass, keep_last)? {
                 self.swap(seg, &bytes)?;
                 rewritten += 1;

@@ -120,6 +120,9 @@ pub struct Log {
     pub(crate) flush_lock: Mutex<()>,
     /// Serializes segment deletion / compaction swaps; remembers the last compaction pass.
     pub(crate) maint: Mutex<Maintenance>,
+    /// The cleaner leaves segments at or beyond this offset alone (set by the layer above to
+    /// the first offset of the oldest open transaction; `i64::MAX` when none).
+    pub(crate) uncleanable_from: AtomicI64,
     pub(crate) closed: AtomicBool,
 }
 
@@ -485,6 +488,12 @@ impl Log {
     /// Next offset to be assigned (= high watermark on a single node).
     pub fn log_end_offset(&self) -> i64 {
         self.end.load(Acquire)
+    }
+
+    /// Keeps compaction below `offset`: a key's older record must survive while a newer one
+    /// may still be aborted (Kafka cleans only below the last stable offset).
+    pub fn set_uncleanable_from(&self, offset: i64) {
+        self.uncleanable_from.store(offset, Release);
     }
 
     /// Offset below which everything is known to be on stable storage.

@@ -130,6 +130,7 @@ impl Log {
             flush: Mutex::new(FlushState::new(rp < end)),
             flush_lock: Mutex::new(()),
             maint: Mutex::new(Default::default()),
+            uncleanable_from: std::sync::atomic::AtomicI64::new(i64::MAX),
             closed: AtomicBool::new(false),
         })
     }
