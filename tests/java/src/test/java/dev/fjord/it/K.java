@@ -136,6 +136,40 @@ public final class K {
      */
     public static List<ConsumerRecord<String, String>> readToEnd(String bootstrap, Collection<TopicPartition> tps,
             String isolation, Duration timeout) {
+        if (isolation.equals("read_committed")) {
+            awaitNoOpenTransaction(bootstrap, tps, timeout);
+        }
+        return readToEndNow(bootstrap, tps, isolation, timeout);
+    }
+
+    /**
+     * Waits until no transaction is open on the partitions (LSO = high watermark). EndTxn answers once the
+     * coordinator has logged PrepareCommit/PrepareAbort; Kafka writes the markers to the partitions after that,
+     * so a read right after commitTransaction() can still find the LSO before them.
+     */
+    public static void awaitNoOpenTransaction(String bootstrap, Collection<TopicPartition> tps, Duration timeout) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", bootstrap);
+        try (Admin a = Admin.create(p)) {
+            Map<TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> latest = new java.util.HashMap<>();
+            tps.forEach(tp -> latest.put(tp, org.apache.kafka.clients.admin.OffsetSpec.latest()));
+            waitUntil("no open transaction on " + tps, timeout, () -> {
+                try {
+                    var rc = a.listOffsets(latest, new org.apache.kafka.clients.admin.ListOffsetsOptions(
+                            org.apache.kafka.common.IsolationLevel.READ_COMMITTED)).all().get(10, TimeUnit.SECONDS);
+                    var ru = a.listOffsets(latest, new org.apache.kafka.clients.admin.ListOffsetsOptions(
+                            org.apache.kafka.common.IsolationLevel.READ_UNCOMMITTED)).all().get(10, TimeUnit.SECONDS);
+                    return tps.stream().allMatch(tp -> rc.get(tp).offset() == ru.get(tp).offset());
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+        }
+    }
+
+    /** {@link #readToEnd} without waiting for open transactions to end (read_committed stops at the LSO). */
+    public static List<ConsumerRecord<String, String>> readToEndNow(String bootstrap, Collection<TopicPartition> tps,
+            String isolation, Duration timeout) {
         try (KafkaConsumer<String, String> c = consumer(bootstrap, ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation)) {
             c.assign(tps);
             c.seekToBeginning(tps);

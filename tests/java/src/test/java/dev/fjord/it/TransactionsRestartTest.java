@@ -137,7 +137,7 @@ class TransactionsRestartTest {
                 assertTrue(ps.stream().anyMatch(s -> s.producerId() == before.producerId()
                         && s.currentTransactionStartOffset().orElse(-1) == 1), ps.toString());
             }
-            assertEquals(List.of("before"), values(K.readToEnd(bs(), List.of(tp0), "read_committed", WAIT)));
+            assertEquals(List.of("before"), values(K.readToEndNow(bs(), List.of(tp0), "read_committed", WAIT)));
 
             // the same producer instance goes on: one more record, then the commit
             send(p, topic, 1, "t3");
@@ -295,9 +295,28 @@ class TransactionsRestartTest {
                 K.awaitTopic(a, topic, 1);
                 // the reloaded coordinator's sweep aborts it (Fjord: --transaction-abort-interval-ms 200,
                 // Kafka: transaction.abort.timed.out.transaction.cleanup.interval.ms=500 in run --kafka)
-                K.waitUntil("the orphaned transaction aborted after the restart", Duration.ofSeconds(40),
-                        () -> offset(a, tp, IsolationLevel.READ_COMMITTED) == 2);
-                K.waitUntil("CompleteAbort", WAIT, () -> describe(a, tid).state() == TransactionState.COMPLETE_ABORT);
+                K.waitUntil("the orphaned transaction aborted by the coordinator after the restart", Duration.ofSeconds(40),
+                        () -> describe(a, tid).state() == TransactionState.COMPLETE_ABORT);
+                try {
+                    K.waitUntil("the ABORT marker written (LSO released)", Duration.ofSeconds(15),
+                            () -> offset(a, tp, IsolationLevel.READ_COMMITTED) == 2);
+                } catch (AssertionError e) {
+                    if (!FjordBroker.isExternal()) {
+                        throw e;
+                    }
+                    // Apache Kafka races here: its coordinator can time the transaction out while the restarted
+                    // broker has not loaded the partition's leader yet, and then skips the marker ("Couldn't find
+                    // leader endpoint for partitions ... likely deleted already and hence can be skipped") -- a
+                    // hanging transaction. What an operator does then: find-hanging reports it, abort clears it.
+                    System.err.println("TransactionsRestartTest: Kafka skipped the ABORT marker after its restart: "
+                            + "a hanging transaction; clearing it with kafka-transactions find-hanging + abort");
+                    Tool.Result hanging = Tool.run("org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", bs(),
+                            "find-hanging", "--topic", topic, "--max-transaction-timeout", "0").ok();
+                    assertTrue(hanging.out.contains(topic), "find-hanging reports it: " + hanging);
+                    Tool.run("org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", bs(),
+                            "abort", "--topic", topic, "--partition", "0", "--start-offset", "0").ok();
+                    K.waitUntil("the hanging transaction aborted", WAIT, () -> offset(a, tp, IsolationLevel.READ_COMMITTED) == 2);
+                }
             }
             KafkaException e = assertThrows(KafkaException.class, p::commitTransaction);
             try (Admin a = broker.get().admin()) {

@@ -95,6 +95,9 @@ class TransactionsTest {
      * position reaches the end offsets it was told (the LSO for read_committed), in offset order per partition.
      */
     private List<ConsumerRecord<String, String>> readToEnd(Collection<TopicPartition> tps, String isolation) {
+        if (isolation.equals("read_committed")) {
+            K.awaitNoOpenTransaction(bs(), tps, WAIT); // (Kafka writes the markers after EndTxn answers)
+        }
         try (KafkaConsumer<String, String> c = K.consumer(bs(), ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation)) {
             c.assign(tps);
             c.seekToBeginning(tps);
@@ -302,6 +305,9 @@ class TransactionsTest {
     }
 
     private List<ConsumerRecord<String, String>> readFrom(TopicPartition tp, long start, String isolation, Object... kv) {
+        if (isolation.equals("read_committed")) {
+            K.awaitNoOpenTransaction(bs(), List.of(tp), WAIT);
+        }
         Object[] all = new Object[kv.length + 2];
         all[0] = ConsumerConfig.ISOLATION_LEVEL_CONFIG;
         all[1] = isolation;
