@@ -597,7 +597,7 @@ class TransactionsTest {
             p.beginTransaction();
             p.sendOffsetsToTransaction(Map.of(tp, new OffsetAndMetadata(3)), c.groupMetadata());
             p.commitTransaction();
-            assertEquals(3, groupOffset(a, group, tp));
+            K.waitUntil("the offset committed", WAIT, () -> groupOffsetUnchecked(a, group, tp) == 3);
         }
         assertEquals(List.of("v0", "v1", "v2"), values(readToEnd(List.of(tp), "read_committed")));
     }
