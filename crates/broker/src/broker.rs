@@ -161,8 +161,10 @@ impl Broker {
                 // Copy under the lock, write outside it: producers wait only for the copy.
                 let copy = {
                     let mut states = p.lock_producers();
-                    // Aborted transactions below the log start (retention) are forgotten here.
-                    states.prune_aborted(p.log.log_start_offset());
+                    // Producers and aborted transactions below the log start (retention) are
+                    // forgotten here.
+                    states.truncate_head(p.log.log_start_offset());
+                    p.refresh_stable(&states);
                     let changed = states.take_dirty();
                     (changed || all).then(|| (p.log.log_end_offset(), states.clone()))
                 };

@@ -456,13 +456,16 @@ impl Broker {
         partition: i32,
         offset: i64,
     ) -> Result<i64, BrokerError> {
-        let log = &self.partition(topic, partition)?.log;
+        let partition = self.partition(topic, partition)?;
+        let log = &partition.log;
         let target = if offset == -1 {
             log.log_end_offset()
         } else {
             offset
         };
-        Ok(log.delete_records(target)?)
+        let start = log.delete_records(target)?;
+        partition.truncate_producers_below(start);
+        Ok(start)
     }
 
     /// InitProducerId for an idempotent producer: a fresh producer id with epoch 0 (what Kafka

@@ -82,6 +82,11 @@ pub enum BrokerError {
     OperationNotAttempted,
     #[error("the group id is empty")]
     InvalidGroupId,
+    #[error("{0}")]
+    TopicAuthorizationFailed(String),
+    /// A transactional write without a transactional id.
+    #[error("{0}")]
+    TransactionalIdAuthorizationFailed(String),
     /// A group coordinator error inside a broker call (TxnOffsetCommit).
     #[error(transparent)]
     Group(#[from] crate::groups::GroupError),

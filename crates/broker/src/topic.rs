@@ -184,6 +184,14 @@ impl Partition {
         appended
     }
 
+    /// Forgets producers whose every batch lies below `log_start` (DeleteRecords, retention),
+    /// with their open transactions, as Kafka's producer state does: their records are gone.
+    pub(crate) fn truncate_producers_below(&self, log_start: i64) {
+        let mut states = self.lock_producers();
+        states.truncate_head(log_start);
+        self.refresh_stable(&states);
+    }
+
     pub(crate) fn lock_producers(&self) -> MutexGuard<'_, ProducerStates> {
         self.producers
             .lock()

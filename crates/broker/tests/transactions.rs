@@ -400,6 +400,20 @@ fn transactional_offsets_are_visible_only_after_commit() {
             broker.fetch_offsets("g", Some(&wanted)).unwrap()[0].offset,
             5
         );
+        // A plain commit after a pending one wins, even when the transaction then commits
+        // (Kafka applies the record written last).
+        broker.add_offsets_to_txn("tx", pid, 0, "g").await.unwrap();
+        broker
+            .txn_offset_commit("tx", pid, 0, commit(8))
+            .await
+            .unwrap();
+        broker.commit_offsets(commit(6)).await.unwrap();
+        assert!(broker.fetch_offsets("g", Some(&wanted)).unwrap()[0].unstable);
+        broker.end_txn("tx", pid, 0, true).await.unwrap();
+        assert_eq!(
+            broker.fetch_offsets("g", Some(&wanted)).unwrap()[0].offset,
+            6
+        );
         // Without AddOffsetsToTxn the commit is refused.
         assert!(broker
             .txn_offset_commit("tx", pid, 0, commit(7))
@@ -411,7 +425,7 @@ fn transactional_offsets_are_visible_only_after_commit() {
             tokio::task::yield_now().await;
         }
         let reloaded = broker.fetch_offsets("g", Some(&wanted)).unwrap();
-        assert_eq!((reloaded[0].offset, reloaded[0].unstable), (5, false));
+        assert_eq!((reloaded[0].offset, reloaded[0].unstable), (6, false));
     });
 }
 

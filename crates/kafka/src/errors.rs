@@ -25,6 +25,8 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 pub const INVALID_TXN_STATE: i16 = 48;
 pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
@@ -89,6 +91,8 @@ pub fn code(error: &BrokerError) -> i16 {
         BrokerError::CoordinatorNotAvailable(_) => COORDINATOR_NOT_AVAILABLE,
         BrokerError::OperationNotAttempted => OPERATION_NOT_ATTEMPTED,
         BrokerError::InvalidGroupId => INVALID_GROUP_ID,
+        BrokerError::TopicAuthorizationFailed(_) => TOPIC_AUTHORIZATION_FAILED,
+        BrokerError::TransactionalIdAuthorizationFailed(_) => TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
         BrokerError::Group(e) => group_code(e),
         BrokerError::Storage(_) => KAFKA_STORAGE_ERROR,
         // Tells clients to refresh metadata and retry, which is right while a broker restarts.

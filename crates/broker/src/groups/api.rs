@@ -49,17 +49,7 @@ impl GroupCoordinator {
         for (id, found) in loaded {
             let mut group = super::Group::new(id.clone(), self.limits());
             group.offsets = found.offsets;
-            group.pending_txn = found
-                .pending
-                .into_iter()
-                .map(|(producer, offsets)| {
-                    let values = offsets
-                        .into_iter()
-                        .filter_map(|(k, v)| v.map(|v| (k, v)))
-                        .collect();
-                    (producer, values)
-                })
-                .collect();
+            group.pending_txn = found.pending;
             if let Some(value) = found.group {
                 group.restore(value, tokio::time::Instant::now());
             }

@@ -75,6 +75,7 @@ impl GroupCoordinator {
         // Memory follows the log: only offsets whose record was appended become visible.
         match self.log.append(&req.group_id, &batch) {
             Ok(ticket) => {
+                super::txn_offsets::supersede_pending(group, accepted.iter().map(|(_, k, _)| k));
                 for (_, key, value) in accepted {
                     group.offsets.insert(key, value);
                 }

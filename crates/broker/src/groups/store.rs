@@ -15,7 +15,7 @@ pub(crate) struct LoadedGroup {
     pub group: Option<GroupValue>,
     pub offsets: HashMap<(String, i32), OffsetValue>,
     /// Offsets of transactions whose marker was not read (yet), by producer id.
-    pub pending: HashMap<i64, HashMap<(String, i32), Option<OffsetValue>>>,
+    pub pending: HashMap<i64, super::txn_offsets::PendingOffsets>,
 }
 
 /// The `__consumer_offsets` topic once it exists.
@@ -175,12 +175,9 @@ fn end_pending(groups: &mut HashMap<String, LoadedGroup>, producer_id: i64, comm
     for group in groups.values_mut() {
         if let Some(pending) = group.pending.remove(&producer_id) {
             if commit {
-                for (key, value) in pending {
-                    match value {
-                        Some(v) => group.offsets.insert(key, v),
-                        None => group.offsets.remove(&key),
-                    };
-                }
+                // None: a plain commit came after it and stays (see `txn_offsets.rs`).
+                let live = pending.into_iter().filter_map(|(k, v)| v.map(|v| (k, v)));
+                group.offsets.extend(live);
             }
         }
     }
@@ -211,6 +208,13 @@ fn apply(groups: &mut HashMap<String, LoadedGroup>, record: &records::ReadRecord
                     .insert((topic, partition), value);
                 return;
             }
+            let key = (topic, partition);
+            for pending in entry.pending.values_mut() {
+                if let Some(v) = pending.get_mut(&key) {
+                    *v = None;
+                }
+            }
+            let (topic, partition) = key;
             match value {
                 Some(v) => {
                     entry.offsets.insert((topic, partition), v);

@@ -9,8 +9,10 @@ use super::records::{self, OffsetValue};
 use super::{wall_ms, CommitRequest, GroupCoordinator, GroupError};
 use std::sync::Arc;
 
-/// Offsets a producer's open transaction committed for a group, by partition.
-pub(crate) type PendingOffsets = std::collections::HashMap<(String, i32), OffsetValue>;
+/// Offsets a producer's open transaction committed for a group, by partition. None: a plain
+/// commit of the partition came after it, which wins even if the transaction commits (Kafka
+/// applies whichever was written last); the partition stays unstable until the end.
+pub(crate) type PendingOffsets = std::collections::HashMap<(String, i32), Option<OffsetValue>>;
 
 impl GroupCoordinator {
     /// TxnOffsetCommit for `producer_id`/`epoch` (the caller has checked that the group's
@@ -79,7 +81,7 @@ impl GroupCoordinator {
             Ok(ticket) => {
                 let pending = group.pending_txn.entry(producer_id).or_default();
                 for (_, key, value) in accepted {
-                    pending.insert(key, value);
+                    pending.insert(key, Some(value));
                 }
                 (results, ticket)
             }
@@ -106,8 +108,26 @@ impl GroupCoordinator {
             }
             if let Some(pending) = group.pending_txn.remove(&producer_id) {
                 if commit {
-                    group.offsets.extend(pending);
+                    let live = pending.into_iter().filter_map(|(k, v)| v.map(|v| (k, v)));
+                    group.offsets.extend(live);
                 }
+            }
+        }
+    }
+}
+
+/// A plain commit of these partitions supersedes what open transactions committed for them.
+pub(crate) fn supersede_pending<'a>(
+    group: &mut Group,
+    keys: impl IntoIterator<Item = &'a (String, i32)>,
+) {
+    if group.pending_txn.is_empty() {
+        return;
+    }
+    for key in keys {
+        for pending in group.pending_txn.values_mut() {
+            if let Some(v) = pending.get_mut(key) {
+                *v = None;
             }
         }
     }

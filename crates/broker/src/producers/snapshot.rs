@@ -14,8 +14,25 @@ struct Snapshot {
     states: ProducerStates,
 }
 
+/// `producer-state/<topic>-<partition>.json`, or for a name too long for the file system (a
+/// topic name may have 249 characters, a file name 255 bytes) its first 200 bytes and a hash of
+/// the whole name.
 fn file_name(topic: &str, partition: i32) -> String {
-    format!("producer-state/{topic}-{partition}.json")
+    let plain = format!("{topic}-{partition}.json");
+    if plain.len() <= 255 {
+        return format!("producer-state/{plain}");
+    }
+    let mut cut = 200;
+    while !topic.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = topic.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!(
+        "producer-state/{}~{hash:016x}-{partition}.json",
+        &topic[..cut]
+    )
 }
 
 /// Writes the state of one partition. `end_offset` must have been read while the state could not
@@ -84,5 +101,20 @@ fn replay(states: &mut ProducerStates, h: &BatchHeader, bytes: &[u8], now_ms: i6
     states.note_timestamp(h.producer_id, h.max_timestamp);
     if h.attributes & batch::ATTR_TRANSACTIONAL != 0 {
         states.note_transactional(h.producer_id, h.base_offset);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_names_fit_the_file_system() {
+        let long = "x".repeat(249);
+        let name = super::file_name(&long, 12);
+        assert!(
+            name.trim_start_matches("producer-state/").len() <= 255,
+            "{name}"
+        );
+        assert_ne!(name, super::file_name(&format!("{}y", "x".repeat(248)), 12));
+        assert_eq!(super::file_name("t", 0), "producer-state/t-0.json");
     }
 }

@@ -303,6 +303,16 @@ impl ProducerStates {
             .collect()
     }
 
+    /// Forgets producers whose last batch ends below `log_start` and aborted transactions
+    /// wholly below it (their records were deleted).
+    pub fn truncate_head(&mut self, log_start: i64) {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, e| e.batches.back().is_none_or(|b| b.last_offset >= log_start));
+        self.dirty |= before != self.entries.len();
+        self.prune_aborted(log_start);
+    }
+
     /// Forgets aborted transactions wholly below the log start (retention removed them).
     pub fn prune_aborted(&mut self, log_start: i64) {
         let below = self.aborted.partition_point(|a| a.last_offset < log_start);

@@ -3,6 +3,7 @@
 //! answered, writing COMMIT/ABORT markers to every partition of a transaction, the periodic
 //! sweep (timeouts, interrupted ends, expired ids) and the startup load.
 use super::{EndPlan, InitPlan, TxnMeta, TxnState, MAX_EPOCH, TRANSACTION_STATE_TOPIC};
+use crate::broker::is_internal_topic;
 use crate::data::now_ms;
 use crate::groups::OFFSETS_TOPIC;
 use crate::{Broker, BrokerError, NewTopic, TopicConfigs};
@@ -171,9 +172,9 @@ impl Broker {
             Some(InitPlan::FenceAndAbort) => {
                 self.fence_and_abort(id, "a new instance of the producer started")
                     .await?;
-                self.bumped(id, timeout_ms, now)?
+                self.bumped(id, timeout_ms, now, expected.is_some())?
             }
-            Some(InitPlan::Bump) => self.bumped(id, timeout_ms, now)?,
+            Some(InitPlan::Bump) => self.bumped(id, timeout_ms, now, expected.is_some())?,
         };
         let answer = (meta.producer_id, meta.epoch);
         self.persist(meta).await?;
@@ -181,8 +182,15 @@ impl Broker {
     }
 
     /// The id's state with its epoch bumped, or a fresh producer id once the epoch is
-    /// exhausted, ready for a new transaction.
-    fn bumped(&self, id: &str, timeout_ms: i32, now: i64) -> Result<TxnMeta, BrokerError> {
+    /// exhausted, ready for a new transaction. Only a bump the producer asked for itself
+    /// (KIP-360, `requested`) remembers the previous epoch for a retry of that request.
+    fn bumped(
+        &self,
+        id: &str,
+        timeout_ms: i32,
+        now: i64,
+        requested: bool,
+    ) -> Result<TxnMeta, BrokerError> {
         let mut meta = self
             .txns
             .table()
@@ -194,7 +202,7 @@ impl Broker {
             meta.last_epoch = -1;
             meta.epoch = 0;
         } else {
-            meta.last_epoch = meta.epoch;
+            meta.last_epoch = if requested { meta.epoch } else { -1 };
             meta.epoch += 1;
         }
         meta.timeout_ms = timeout_ms;
@@ -209,6 +217,24 @@ impl Broker {
     /// topics fail the request: they get UNKNOWN_TOPIC_OR_PARTITION, the rest
     /// OPERATION_NOT_ATTEMPTED, as Kafka answers.
     pub async fn add_partitions_to_txn(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Result<(), BrokerError>>, BrokerError> {
+        if let Some((topic, _)) = partitions.iter().find(|(t, _)| is_internal_topic(t)) {
+            return Err(BrokerError::TopicAuthorizationFailed(format!(
+                "internal topic '{topic}' cannot be added to a transaction"
+            )));
+        }
+        self.add_any_partitions(id, producer_id, epoch, partitions)
+            .await
+    }
+
+    /// AddPartitionsToTxn without the internal-topic check (AddOffsetsToTxn adds the group's
+    /// `__consumer_offsets` partition this way).
+    async fn add_any_partitions(
         &self,
         id: &str,
         producer_id: i64,
@@ -274,7 +300,7 @@ impl Broker {
             .offsets_partition_for(group_id)
             .map_err(|_| BrokerError::CoordinatorNotAvailable("no offsets topic".into()))?;
         let added = self
-            .add_partitions_to_txn(
+            .add_any_partitions(
                 id,
                 producer_id,
                 epoch,
@@ -336,7 +362,7 @@ impl Broker {
             .cloned()
             .ok_or_else(|| BrokerError::InvalidProducerIdMapping(id.to_string()))?;
         if let Some(epoch) = epoch {
-            prepared.last_epoch = prepared.epoch;
+            prepared.last_epoch = -1;
             prepared.epoch = epoch;
         }
         prepared.state = if commit {

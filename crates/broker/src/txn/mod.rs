@@ -349,12 +349,22 @@ impl TxnTable {
                 "{topic}-{partition} was not added to the transaction of producer {producer_id}"
             ))
         };
+        let Some(transactional_id) = transactional_id else {
+            return Err(BrokerError::TransactionalIdAuthorizationFailed(
+                "a transactional batch needs the request's transactional id".into(),
+            ));
+        };
+        if !self.by_id.contains_key(transactional_id) {
+            return Err(BrokerError::InvalidProducerIdMapping(format!(
+                "unknown transactional id '{transactional_id}'"
+            )));
+        }
         let meta = self
             .by_producer
             .get(&producer_id)
             .and_then(|id| self.by_id.get(id))
             .ok_or_else(not_added)?;
-        if transactional_id.is_some_and(|id| id != meta.transactional_id) {
+        if transactional_id != meta.transactional_id {
             return Err(BrokerError::InvalidProducerIdMapping(format!(
                 "producer id {producer_id} does not belong to that transactional id"
             )));

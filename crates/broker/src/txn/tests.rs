@@ -111,7 +111,14 @@ fn add_and_end_check_the_producer_and_the_state() {
 fn produce_is_verified_against_the_ongoing_transaction() {
     let t = table(TxnState::Ongoing);
     assert!(t.verify_produce(Some("t"), 5, 2, "a", 0).is_ok());
-    assert!(t.verify_produce(None, 5, 2, "a", 0).is_ok());
+    assert!(matches!(
+        t.verify_produce(None, 5, 2, "a", 0),
+        Err(BrokerError::TransactionalIdAuthorizationFailed(_))
+    ));
+    assert!(matches!(
+        t.verify_produce(Some("never"), 5, 2, "a", 0),
+        Err(BrokerError::InvalidProducerIdMapping(_))
+    ));
     assert!(matches!(
         t.verify_produce(Some("t"), 5, 2, "a", 1),
         Err(BrokerError::TransactionNotVerified(_))

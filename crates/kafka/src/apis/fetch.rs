@@ -227,6 +227,7 @@ fn error_data(partition: i32, error: &BrokerError) -> PartitionData {
         .with_high_watermark(-1)
         .with_last_stable_offset(-1)
         .with_log_start_offset(-1)
+        .with_aborted_transactions(None)
         .with_preferred_read_replica(BrokerId(-1))
         .with_records(Some(Bytes::new()))
 }

@@ -116,7 +116,7 @@ async fn add_one(
                     if added {
                         errors::NONE
                     } else {
-                        errors::INVALID_TXN_STATE
+                        errors::TRANSACTION_ABORTABLE
                     }
                 })
                 .collect(),
