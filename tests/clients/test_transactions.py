@@ -882,12 +882,6 @@ def test_list_offsets_under_an_open_transaction(tb, topic_name):
 ON_FJORD = not (KAFKA or KAFKA_DIR)
 
 
-@pytest.mark.xfail(ON_FJORD, strict=True, reason=(
-    "FJORD BUG: compaction keeps transactional batches verbatim and leaves them out of its key "
-    "map (crates/storage/src/cleaner.rs): a committed transactional record neither replaces the "
-    "older value of its key nor is replaced by a newer one, and aborted records are never "
-    "removed. Kafka cleans committed transactional records like any other and drops aborted "
-    "ones. Also means TxnOffsetCommit records in __consumer_offsets are never compacted."))
 def test_compaction_of_transactional_records(tb, topic_name):
     """cleanup.policy=compact: committed transactional records shadow and are shadowed by plain
     ones like any record; aborted records are removed (Kafka 4.4.0 after a cleaner pass)."""

@@ -2,8 +2,11 @@
 //! segments.
 //!
 //! Offsets never change: a rewritten batch keeps its base offset and lastOffsetDelta, records keep
-//! their offset deltas; batches left without records are dropped. Control and transactional
-//! batches are kept verbatim. A rewritten segment is swapped in crash-safely:
+//! their offset deltas; batches left without records are dropped. Only segments below the
+//! uncleanable offset (the first offset of an open transaction) are cleaned. There, a
+//! transactional batch whose COMMIT marker follows is compacted like any other, one whose ABORT
+//! marker follows is dropped, one whose marker lies beyond the cleaned segments is kept
+//! verbatim and shadows nothing; markers are kept. A rewritten segment is swapped in crash-safely:
 //! write `<base>.log.cleaned` + fsync, remove the old indexes, rename over `<base>.log`, fsync
 //! the directory, rebuild the indexes. A crash at any point leaves either the old or the new
 //! log file plus missing indexes (rebuilt at open) or a stray `.cleaned` (deleted at open).
@@ -40,8 +43,35 @@ fn for_each_batch(
     err
 }
 
-fn is_special(b: &[u8]) -> bool {
-    batch::parse_header(b).attributes & (ATTR_CONTROL | ATTR_TRANSACTIONAL) != 0
+/// What became of a transactional batch, by its base offset: true = committed, false =
+/// aborted. Batches without an entry (not transactional, or whose marker is beyond the cleaned
+/// segments) are absent.
+type Fates = HashMap<i64, bool>;
+
+/// How the cleaner treats a batch.
+#[derive(PartialEq, Eq)]
+enum Kind {
+    /// Plain data, or a committed transaction's: compacted by key.
+    Data,
+    /// An aborted transaction's data: dropped.
+    Aborted,
+    /// A marker, or a transaction whose outcome is not in the cleaned segments: kept verbatim.
+    Verbatim,
+}
+
+fn kind(b: &[u8], fates: &Fates) -> Kind {
+    let h = batch::parse_header(b);
+    if h.attributes & ATTR_CONTROL != 0 {
+        return Kind::Verbatim;
+    }
+    if h.attributes & ATTR_TRANSACTIONAL == 0 {
+        return Kind::Data;
+    }
+    match fates.get(&h.base_offset) {
+        Some(true) => Kind::Data,
+        Some(false) => Kind::Aborted,
+        None => Kind::Verbatim,
+    }
 }
 
 /// Decompressed records area of a batch.
@@ -66,13 +96,16 @@ enum Outcome {
 
 struct Pass<'a> {
     latest: &'a HashMap<Vec<u8>, i64>,
+    fates: &'a Fates,
     tombstone_horizon: i64,
 }
 
 impl Pass<'_> {
     fn decide(&self, b: &[u8]) -> Result<Outcome, StorageError> {
-        if is_special(b) {
-            return Ok(Outcome::Keep);
+        match kind(b, self.fates) {
+            Kind::Verbatim => return Ok(Outcome::Keep),
+            Kind::Aborted => return Ok(Outcome::Drop),
+            Kind::Data => {}
         }
         let h = batch::parse_header(b);
         let (codec, raw) = records_of(b)?;
@@ -143,9 +176,11 @@ impl Log {
             }
         }
         maint.last_compaction = Some((seen, now_ms));
-        let latest = self.key_map(closed)?;
+        let fates = self.transaction_fates(closed)?;
+        let latest = self.key_map(closed, &fates)?;
         let pass = Pass {
             latest: &latest,
+            fates: &fates,
             tombstone_horizon: now_ms.saturating_sub(cfg.delete_retention_ms),
         };
         let mut rewritten = 0;
@@ -160,12 +195,41 @@ impl Log {
         Ok(rewritten)
     }
 
-    /// Latest offset of every key in the closed segments.
-    fn key_map(&self, closed: &[Arc<Segment>]) -> Result<HashMap<Vec<u8>, i64>, StorageError> {
+    /// The outcome of every transactional batch whose marker is in `segs`: a producer's
+    /// transactional batches are decided by its next marker.
+    fn transaction_fates(&self, segs: &[Arc<Segment>]) -> Result<Fates, StorageError> {
+        let mut open: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut fates = Fates::new();
+        for seg in segs {
+            for_each_batch(self, seg, |b| {
+                let h = batch::parse_header(b);
+                if h.attributes & ATTR_CONTROL != 0 {
+                    if let Some(marker) = fjord_records::marker_of(b) {
+                        let committed = marker == fjord_records::Marker::Commit;
+                        for base in open.remove(&h.producer_id).unwrap_or_default() {
+                            fates.insert(base, committed);
+                        }
+                    }
+                } else if h.attributes & ATTR_TRANSACTIONAL != 0 {
+                    open.entry(h.producer_id).or_default().push(h.base_offset);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(fates)
+    }
+
+    /// Latest offset of every key in the closed segments (committed transactions included,
+    /// aborted and undecided ones not).
+    fn key_map(
+        &self,
+        closed: &[Arc<Segment>],
+        fates: &Fates,
+    ) -> Result<HashMap<Vec<u8>, i64>, StorageError> {
         let mut latest = HashMap::new();
         for seg in closed {
             for_each_batch(self, seg, |b| {
-                if is_special(b) {
+                if kind(b, fates) != Kind::Data {
                     return Ok(());
                 }
                 let h = batch::parse_header(b);

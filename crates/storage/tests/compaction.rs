@@ -246,3 +246,69 @@ fn compaction_stops_at_the_uncleanable_offset() {
     log.compact(NOW + 10).unwrap();
     assert_eq!(values(&log), vec![b"new".to_vec(), b"x".to_vec()]);
 }
+
+/// Below the uncleanable offset, committed transactional records are compacted like any other,
+/// aborted ones are dropped, markers stay (Kafka 4.4's outcome for the same log).
+#[test]
+fn compaction_applies_transaction_outcomes() {
+    use fjord_records::header::ATTR_TRANSACTIONAL;
+    use fjord_records::{marker_batch, Marker};
+    use fjord_storage::testing::{build, BatchOpts};
+    let dir = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        cleanup_policy: CleanupPolicy {
+            compact: true,
+            delete: false,
+        },
+        ..LogConfig::default()
+    };
+    let (_m, log) = open(dir.path(), &c);
+    let plain = |k: &[u8], v: &[u8]| batch_with(&[TestRecord::kv(k, v, NOW)], Codec::None);
+    let txn = |pid: i64, seq: i32, k: &[u8], v: &[u8]| {
+        let opts = BatchOpts {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            attributes_extra: ATTR_TRANSACTIONAL,
+            ..BatchOpts::default()
+        };
+        build(&[TestRecord::kv(k, v, NOW)], opts)
+    };
+    let marker = |pid: i64, m: Marker| bytes::Bytes::from(marker_batch(m, pid, 0, 0, NOW));
+    for b in [
+        plain(b"k1", b"a1"),
+        txn(1, 0, b"k1", b"a2"),
+        marker(1, Marker::Commit),
+        txn(1, 1, b"k2", b"b1"),
+        marker(1, Marker::Commit),
+        plain(b"k2", b"b2"),
+        plain(b"k3", b"c1"),
+        txn(2, 0, b"k3", b"c2"),
+        marker(2, Marker::Abort),
+    ] {
+        log.append(b, NOW).unwrap();
+    }
+    log.roll_now().unwrap();
+    log.append(plain(b"k4", b"d"), NOW).unwrap();
+    log.compact(NOW).unwrap();
+    // (Marker records decode too: their value is version 0 + coordinator epoch 0.)
+    let kept: Vec<Vec<u8>> = read_all(&log)
+        .into_iter()
+        .filter_map(|r| r.value)
+        .filter(|v| v != &[0u8; 6])
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            b"a2".to_vec(),
+            b"b2".to_vec(),
+            b"c1".to_vec(),
+            b"d".to_vec()
+        ]
+    );
+    let r = log.read(0, 1 << 20).unwrap();
+    let markers = fjord_storage::batch::batches(&r.records)
+        .filter(|b| fjord_records::marker_of(b).is_some())
+        .count();
+    assert_eq!(markers, 3, "markers are kept");
+}
