@@ -879,8 +879,6 @@ def test_list_offsets_under_an_open_transaction(tb, topic_name):
             c.close()
 
 
-ON_FJORD = not (KAFKA or KAFKA_DIR)
-
 
 def test_compaction_of_transactional_records(tb, topic_name):
     """cleanup.policy=compact: committed transactional records shadow and are shadowed by plain
