@@ -411,10 +411,7 @@ CASES = [
          expect=(0, 0, -1, 0)),
     Case("produce/transactional-outside-txn", "Produce a transactional batch whose partition "
          "was never added to a transaction (an idempotent producer id, a transactional id "
-         "never initialized)", transactional_batch_outside_txn, expect=49,
-         bug="answers 48 INVALID_TXN_STATE; Kafka checks the request's transactional id with "
-             "its coordinator first and answers 49 INVALID_PRODUCER_ID_MAPPING for an id it "
-             "does not know"),
+         "never initialized)", transactional_batch_outside_txn, expect=49),
     Case("init-producer-id/transactional", "InitProducerId with a transactional id",
          init_transactional, expect=(0, True, 0)),
     Case("log-dirs/describe", "DescribeLogDirs v4: partition size, lag, total/usable bytes",

@@ -1456,12 +1456,9 @@ CASES = [
     Case("txn/init/kip360-match-v3", "InitProducerId v3 naming the current id+epoch: bump",
          init_kip360(3)),
     Case("txn/init/kip360-old-epoch", "InitProducerId v4 naming the current id, epoch-1",
-         init_kip360(4, depoch=-1), expect=(90, -1, -1),
-         bug="InitProducerId v3+ naming the current producer id with an older epoch bumps the "
-             "epoch (answers 0, epoch+1); Kafka refuses it: 90 PRODUCER_FENCED (v4+)"),
+         init_kip360(4, depoch=-1), expect=(90, -1, -1)),
     Case("txn/init/kip360-old-epoch-v3", "InitProducerId v3 naming the current id, epoch-1",
-         init_kip360(3, depoch=-1), expect=(47, -1, -1),
-         bug="the same at v3, where Kafka answers 47 INVALID_PRODUCER_EPOCH"),
+         init_kip360(3, depoch=-1), expect=(47, -1, -1)),
     Case("txn/init/kip360-future-epoch", "InitProducerId v4 naming the current id, epoch+1",
          init_kip360(4, depoch=1)),
     Case("txn/init/kip360-wrong-pid", "InitProducerId v4 naming another producer id",
@@ -1592,19 +1589,13 @@ CASES = [
     Case("txn/timeout-abort", "transaction.timeout.ms=2000: aborted by the coordinator, "
          "producer fenced", timeout_abort),
     Case("txn/add/v4-verify-only-not-added", "AddPartitionsToTxn v4 verify_only for an added "
-         "and a not added partition", add_verify_only_not_added,
-         bug="AddPartitionsToTxn v4 verify_only answers 48 INVALID_TXN_STATE for a partition "
-             "not in the transaction; Kafka answers 120 TRANSACTION_ABORTABLE"),
+         "and a not added partition", add_verify_only_not_added),
     Case("txn/add/internal-topic", "AddPartitionsToTxn: __consumer_offsets", add_internal_topic,
-         expect=[29],
-         bug="AddPartitionsToTxn accepts __consumer_offsets (0); Kafka refuses an internal "
-             "topic with 29 TOPIC_AUTHORIZATION_FAILED"),
+         expect=[29]),
     Case("txn/produce/other-txid", "Produce (added partition) whose request names another "
          "transactional id", produce_txid_variants("-other")),
     Case("txn/produce/null-txid", "Produce (added partition) of a transactional batch with "
-         "transactional_id null", produce_txid_variants(None), expect=(53, 0),
-         bug="a transactional batch in a Produce whose transactional_id is null is appended; "
-             "Kafka refuses it with 53 TRANSACTIONAL_ID_AUTHORIZATION_FAILED"),
+         "transactional_id null", produce_txid_variants(None), expect=(53, 0)),
     Case("txn/produce/acks-1", "transactional Produce with acks=1", produce_acks(1)),
     Case("txn/produce/mixed", "one Produce: an added partition and one not added",
          produce_mixed),
@@ -1640,16 +1631,11 @@ CASES = [
     Case("txn/end/marker-unwritten-partition-abort", "the same, abort",
          marker_on_unwritten_partition(False)),
     Case("txn/offsets/plain-commit-while-pending", "a plain OffsetCommit while a "
-         "transactional one is pending; after the commit", plain_commit_while_pending,
-         bug="when the transaction commits, its pending offset (5) overwrites a plain "
-             "OffsetCommit (2) made after it; Kafka keeps the later plain commit (2): the "
-             "group coordinator applies the one written last to __consumer_offsets"),
+         "transactional one is pending; after the commit", plain_commit_while_pending),
     Case("txn/init/reinit-timeout", "InitProducerId again with another timeout: "
          "DescribeTransactions shows it", reinit_timeout),
     Case("txn/fetch/between-lso-and-hw", "Fetch read_committed from offsets below, at, "
-         "between LSO and HW, at HW, beyond", fetch_between_lso_and_hw,
-         bug="harmless: a read_committed partition answered with OFFSET_OUT_OF_RANGE (fetch "
-             "beyond the HW) carries aborted_transactions [] ; Kafka sends null there"),
+         "between LSO and HW, at HW, beyond", fetch_between_lso_and_hw),
     Case("txn/produce/seq-gap", "transactional Produce seq 0 then seq 5", txn_sequence(0, 5)),
     Case("txn/produce/seq-first-not-0", "transactional Produce whose first seq is 3",
          txn_sequence(3, None)),
@@ -1660,11 +1646,7 @@ CASES = [
     Case("txn/delete-records/into-open-txn", "DeleteRecords to offset 3 inside an open "
          "transaction (2..4), then commit", delete_records_into_open_txn),
     Case("txn/delete-records/to-hw-open-txn", "DeleteRecords to the HW (-1) while a "
-         "transaction is open", delete_records_beyond_lso,
-         bug="DeleteRecords past every record of an open transaction (to the HW 2) leaves the "
-             "LSO at the transaction's first offset 0, below the new log start 2; Kafka answers "
-             "LSO 2 (= log start = HW). (Into the middle of the transaction both keep LSO 2 "
-             "with log start 3: txn/delete-records/into-open-txn)"),
+         "transaction is open", delete_records_beyond_lso),
 ]
 
 
