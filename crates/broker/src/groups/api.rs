@@ -100,29 +100,42 @@ impl Broker {
         if self.groups.log.has_topic() {
             return Ok(());
         }
+        let partitions = self.groups.config().offsets_partitions;
+        let topic = self
+            .ensure_internal_topic(OFFSETS_TOPIC, partitions)
+            .map_err(|_| GroupError::CoordinatorNotAvailable)?;
+        self.groups.log.set_topic(topic);
+        Ok(())
+    }
+
+    /// A compacted internal topic of a coordinator (100 MiB segments, as Kafka's), created on
+    /// first use.
+    pub(crate) fn ensure_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+    ) -> Result<Arc<crate::Topic>, BrokerError> {
         let configs: TopicConfigs = [
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
         ]
         .into();
         let new = NewTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions: self.groups.config().offsets_partitions,
+            name: name.to_string(),
+            partitions,
             replication_factor: 1,
             configs,
         };
-        let topic = match self.create_any_topic(new, false) {
-            Ok(topic) => topic,
+        match self.create_any_topic(new, false) {
+            Ok(topic) => Ok(topic),
             Err(BrokerError::TopicAlreadyExists(_)) => self
-                .topic(OFFSETS_TOPIC)
-                .ok_or(GroupError::CoordinatorNotAvailable)?,
+                .topic(name)
+                .ok_or_else(|| BrokerError::CoordinatorNotAvailable(format!("{name} was deleted"))),
             Err(e) => {
-                tracing::error!(error = %e, "cannot create {OFFSETS_TOPIC}");
-                return Err(GroupError::CoordinatorNotAvailable);
+                tracing::error!(error = %e, "cannot create {name}");
+                Err(BrokerError::CoordinatorNotAvailable(e.to_string()))
             }
-        };
-        self.groups.log.set_topic(topic);
-        Ok(())
+        }
     }
 
     /// JoinGroup; resolves when the rebalance completes (long poll).

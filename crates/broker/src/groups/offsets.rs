@@ -12,6 +12,24 @@ use tokio::time::Instant;
 /// The per-partition outcome of a commit, in request order.
 pub type CommitResults = Vec<(String, i32, Result<(), GroupError>)>;
 
+/// A commit turned into `__consumer_offsets` records (see `offset_records`).
+pub(super) struct OffsetRecords {
+    pub results: CommitResults,
+    /// (index in `results`, partition, value) of each entry that has a record.
+    pub accepted: Vec<(usize, (String, i32), OffsetValue)>,
+    pub records: Vec<(Bytes, Option<Bytes>)>,
+}
+
+impl OffsetRecords {
+    /// The results once the append of the records failed.
+    pub fn failed(mut self, error: GroupError) -> CommitResults {
+        for (index, _, _) in self.accepted {
+            self.results[index].2 = Err(error.clone());
+        }
+        self.results
+    }
+}
+
 impl GroupCoordinator {
     /// Commits offsets (already checked against the topic catalogue by the caller: `known`
     /// says, per entry of `req.offsets`, whether the partition exists). Returns once the
@@ -48,11 +66,30 @@ impl GroupCoordinator {
         req: &CommitRequest,
         known: &[bool],
     ) -> (CommitResults, Option<fjord_storage::FlushTicket>) {
+        let commit = self.offset_records(req, known);
+        // Memory follows the log: only offsets whose record was appended become visible.
+        match self.log.append(&req.group_id, &commit.records) {
+            Ok(ticket) => {
+                let keys = commit.accepted.iter().map(|(_, k, _)| k);
+                super::txn_offsets::supersede_pending(group, keys);
+                for (_, key, value) in commit.accepted {
+                    group.offsets.insert(key, value);
+                }
+                (commit.results, ticket)
+            }
+            Err(e) => (commit.failed(e), None),
+        }
+    }
+
+    /// The records of a commit (checked per partition) and what each entry's verdict is so far.
+    pub(super) fn offset_records(&self, req: &CommitRequest, known: &[bool]) -> OffsetRecords {
         let now = wall_ms();
         let max_metadata = self.config.offset_metadata_max_bytes;
-        let mut results = Vec::with_capacity(req.offsets.len());
-        let mut accepted = Vec::new();
-        let mut batch = Vec::new();
+        let mut out = OffsetRecords {
+            results: Vec::with_capacity(req.offsets.len()),
+            accepted: Vec::new(),
+            records: Vec::new(),
+        };
         for (i, c) in req.offsets.iter().enumerate() {
             let verdict = if !known.get(i).copied().unwrap_or(false) {
                 Err(GroupError::UnknownTopicOrPartition)
@@ -66,28 +103,15 @@ impl GroupCoordinator {
                     commit_timestamp: now,
                 };
                 let key = records::offset_key(&req.group_id, &c.topic, c.partition);
-                batch.push((key, Some(records::offset_value(&value))));
-                accepted.push((results.len(), (c.topic.clone(), c.partition), value));
+                out.records.push((key, Some(records::offset_value(&value))));
+                let index = out.results.len();
+                out.accepted
+                    .push((index, (c.topic.clone(), c.partition), value));
                 Ok(())
             };
-            results.push((c.topic.clone(), c.partition, verdict));
+            out.results.push((c.topic.clone(), c.partition, verdict));
         }
-        // Memory follows the log: only offsets whose record was appended become visible.
-        match self.log.append(&req.group_id, &batch) {
-            Ok(ticket) => {
-                super::txn_offsets::supersede_pending(group, accepted.iter().map(|(_, k, _)| k));
-                for (_, key, value) in accepted {
-                    group.offsets.insert(key, value);
-                }
-                (results, ticket)
-            }
-            Err(e) => {
-                for (index, _, _) in accepted {
-                    results[index].2 = Err(e.clone());
-                }
-                (results, None)
-            }
-        }
+        out
     }
 
     /// Committed offsets of a group: every one (`wanted` = None) or the listed partitions

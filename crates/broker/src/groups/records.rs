@@ -284,6 +284,11 @@ pub fn decode_record(
 /// record at `timestamp`. The storage engine assigns the real offsets. The caller never passes
 /// an empty slice.
 pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], timestamp: i64) -> Bytes {
+    // Defaults: uncompressed, CreateTime, not transactional, no producer id, leader epoch -1.
+    encode_with(records, timestamp, BatchOpts::default())
+}
+
+fn encode_with(records: &[(Bytes, Option<Bytes>)], timestamp: i64, opts: BatchOpts) -> Bytes {
     let views: Vec<NewRecord> = records
         .iter()
         .map(|(key, value)| NewRecord {
@@ -293,8 +298,7 @@ pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], timestamp: i64) -> Bytes
             headers: Vec::new(),
         })
         .collect();
-    // Defaults: uncompressed, CreateTime, not transactional, no producer id, leader epoch -1.
-    let batch = fjord_records::build(&views, BatchOpts::default())
+    let batch = fjord_records::build(&views, opts)
         .expect("an uncompressed batch has no codec that could fail");
     Bytes::from(batch)
 }
@@ -306,24 +310,13 @@ pub fn encode_transactional_batch(
     producer_id: i64,
     producer_epoch: i16,
 ) -> Bytes {
-    let views: Vec<NewRecord> = records
-        .iter()
-        .map(|(key, value)| NewRecord {
-            timestamp,
-            key: Some(key),
-            value: value.as_deref(),
-            headers: Vec::new(),
-        })
-        .collect();
     let opts = BatchOpts {
         producer_id,
         producer_epoch,
         attributes_extra: ATTR_TRANSACTIONAL,
         ..BatchOpts::default()
     };
-    let batch = fjord_records::build(&views, opts)
-        .expect("an uncompressed batch has no codec that could fail");
-    Bytes::from(batch)
+    encode_with(records, timestamp, opts)
 }
 
 /// One record read back from a batch, with its absolute offset.

@@ -46,16 +46,7 @@ impl OffsetsLog {
         if records.is_empty() {
             return Ok(None);
         }
-        let topic = self
-            .topic
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let index = records::partition_for(group, topic.partitions.len() as i32);
-        let partition = topic
-            .partition(index)
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let partition = self.partition_of(group)?;
         let now = super::wall_ms();
         let batch = records::encode_batch(records, now);
         match partition.log.append(batch, now) {
@@ -65,6 +56,21 @@ impl OffsetsLog {
                 Err(GroupError::CoordinatorNotAvailable)
             }
         }
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    fn partition_of(&self, group: &str) -> Result<Arc<crate::Partition>, GroupError> {
+        let topic = self
+            .topic
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let index = records::partition_for(group, topic.partitions.len() as i32);
+        topic
+            .partition(index)
+            .cloned()
+            .ok_or(GroupError::CoordinatorNotAvailable)
     }
 
     /// Partitions of `__consumer_offsets`, once it exists.
@@ -89,16 +95,7 @@ impl OffsetsLog {
         if records.is_empty() {
             return Ok(None);
         }
-        let topic = self
-            .topic
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
-        let index = records::partition_for(group, topic.partitions.len() as i32);
-        let partition = topic
-            .partition(index)
-            .ok_or(GroupError::CoordinatorNotAvailable)?;
+        let partition = self.partition_of(group)?;
         let now = super::wall_ms();
         let batch = records::encode_transactional_batch(records, now, producer_id, epoch);
         match partition.append_transactional(batch, producer_id, epoch, now) {

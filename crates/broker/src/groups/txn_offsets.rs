@@ -6,7 +6,7 @@
 use super::group::Group;
 use super::offsets::{check_commit, CommitResults};
 use super::records::{self, OffsetValue};
-use super::{wall_ms, CommitRequest, GroupCoordinator, GroupError};
+use super::{CommitRequest, GroupCoordinator, GroupError};
 use std::sync::Arc;
 
 /// Offsets a producer's open transaction committed for a group, by partition. None: a plain
@@ -50,47 +50,19 @@ impl GroupCoordinator {
         epoch: i16,
         known: &[bool],
     ) -> (CommitResults, Option<fjord_storage::FlushTicket>) {
-        let now = wall_ms();
-        let max_metadata = self.config.offset_metadata_max_bytes;
-        let mut results = Vec::with_capacity(req.offsets.len());
-        let mut accepted = Vec::new();
-        let mut batch = Vec::new();
-        for (i, c) in req.offsets.iter().enumerate() {
-            let verdict = if !known.get(i).copied().unwrap_or(false) {
-                Err(GroupError::UnknownTopicOrPartition)
-            } else if c.metadata.len() > max_metadata {
-                Err(GroupError::OffsetMetadataTooLarge)
-            } else {
-                let value = OffsetValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone(),
-                    commit_timestamp: now,
-                };
-                let key = records::offset_key(&req.group_id, &c.topic, c.partition);
-                batch.push((key, Some(records::offset_value(&value))));
-                accepted.push((results.len(), (c.topic.clone(), c.partition), value));
-                Ok(())
-            };
-            results.push((c.topic.clone(), c.partition, verdict));
-        }
-        match self
-            .log
-            .append_transactional(&req.group_id, &batch, producer_id, epoch)
-        {
+        let commit = self.offset_records(req, known);
+        let appended =
+            self.log
+                .append_transactional(&req.group_id, &commit.records, producer_id, epoch);
+        match appended {
             Ok(ticket) => {
                 let pending = group.pending_txn.entry(producer_id).or_default();
-                for (_, key, value) in accepted {
+                for (_, key, value) in commit.accepted {
                     pending.insert(key, Some(value));
                 }
-                (results, ticket)
+                (commit.results, ticket)
             }
-            Err(e) => {
-                for (index, _, _) in accepted {
-                    results[index].2 = Err(e.clone());
-                }
-                (results, None)
-            }
+            Err(e) => (commit.failed(e), None),
         }
     }
 

@@ -6,7 +6,7 @@ use super::{EndPlan, InitPlan, TxnMeta, TxnState, MAX_EPOCH, TRANSACTION_STATE_T
 use crate::broker::is_internal_topic;
 use crate::data::now_ms;
 use crate::groups::OFFSETS_TOPIC;
-use crate::{Broker, BrokerError, NewTopic, TopicConfigs};
+use crate::{Broker, BrokerError};
 use bytes::Bytes;
 use fjord_storage::FlushTicket;
 use std::collections::BTreeSet;
@@ -74,27 +74,8 @@ impl Broker {
         if self.txns.log.has_topic() {
             return Ok(());
         }
-        let configs: TopicConfigs = [
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
-        ]
-        .into();
-        let new = NewTopic {
-            name: TRANSACTION_STATE_TOPIC.to_string(),
-            partitions: self.txns.config.state_partitions,
-            replication_factor: 1,
-            configs,
-        };
-        let topic = match self.create_any_topic(new, false) {
-            Ok(topic) => topic,
-            Err(BrokerError::TopicAlreadyExists(_)) => self
-                .topic(TRANSACTION_STATE_TOPIC)
-                .ok_or_else(|| BrokerError::CoordinatorNotAvailable("no transaction log".into()))?,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot create {TRANSACTION_STATE_TOPIC}");
-                return Err(BrokerError::CoordinatorNotAvailable(e.to_string()));
-            }
-        };
+        let partitions = self.txns.config.state_partitions;
+        let topic = self.ensure_internal_topic(TRANSACTION_STATE_TOPIC, partitions)?;
         self.txns.log.set_topic(topic);
         Ok(())
     }
