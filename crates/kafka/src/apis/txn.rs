@@ -77,21 +77,33 @@ fn topic_results(
     partitions: &[(String, i32)],
     codes: &[i16],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
-    let mut out: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
-    for ((topic, p), code) in partitions.iter().zip(codes) {
+    let results = partitions.iter().zip(codes).map(|((topic, p), code)| {
         let result = AddPartitionsToTxnPartitionResult::default()
             .with_partition_index(*p)
             .with_partition_error_code(*code);
-        match out.last_mut() {
-            Some(t) if t.name.0.as_str() == topic => t.results_by_partition.push(result),
-            _ => out.push(
-                AddPartitionsToTxnTopicResult::default()
-                    .with_name(topic_name(topic))
-                    .with_results_by_partition(vec![result]),
-            ),
+        (topic.as_str(), result)
+    });
+    by_topic(results, |topic, rs| {
+        AddPartitionsToTxnTopicResult::default()
+            .with_name(topic_name(topic))
+            .with_results_by_partition(rs)
+    })
+}
+
+/// Per-partition items grouped into one entry per run of the same topic, in order (requests
+/// list a topic's partitions together).
+fn by_topic<'a, P, T>(
+    items: impl IntoIterator<Item = (&'a str, P)>,
+    entry: impl Fn(&str, Vec<P>) -> T,
+) -> Vec<T> {
+    let mut runs: Vec<(&str, Vec<P>)> = Vec::new();
+    for (topic, item) in items {
+        match runs.last_mut() {
+            Some((t, ps)) if *t == topic => ps.push(item),
+            _ => runs.push((topic, vec![item])),
         }
     }
-    out
+    runs.into_iter().map(|(t, ps)| entry(t, ps)).collect()
 }
 
 /// One transaction of an AddPartitionsToTxn request: a code per partition.
@@ -270,20 +282,17 @@ pub async fn txn_offset_commit(
             .collect(),
         Err(e) => vec![errors::fenced_code(e, 0, i16::MAX); offsets.len()],
     };
-    let mut topics: Vec<TxnOffsetCommitResponseTopic> = Vec::new();
-    for (o, code) in offsets.iter().zip(codes) {
+    let results = offsets.iter().zip(codes).map(|(o, code)| {
         let p = TxnOffsetCommitResponsePartition::default()
             .with_partition_index(o.partition)
             .with_error_code(code);
-        match topics.last_mut() {
-            Some(t) if t.name.0.as_str() == o.topic => t.partitions.push(p),
-            _ => topics.push(
-                TxnOffsetCommitResponseTopic::default()
-                    .with_name(topic_name(&o.topic))
-                    .with_partitions(vec![p]),
-            ),
-        }
-    }
+        (o.topic.as_str(), p)
+    });
+    let topics = by_topic(results, |topic, ps| {
+        TxnOffsetCommitResponseTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(ps)
+    });
     TxnOffsetCommitResponse::default().with_topics(topics)
 }
 
@@ -313,20 +322,17 @@ pub async fn write_txn_markers(
                 &partitions,
             )
             .await;
-        let mut topics: Vec<WritableTxnMarkerTopicResult> = Vec::new();
-        for ((topic, p), r) in partitions.iter().zip(results) {
+        let results = partitions.iter().zip(results).map(|((topic, p), r)| {
             let result = WritableTxnMarkerPartitionResult::default()
                 .with_partition_index(*p)
                 .with_error_code(r.as_ref().err().map_or(errors::NONE, errors::code));
-            match topics.last_mut() {
-                Some(t) if t.name.0.as_str() == topic => t.partitions.push(result),
-                _ => topics.push(
-                    WritableTxnMarkerTopicResult::default()
-                        .with_name(topic_name(topic))
-                        .with_partitions(vec![result]),
-                ),
-            }
-        }
+            (topic.as_str(), result)
+        });
+        let topics = by_topic(results, |topic, ps| {
+            WritableTxnMarkerTopicResult::default()
+                .with_name(topic_name(topic))
+                .with_partitions(ps)
+        });
         markers.push(
             WritableTxnMarkerResult::default()
                 .with_producer_id(m.producer_id)
@@ -337,18 +343,12 @@ pub async fn write_txn_markers(
 }
 
 fn topics_of(t: &TxnDescription) -> Vec<TopicData> {
-    let mut out: Vec<TopicData> = Vec::new();
-    for (topic, p) in &t.partitions {
-        match out.last_mut() {
-            Some(d) if d.topic.0.as_str() == topic => d.partitions.push(*p),
-            _ => out.push(
-                TopicData::default()
-                    .with_topic(topic_name(topic))
-                    .with_partitions(vec![*p]),
-            ),
-        }
-    }
-    out
+    let partitions = t.partitions.iter().map(|(topic, p)| (topic.as_str(), *p));
+    by_topic(partitions, |topic, ps| {
+        TopicData::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(ps)
+    })
 }
 
 pub fn describe_transactions(
