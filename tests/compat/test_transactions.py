@@ -778,8 +778,13 @@ def list_txns_v(s, versions):
     a.init()
     b.init()
     a.add({t: [0]})
+    added_at = now_ms()
     a.produce(t, 0)
     mine = {a.pid: "a", b.pid: "b"}
+    # duration_filter=0 keeps transactions open for strictly more than 0 ms (Kafka's rule, and
+    # Fjord's): let the clock move past the start so the case does not depend on speed.
+    while now_ms() <= added_at + 1:
+        time.sleep(0.001)
 
     def lt(version, **f):
         r = s.call("ListTransactions", version, **f)

@@ -32,6 +32,8 @@ pub struct Broker {
     pub(crate) txns: crate::txn::TxnCoordinator,
     /// False until `__transaction_state` is loaded.
     pub(crate) txns_loaded: std::sync::atomic::AtomicBool,
+    /// Delayed records waiting in `__fjord_schedule`.
+    pub(crate) schedule: crate::schedule::api::Scheduler,
 }
 
 impl Broker {
@@ -64,6 +66,7 @@ impl Broker {
         let groups = Arc::new(GroupCoordinator::new(config.groups.clone()));
         groups.start(topics.get(OFFSETS_TOPIC).cloned());
         let txns = crate::txn::TxnCoordinator::new(config.transactions.clone());
+        let schedule = crate::schedule::api::Scheduler::new(config.delay);
         let broker = Arc::new(Broker {
             config,
             storage,
@@ -77,8 +80,10 @@ impl Broker {
             storage_health: Default::default(),
             txns,
             txns_loaded: Default::default(),
+            schedule,
         });
         broker.load_transactions();
+        broker.load_schedule()?;
         Ok(broker)
     }
 
@@ -228,7 +233,10 @@ pub(crate) fn open_partition(
 /// Topics the broker itself writes (Kafka's list: a user topic merely starting with `__` is an
 /// ordinary topic).
 pub fn is_internal_topic(name: &str) -> bool {
-    matches!(name, OFFSETS_TOPIC | crate::txn::TRANSACTION_STATE_TOPIC)
+    matches!(
+        name,
+        OFFSETS_TOPIC | crate::txn::TRANSACTION_STATE_TOPIC | crate::schedule::SCHEDULE_TOPIC
+    )
 }
 
 pub(crate) fn record_of(topic: &Topic) -> TopicRecord {

@@ -26,6 +26,8 @@ pub struct BrokerConfig {
     pub groups: GroupConfig,
     /// Transaction coordinator settings.
     pub transactions: crate::txn::TxnConfig,
+    /// Delay and timer messages.
+    pub delay: crate::schedule::DelayConfig,
 }
 
 impl Default for BrokerConfig {
@@ -39,6 +41,7 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 24 * 3600 * 1000,
             groups: GroupConfig::default(),
             transactions: Default::default(),
+            delay: Default::default(),
         }
     }
 }

@@ -84,15 +84,24 @@ fn recompress(records: Bytes, codec: Codec, max_message_bytes: u32) -> Result<By
 /// An append that may still be waiting for its fsync (sync flush policy).
 pub struct PendingProduce {
     outcome: ProduceOutcome,
-    durable: Option<FlushTicket>,
+    /// One per log written (a produce with delayed records writes two).
+    durable: Vec<FlushTicket>,
     /// A duplicate whose original may not be durable yet: flush this log before answering.
     flush_first: Option<Arc<Log>>,
 }
 
 impl PendingProduce {
+    pub(crate) fn new(outcome: ProduceOutcome, durable: Vec<FlushTicket>) -> PendingProduce {
+        PendingProduce {
+            outcome,
+            durable,
+            flush_first: None,
+        }
+    }
+
     /// Resolves when the appended records are as durable as the flush policy promises.
     pub async fn wait(self) -> Result<ProduceOutcome, BrokerError> {
-        if let Some(ticket) = self.durable {
+        for ticket in self.durable {
             ticket.wait().await?;
         }
         if let Some(log) = self.flush_first {
@@ -213,6 +222,12 @@ impl Broker {
         };
         let headers: Vec<BatchHeader> = batch::batches(&records).map(batch::parse_header).collect();
         let producer = idempotent_batch(&headers)?;
+        if self.config.delay.enabled {
+            let max_delay = self.config.delay.max_delay_ms;
+            if let Some(split) = crate::schedule::api::split_delayed(&records, now, max_delay)? {
+                return self.produce_delayed(&topic, partition, producer, split, now);
+            }
+        }
         let (bytes_in, records_in) = (
             records.len() as u64,
             headers
@@ -254,23 +269,7 @@ impl Broker {
                     SeqCheck::Duplicate {
                         base_offset,
                         last_offset,
-                    } => {
-                        let outcome = ProduceOutcome {
-                            base_offset,
-                            log_append_time: -1,
-                            log_start_offset: partition.log.log_start_offset(),
-                        };
-                        // The original append may still be waiting for its fsync (its client
-                        // gave up on it): the retry is acknowledged only once that is durable.
-                        let unsynced = log_config.flush == FlushPolicy::Sync
-                            && partition.log.recovery_point() <= last_offset;
-                        let flush_first = unsynced.then(|| partition.log.clone());
-                        return Ok(PendingProduce {
-                            outcome,
-                            durable: None,
-                            flush_first,
-                        });
-                    }
+                    } => return Ok(self.duplicate_answer(partition, base_offset, last_offset)),
                     SeqCheck::Append => {}
                 }
                 // (An idempotent batch of a producer with an open transaction is accepted
@@ -311,15 +310,36 @@ impl Broker {
             log_append_time: appended.log_append_time,
             log_start_offset: appended.log_start_offset,
         };
-        Ok(PendingProduce {
+        Ok(PendingProduce::new(
             outcome,
-            durable: appended.durable,
-            flush_first: None,
-        })
+            appended.durable.into_iter().collect(),
+        ))
+    }
+
+    /// The answer to a retry of a batch already stored: the original's offsets, once the
+    /// original is durable — it may still be waiting for its fsync (its client gave up on it).
+    pub(crate) fn duplicate_answer(
+        &self,
+        partition: &crate::Partition,
+        base_offset: i64,
+        last_offset: i64,
+    ) -> PendingProduce {
+        let outcome = ProduceOutcome {
+            base_offset,
+            log_append_time: -1,
+            log_start_offset: partition.log.log_start_offset(),
+        };
+        let unsynced = partition.log.config().flush == FlushPolicy::Sync
+            && partition.log.recovery_point() <= last_offset;
+        PendingProduce {
+            outcome,
+            durable: Vec::new(),
+            flush_first: unsynced.then(|| partition.log.clone()),
+        }
     }
 
     /// Appends to a partition's log; a disk failure is reported to [`crate::StorageHealth`].
-    fn append(
+    pub(crate) fn append(
         &self,
         topic: &str,
         partition: &crate::Partition,

@@ -49,6 +49,10 @@ enum Command {
     ///
     /// Example: fjord txn list --state Ongoing
     Txn(cli::txn::TxnArgs),
+    /// Delayed records: list pending ones, cancel before delivery (over the HTTP endpoint).
+    ///
+    /// Example: fjord delay list --topic orders
+    Delay(cli::delay::DelayArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///
     /// Example: fjord bench produce --count 1000000 --json
@@ -64,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
         Command::Txn(args) => cli::txn::run(args),
+        Command::Delay(args) => cli::delay::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

@@ -77,6 +77,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(config = %serde_json::to_string(&settings).unwrap_or_default(), "configuration in effect");
     broker.start_producer_snapshots(settings.producer_snapshot_interval());
     broker.start_transaction_sweep();
+    broker.start_delivery();
     let (stop, stopped) = watch::channel(false);
     start_http(&settings, broker.clone(), stopped.clone()).await;
     let server = tokio::spawn(fjord_kafka::serve(

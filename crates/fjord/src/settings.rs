@@ -2,7 +2,7 @@
 //! environment variables, then flags — each later source wins. File keys are the flag names.
 use anyhow::{bail, Context};
 use clap::Args;
-use fjord_broker::{BrokerConfig, GroupConfig, TxnConfig};
+use fjord_broker::{BrokerConfig, DelayConfig, GroupConfig, TxnConfig};
 use fjord_storage::{FlushPolicy, LogConfig, ManagerOptions};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -122,6 +122,14 @@ pub struct Overrides {
     /// [default: 604800000 = 7 days].
     #[arg(long, env = "FJORD_TRANSACTIONAL_ID_EXPIRATION_MS")]
     pub transactional_id_expiration_ms: Option<i64>,
+    /// Delay and timer messages: `on` schedules records with a DELAY / TIMER_* header, `off`
+    /// stores them at once like any record [default: on].
+    #[arg(long, env = "FJORD_DELAY")]
+    pub delay: Option<String>,
+    /// The longest delay a record may ask for; longer ones are refused with INVALID_RECORD
+    /// [default: 34560000000 = 400 days].
+    #[arg(long, env = "FJORD_DELAY_MAX_MS")]
+    pub delay_max_ms: Option<i64>,
 }
 
 /// The resolved settings, printed at startup.
@@ -156,6 +164,8 @@ pub struct Settings {
     pub transaction_abort_interval_ms: u64,
     pub transaction_max_timeout_ms: i32,
     pub transactional_id_expiration_ms: i64,
+    pub delay: String,
+    pub delay_max_ms: i64,
 }
 
 impl Default for Settings {
@@ -194,6 +204,8 @@ impl Default for Settings {
             transaction_abort_interval_ms: txns.abort_interval_ms,
             transaction_max_timeout_ms: txns.max_timeout_ms,
             transactional_id_expiration_ms: txns.id_expiration_ms,
+            delay: "on".into(),
+            delay_max_ms: DelayConfig::default().max_delay_ms,
         }
     }
 }
@@ -260,7 +272,9 @@ impl Settings {
             group_max_size,
             transaction_abort_interval_ms,
             transaction_max_timeout_ms,
-            transactional_id_expiration_ms
+            transactional_id_expiration_ms,
+            delay,
+            delay_max_ms
         );
     }
 
@@ -294,6 +308,12 @@ impl Settings {
         }
         if self.transaction_abort_interval_ms < 1 {
             bail!("--transaction-abort-interval-ms must be at least 1");
+        }
+        if !matches!(self.delay.as_str(), "on" | "off") {
+            bail!("--delay must be 'on' or 'off', not '{}'", self.delay);
+        }
+        if self.delay_max_ms < 1 {
+            bail!("--delay-max-ms must be at least 1");
         }
         if self.group_max_size < 1 {
             bail!("group-max-size must be at least 1");
@@ -357,6 +377,11 @@ impl Settings {
                 max_timeout_ms: self.transaction_max_timeout_ms,
                 id_expiration_ms: self.transactional_id_expiration_ms,
                 ..TxnConfig::default()
+            },
+            delay: DelayConfig {
+                enabled: self.delay == "on",
+                max_delay_ms: self.delay_max_ms,
+                ..DelayConfig::default()
             },
             ..BrokerConfig::default()
         }

@@ -1,4 +1,5 @@
-//! Fjord's HTTP operator surface: `GET /metrics` (Prometheus text format) and `GET /health`.
+//! Fjord's HTTP operator surface: `GET /metrics` (Prometheus text format), `GET /health`, and
+//! the delayed-message admin (`GET /v1/delay`, `DELETE /v1/delay`, see [`delay`]).
 //!
 //! Counters and histograms are recorded where things happen (the Kafka front-end and the broker
 //! core use the `metrics` facade); gauges that describe state — partition offsets and sizes —
@@ -13,6 +14,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+mod delay;
 
 #[derive(Clone)]
 struct AppState {
@@ -37,6 +40,7 @@ pub fn router(broker: Arc<Broker>, prometheus: PrometheusHandle) -> Router {
     Router::new()
         .route("/metrics", get(metrics_page))
         .route("/health", get(health))
+        .route("/v1/delay", get(delay::list).delete(delay::cancel))
         .with_state(AppState { broker, prometheus })
 }
 
@@ -103,6 +107,7 @@ fn record_state_gauges(broker: &Broker) {
     let healthy = broker.storage_health().problem().is_none();
     metrics::gauge!("fjord_storage_healthy").set(if healthy { 1.0 } else { 0.0 });
     metrics::gauge!("fjord_topics").set(broker.topics().len() as f64);
+    delay::record_gauges(broker);
     record_group_lag(broker);
 }
 

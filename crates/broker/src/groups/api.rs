@@ -120,6 +120,16 @@ impl Broker {
             ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
         ]
         .into();
+        self.ensure_internal_topic_with(name, partitions, configs)
+    }
+
+    /// [`Broker::ensure_internal_topic`] with other configs than a compacted table's.
+    pub(crate) fn ensure_internal_topic_with(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: TopicConfigs,
+    ) -> Result<Arc<crate::Topic>, BrokerError> {
         let new = NewTopic {
             name: name.to_string(),
             partitions,

@@ -1,8 +1,9 @@
 //! The Kafka-protocol client commands of `fjord`: topic admin, produce, consume, consumer
-//! groups, transactions, bench.
-//! They talk to any Kafka-compatible broker through `fjord-client`.
+//! groups, transactions, bench — they talk to any Kafka-compatible broker through
+//! `fjord-client` — and `delay`, over Fjord's HTTP admin endpoint.
 pub mod bench;
 pub mod consume;
+pub mod delay;
 pub mod errors;
 pub mod group;
 pub mod group_consume;
