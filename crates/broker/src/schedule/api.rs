@@ -478,7 +478,7 @@ impl Broker {
             let picked: Vec<&ReadEntry> = indexes.iter().map(|&i| &entries[i]).collect();
             self.deliver_to(topic, *partition, &picked, now)?;
         }
-        let done = control_record(&ScheduleRecord::Done(offsets), now)?;
+        let done = control_record(&ScheduleRecord::Done(due.clone()), now)?;
         self.append(SCHEDULE_TOPIC, &log, done, now)?;
         *open = None;
         let mut pending = self.schedule.pending();
@@ -557,8 +557,11 @@ impl Broker {
             };
             delivered.extend(indexes.iter().take(landed).map(|&i| &entries[i]));
         }
-        let offsets: Vec<i64> = delivered.iter().map(|e| e.offset).collect();
-        let done = control_record(&ScheduleRecord::Done(offsets), now)?;
+        let pairs = delivered
+            .iter()
+            .map(|e| (e.meta.due_ms, e.offset))
+            .collect();
+        let done = control_record(&ScheduleRecord::Done(pairs), now)?;
         self.append(SCHEDULE_TOPIC, log, done, now)?;
         let mut pending = self.schedule.pending();
         for e in &delivered {
@@ -636,8 +639,8 @@ impl Broker {
             return Ok(matched);
         }
         let now = now_ms();
-        let offsets = matched.iter().map(|m| m.entry).collect();
-        let cancel = control_record(&ScheduleRecord::Cancel(offsets), now)?;
+        let pairs = matched.iter().map(|m| (m.due_ms, m.entry)).collect();
+        let cancel = control_record(&ScheduleRecord::Cancel(pairs), now)?;
         self.append(SCHEDULE_TOPIC, &log, cancel, now)?;
         let mut pending = self.schedule.pending();
         for m in &matched {
@@ -688,29 +691,19 @@ impl Broker {
         };
         let started = std::time::Instant::now();
         let mut replay = Replay::default();
-        let mut offset = log.log.log_start_offset();
-        let end = log.log.log_end_offset();
-        while offset < end {
-            let read = log.log.read(offset, 1 << 20)?;
-            let batches = decode_batches(&read.records).map_err(corrupt)?;
-            let Some(next) = batches.last().map(|b| b.next_offset) else {
-                break;
-            };
-            for record in batches.into_iter().flat_map(|b| b.records) {
-                let (at, ts) = (record.offset, record.timestamp);
-                match parse_stored(record) {
-                    Ok((parsed, _)) if at >= offset => replay.apply(at, ts, parsed),
-                    Ok(_) => {}
-                    Err(e) => {
-                        replay.skipped += 1;
-                        tracing::warn!(offset = at, error = %e, "skipping a record of {SCHEDULE_TOPIC}");
-                    }
-                }
+        let mut skipped = 0usize;
+        let from = log.log.log_start_offset();
+        // Raw records, not decoded copies: only each record's first header is needed, and the
+        // log may hold gigabytes of pending values.
+        log.log.for_each_batch(from, &mut |h, b| {
+            if let Err(e) = replay_batch(&mut replay, h, b, from) {
+                skipped += 1;
+                tracing::warn!(offset = h.base_offset, error = %e, "skipping a batch of {SCHEDULE_TOPIC}");
             }
-            offset = next.max(offset + 1);
-        }
+        })?;
+        let end = log.log.log_end_offset();
         self.restore_scheduled_sequences(&replay);
-        let (pending, open) = replay.finish(log.log.log_start_offset());
+        let (pending, open) = replay.finish(from);
         let count = pending.len();
         *self.schedule.pending() = pending;
         *self.schedule.rounds() = open;
@@ -719,6 +712,7 @@ impl Broker {
             .store(end, std::sync::atomic::Ordering::Release);
         tracing::info!(
             pending = count,
+            skipped,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "loaded the delay schedule"
         );
@@ -787,6 +781,36 @@ impl Broker {
             }
         });
     }
+}
+
+/// Replays one stored batch of the schedule log (the scheduler writes them uncompressed; any
+/// codec is read): each record's first header says what it is.
+fn replay_batch(replay: &mut Replay, h: &BatchHeader, b: &[u8], from: i64) -> Result<(), String> {
+    let codec = Codec::from_attributes(h.attributes).map_err(|e| e.to_string())?;
+    let body = &b[batch::HEADER_LEN..];
+    let inflated;
+    let mut rest: &[u8] = match codec {
+        Codec::None => body,
+        codec => {
+            inflated = codec.decompress(body).map_err(|e| e.to_string())?;
+            &inflated
+        }
+    };
+    while !rest.is_empty() {
+        let r = fjord_records::next_record(&mut rest).map_err(|e| e.to_string())?;
+        let offset = h.base_offset + i64::from(r.offset_delta);
+        if offset < from {
+            continue;
+        }
+        let timestamp = h.first_timestamp + r.timestamp_delta;
+        match r.headers.clone().next() {
+            Some((key, Some(value))) if key == SCHEDULE_HEADER => {
+                replay.apply(offset, timestamp, ScheduleRecord::decode(value)?);
+            }
+            _ => return Err(format!("record {offset} has no fjord.schedule header")),
+        }
+    }
+    Ok(())
 }
 
 /// Entries grouped by target partition, in first-seen order, each group in entry order.

@@ -7,8 +7,8 @@
 //!   recovery can restore the target partition's idempotence state from them.
 //! - `1` round: `n u32, n × entry offset i64, m u32, m × (partition i32, end i64, len u16,
 //!   topic)`: entries about to be delivered and where each target partition ended before.
-//! - `2` done: `n u32, n × entry offset i64`: delivered.
-//! - `3` cancel: `n u32, n × entry offset i64`: cancelled before delivery.
+//! - `2` done: `n u32, n × (due i64, entry offset i64)`: delivered.
+//! - `3` cancel: `n u32, n × (due i64, entry offset i64)`: cancelled before delivery.
 //!
 //! All integers big-endian. Decoding is total: a malformed value is an error, never a panic.
 use bytes::{BufMut, Bytes, BytesMut};
@@ -42,8 +42,10 @@ pub enum ScheduleRecord {
         entries: Vec<i64>,
         targets: Vec<TargetEnd>,
     },
-    Done(Vec<i64>),
-    Cancel(Vec<i64>),
+    /// `(due, entry offset)` of each entry delivered.
+    Done(Vec<(i64, i64)>),
+    /// `(due, entry offset)` of each entry cancelled.
+    Cancel(Vec<(i64, i64)>),
 }
 
 impl ScheduleRecord {
@@ -71,13 +73,13 @@ impl ScheduleRecord {
                     b.put_slice(t.topic.as_bytes());
                 }
             }
-            ScheduleRecord::Done(offsets) => {
+            ScheduleRecord::Done(entries) => {
                 b.put_u8(2);
-                put_offsets(&mut b, offsets);
+                put_pairs(&mut b, entries);
             }
-            ScheduleRecord::Cancel(offsets) => {
+            ScheduleRecord::Cancel(entries) => {
                 b.put_u8(3);
-                put_offsets(&mut b, offsets);
+                put_pairs(&mut b, entries);
             }
         }
         b.freeze()
@@ -111,8 +113,8 @@ impl ScheduleRecord {
                 }
                 ScheduleRecord::Round { entries, targets }
             }
-            2 => ScheduleRecord::Done(r.offsets()?),
-            3 => ScheduleRecord::Cancel(r.offsets()?),
+            2 => ScheduleRecord::Done(r.pairs()?),
+            3 => ScheduleRecord::Cancel(r.pairs()?),
             kind => return Err(format!("unknown schedule record kind {kind}")),
         };
         if !r.0.is_empty() {
@@ -126,6 +128,14 @@ fn put_offsets(b: &mut BytesMut, offsets: &[i64]) {
     b.put_u32(offsets.len() as u32);
     for o in offsets {
         b.put_i64(*o);
+    }
+}
+
+fn put_pairs(b: &mut BytesMut, pairs: &[(i64, i64)]) {
+    b.put_u32(pairs.len() as u32);
+    for (due, offset) in pairs {
+        b.put_i64(*due);
+        b.put_i64(*offset);
     }
 }
 
@@ -177,5 +187,12 @@ impl<'a> Reader<'a> {
             return Err("schedule record too short for its offsets".into());
         }
         (0..n).map(|_| self.i64()).collect()
+    }
+    fn pairs(&mut self) -> Result<Vec<(i64, i64)>, String> {
+        let n = self.u32()? as usize;
+        if n > self.0.len() / 16 {
+            return Err("schedule record too short for its entries".into());
+        }
+        (0..n).map(|_| Ok((self.i64()?, self.i64()?))).collect()
     }
 }

@@ -106,8 +106,8 @@ proptest! {
                                               producer_epoch: 3, first_seq: 7, last_seq: 9 }),
             ScheduleRecord::Round { entries: offsets.clone(),
                                     targets: vec![TargetEnd { topic: topic.clone(), partition, end_offset: due_ms }] },
-            ScheduleRecord::Done(offsets.clone()),
-            ScheduleRecord::Cancel(offsets),
+            ScheduleRecord::Done(offsets.iter().map(|o| (o ^ 5, *o)).collect()),
+            ScheduleRecord::Cancel(offsets.iter().map(|o| (*o, o ^ 9)).collect()),
         ];
         for r in all {
             let bytes = r.encode();
@@ -123,24 +123,45 @@ proptest! {
         let _ = ScheduleRecord::decode(&bytes);
     }
 
-    /// The index against a plain model: due_by returns exactly the model's due entries, in
-    /// (due, offset) order.
+    /// The two-tier index against a plain model, through inserts (mostly in offset order, some
+    /// not), removals, and time moving on: due_by returns exactly the model's due entries, in
+    /// (due, offset) order, and nothing is lost or duplicated between the tiers.
     #[test]
-    fn pending_matches_a_model(ops in prop::collection::vec((0i64..50, any::<bool>()), 1..200), now in 0i64..50) {
+    fn pending_matches_a_model(
+        ops in prop::collection::vec((-3_000i64..20_000, any::<bool>(), any::<bool>(), 0i64..3_000), 1..300),
+    ) {
         let mut pending = Pending::default();
         let mut model = std::collections::BTreeSet::new();
-        for (offset, (due, keep)) in ops.iter().enumerate() {
-            pending.insert(*due, offset as i64);
-            model.insert((*due, offset as i64));
+        let mut now = 0;
+        for (i, (due, keep, in_order, step)) in ops.iter().enumerate() {
+            let offset = if *in_order { 1_000 + i as i64 } else { (i as i64 * 7919) % 997 };
+            if model.iter().any(|(_, o)| *o == offset) {
+                continue;
+            }
+            pending.insert(*due, offset);
+            model.insert((*due, offset));
             if !keep {
-                prop_assert!(pending.remove(*due, offset as i64));
-                model.remove(&(*due, offset as i64));
+                prop_assert!(pending.remove(*due, offset));
+                prop_assert!(!pending.remove(*due, offset));
+                model.remove(&(*due, offset));
+            }
+            now += step;
+            let want: Vec<(i64, i64)> = model.iter().filter(|(d, _)| *d <= now).copied().collect();
+            let got = pending.due_by(now, usize::MAX);
+            prop_assert_eq!(&got, &want);
+            for (d, o) in got {
+                prop_assert!(pending.remove(d, o));
+                model.remove(&(d, o));
+            }
+            prop_assert_eq!(pending.len(), model.len());
+            prop_assert_eq!(pending.min_offset(), model.iter().map(|(_, o)| *o).min());
+            let mut all: Vec<(i64, i64)> = pending.iter().collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, model.iter().copied().collect::<Vec<_>>());
+            if let (Some(lower), Some((first, _))) = (pending.next_due(), model.first()) {
+                prop_assert!(lower <= *first);
             }
         }
-        let want: Vec<(i64, i64)> = model.iter().filter(|(d, _)| *d <= now).copied().collect();
-        prop_assert_eq!(pending.due_by(now, usize::MAX), want);
-        prop_assert_eq!(pending.len(), model.len());
-        prop_assert_eq!(pending.min_offset(), model.iter().map(|(_, o)| *o).min());
     }
 }
 
@@ -162,7 +183,7 @@ fn replay_removes_done_and_cancelled_and_keeps_the_open_round() {
     r.apply(0, 0, entry(10));
     r.apply(1, 0, entry(20));
     r.apply(2, 0, entry(30));
-    r.apply(3, 0, ScheduleRecord::Cancel(vec![1]));
+    r.apply(3, 0, ScheduleRecord::Cancel(vec![(20, 1)]));
     r.apply(
         4,
         0,
@@ -171,7 +192,7 @@ fn replay_removes_done_and_cancelled_and_keeps_the_open_round() {
             targets: vec![],
         },
     );
-    r.apply(5, 0, ScheduleRecord::Done(vec![0]));
+    r.apply(5, 0, ScheduleRecord::Done(vec![(10, 0)]));
     r.apply(
         6,
         0,
@@ -180,7 +201,7 @@ fn replay_removes_done_and_cancelled_and_keeps_the_open_round() {
             targets: vec![],
         },
     );
-    let (pending, open) = r.finish(0);
+    let (mut pending, open) = r.finish(0);
     assert_eq!(pending.due_by(i64::MAX, 10), vec![(30, 2)]);
     assert_eq!(open.unwrap().entries, vec![2]);
 }
@@ -190,19 +211,40 @@ fn replay_drops_entries_below_the_log_start() {
     let mut r = Replay::default();
     r.apply(0, 0, entry(10));
     r.apply(1, 0, entry(20));
-    let (pending, open) = r.finish(1);
+    let (mut pending, open) = r.finish(1);
     assert_eq!(pending.due_by(i64::MAX, 10), vec![(20, 1)]);
     assert!(open.is_none());
 }
 
 #[test]
+fn extreme_due_times_and_far_buckets() {
+    let mut p = Pending::default();
+    for i in 0..10_000 {
+        p.insert(NOW + 3_600_000 + i, i);
+    }
+    p.insert(i64::MAX, 10_000);
+    p.insert(i64::MIN, 10_001);
+    assert_eq!(p.len(), 10_002);
+    assert_eq!(p.due_by(NOW, 10), vec![(i64::MIN, 10_001)]);
+    assert!(p.remove(i64::MIN, 10_001));
+    assert_eq!(p.due_by(NOW + 3_600_000, 10), vec![(NOW + 3_600_000, 0)]);
+    assert_eq!(p.due_within(NOW, &[3_600_010]), vec![11]);
+    assert!(p.remove(i64::MAX, 10_000));
+    assert_eq!(p.next_due(), Some(NOW + 3_600_000));
+}
+
+#[test]
 fn due_within_counts_cumulative_windows() {
     let mut p = Pending::default();
-    for (i, due) in [5, 50, 500, 5000].iter().enumerate() {
+    for (i, due) in [5_000, 50_000, 500_000, 5_000_000].iter().enumerate() {
         p.insert(*due, i as i64);
     }
-    assert_eq!(p.due_within(0, &[10, 100, 1000]), vec![1, 2, 3]);
-    assert_eq!(p.next_due(), Some(5));
+    // Far entries count by whole seconds.
+    assert_eq!(
+        p.due_within(0, &[10_000, 100_000, 1_000_000]),
+        vec![1, 2, 3]
+    );
+    assert_eq!(p.next_due(), Some(5_000));
 }
 
 mod interrupted_round {

@@ -91,6 +91,10 @@ pub struct ProduceBench {
     /// batch counts from sending its Produce request to receiving it in a Fetch response.
     #[arg(long)]
     pub e2e: bool,
+    /// A header every record carries, KEY=VALUE (repeatable); e.g. `TIMER_DELAY_MS=60000`
+    /// benchmarks delayed records.
+    #[arg(long = "header", value_name = "KEY=VALUE", value_parser = crate::cli::parse_kv)]
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -219,6 +219,12 @@ impl Worker {
                 .map(|_| Record {
                     timestamp: now,
                     value: Some(Bytes::from(random_bytes(&mut rng, self.args.record_size))),
+                    headers: self
+                        .args
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(Bytes::from(v.clone()))))
+                        .collect(),
                     ..Record::default()
                 })
                 .collect();
