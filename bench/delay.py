@@ -13,6 +13,9 @@ client (it re-sends pre-encoded batches, so the broker is what is measured):
   lateness   --rate records/s for --secs with TIMER_DELAY_MS=2000 (so deliveries run at that
              rate while --pending others wait): delivery lateness p50/p99 from the broker's
              fjord_delay_lateness_seconds histogram (bucket upper bounds)
+  overhead   what looking for delay headers costs every produce: `fjord bench produce` of 100-byte
+             records for 5 s, uncompressed and lz4, on a broker with --delay on and one with
+             --delay off, alternated --reps times (median records/s)
 The report goes to stdout and bench/out/delay.json.
 """
 import argparse
@@ -41,7 +44,8 @@ def free_port():
 
 
 class Fjord:
-    def __init__(self):
+    def __init__(self, *flags):
+        self.flags = list(flags)
         self.port, self.http = free_port(), free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.log = OUT / "delay.stderr.log"
@@ -49,7 +53,7 @@ class Fjord:
 
     def start(self):
         cmd = [str(FJORD), "serve", "--data-dir", str(DATA), "--listen", self.addr,
-               "--http-listen", f"127.0.0.1:{self.http}", "--log-format", "json"]
+               "--http-listen", f"127.0.0.1:{self.http}", "--log-format", "json", *self.flags]
         t0 = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
                                      env=dict(os.environ, RUST_LOG="info"))
@@ -84,9 +88,9 @@ class Fjord:
         m = re.search(rf"^{name} (\S+)$", self.metrics(), re.M)
         return float(m.group(1)) if m else 0.0
 
-    def bench(self, topic, count=None, secs=None, rate=0, header=None):
+    def bench(self, topic, count=None, secs=None, rate=0, header=None, size=1024, codec="none"):
         args = [str(FJORD), "bench", "produce", "-b", self.addr, "--topic", topic,
-                "--partitions", "1", "--record-size", "1024", "--json", "-q"]
+                "--partitions", "1", "--record-size", str(size), "-z", codec, "--json", "-q"]
         args += ["--count", str(count)] if count else ["--duration", str(secs)]
         if rate:
             args += ["--rate", str(rate)]
@@ -122,6 +126,25 @@ def histogram_quantiles(text, name, qs):
     return out, total
 
 
+def overhead(reps):
+    """Median records/s of 100-byte produce per (--delay, codec), kinds alternated."""
+    import statistics
+    runs = {}
+    for _ in range(reps):
+        for mode in ("on", "off"):
+            for codec in ("none", "lz4"):
+                shutil.rmtree(DATA, ignore_errors=True)
+                f = Fjord("--delay", mode)
+                f.start()
+                r = f.bench("o", secs=5, size=100, codec=codec)
+                f.stop()
+                runs.setdefault(f"{codec}_delay_{mode}", []).append(r["records_per_s"])
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    for codec in ("none", "lz4"):
+        med[f"{codec}_on_vs_off"] = med[f"{codec}_delay_on"] / med[f"{codec}_delay_off"]
+    return med
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pending", type=int, default=2_000_000)
@@ -129,6 +152,7 @@ def main():
                     help="records of the immediate-produce baseline")
     ap.add_argument("--rate", type=int, default=50_000)
     ap.add_argument("--secs", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of the overhead runs")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(DATA, ignore_errors=True)
@@ -167,6 +191,7 @@ def main():
                           "p50_le_ms": qs[0.5] * 1000, "p99_le_ms": qs[0.99] * 1000,
                           "p999_le_ms": qs[0.999] * 1000}
     f.stop()
+    report["overhead"] = overhead(a.reps)
     shutil.rmtree(DATA, ignore_errors=True)
     (OUT / "delay.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

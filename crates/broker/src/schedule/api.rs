@@ -66,6 +66,8 @@ pub(crate) struct Split {
     /// Batches for the partition now: those without delayed records as they came, the others
     /// rebuilt from their immediate records (same producer fields).
     pub immediate: Vec<u8>,
+    /// How many records `immediate` holds.
+    pub immediate_records: u64,
     pub scheduled: Vec<Scheduled>,
 }
 
@@ -117,6 +119,7 @@ pub(crate) fn split_delayed(
     let mut errors = Vec::new();
     for b in batch::batches(records) {
         if !batch_may_delay(b)? {
+            split.immediate_records += batch::parse_header(b).record_count.max(0) as u64;
             split.immediate.extend_from_slice(b);
             continue;
         }
@@ -141,8 +144,10 @@ pub(crate) fn split_delayed(
             }
         }
         if delayed == 0 {
+            split.immediate_records += batch::parse_header(b).record_count.max(0) as u64;
             split.immediate.extend_from_slice(b);
         } else if !immediate.is_empty() {
+            split.immediate_records += immediate.len() as u64;
             split.immediate.extend(rebuild(b, &immediate)?);
         }
     }
@@ -348,6 +353,7 @@ impl Broker {
         }
         let scheduled =
             self.schedule_entries(topic, partition.index, &split.scheduled, producer, seq, now)?;
+        let immediate_bytes = split.immediate.len() as u64;
         let appended = if split.immediate.is_empty() {
             None
         } else {
@@ -363,11 +369,16 @@ impl Broker {
             states.record(batch.producer_id, batch.producer_epoch, meta, now);
         }
         drop(states);
-        let records = split.scheduled.len() as u64;
-        topic.metrics.records_in.increment(records);
-        partition.metrics.records_in.increment(records);
+        // The partition's traffic counts what is appended to it: the immediate records now,
+        // the delayed ones at delivery.
         if appended.is_some() {
             partition.wake_fetchers();
+            topic
+                .metrics
+                .add_in(immediate_bytes, split.immediate_records);
+            partition
+                .metrics
+                .add_in(immediate_bytes, split.immediate_records);
         }
         let outcome = crate::ProduceOutcome {
             base_offset: -1,
@@ -438,12 +449,7 @@ impl Broker {
         let Some(log) = self.schedule_log(false)? else {
             return Ok(0);
         };
-        if let Some(round) = open.take() {
-            if let Err(e) = self.resolve_round(&log, &round, now) {
-                *open = Some(round);
-                return Err(e);
-            }
-        }
+        self.settle(&mut open, &log, now)?;
         let due = self
             .schedule
             .pending()
@@ -494,8 +500,10 @@ impl Broker {
         Ok(due.len())
     }
 
-    /// Appends entries to their partition as the scheduler's batches (a deleted topic's are
-    /// dropped, with a log line).
+    /// Appends entries to their partition as the scheduler's batches. Entries the partition
+    /// can never take — its topic was deleted, or a config changed since (a smaller
+    /// `max.message.bytes`) — are dropped with a log line rather than block every delivery
+    /// behind them; a storage failure is returned, and the round is settled and retried.
     pub(super) fn deliver_to(
         &self,
         topic: &str,
@@ -526,10 +534,34 @@ impl Broker {
         };
         let batches = build_batches(&records, opts)?;
         let bytes = batches.len() as u64;
-        self.append(topic, &p, Bytes::from(batches), now)?;
+        match self.append(topic, &p, Bytes::from(batches), now) {
+            Ok(_) => {}
+            Err(e @ BrokerError::Storage(_)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(topic, partition, dropped = entries.len(), error = %e, "delayed records the partition refuses");
+                metrics::counter!("fjord_delay_dropped_total").increment(entries.len() as u64);
+                return Ok(());
+            }
+        }
         p.wake_fetchers();
-        t.metrics.bytes_in.increment(bytes);
-        p.metrics.bytes_in.increment(bytes);
+        t.metrics.add_in(bytes, entries.len() as u64);
+        p.metrics.add_in(bytes, entries.len() as u64);
+        Ok(())
+    }
+
+    /// Settles the open round, if any; it stays open if that fails.
+    fn settle(
+        &self,
+        open: &mut Option<OpenRound>,
+        log: &Partition,
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        if let Some(round) = open.take() {
+            if let Err(e) = self.resolve_round(log, &round, now) {
+                *open = Some(round);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
@@ -607,10 +639,13 @@ impl Broker {
     /// Cancels pending delayed records before delivery (RocketMQ's RecallMessage); returns
     /// those cancelled (none: nothing pending matched — unknown, or delivered already).
     pub fn cancel_delayed(&self, id: &DelayedId) -> Result<Vec<DelayedMessage>, BrokerError> {
-        let _round = self.schedule.rounds();
+        let mut open = self.schedule.rounds();
         let Some(log) = self.schedule_log(false)? else {
             return Ok(Vec::new());
         };
+        // A round cut by a crash may have delivered what is asked for: settle it first, so a
+        // cancel never claims a record that a consumer can already read.
+        self.settle(&mut open, &log, now_ms())?;
         let mut candidates: Vec<i64> = {
             let pending = self.schedule.pending();
             match id {
