@@ -1,12 +1,40 @@
 """Shared helpers built on confluent-kafka (librdkafka)."""
 
+import json
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 QUIET = {"log_level": 0}
+JS_DIR = Path(__file__).resolve().parent / "js"
+
+
+def node(script, *args, timeout=90):
+    """Runs tests/clients/js/SCRIPT with kafkajs; (exit code, its last stdout line as JSON,
+    stderr)."""
+    import pytest
+
+    if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
+        pytest.fail(f"kafkajs not installed: run `npm ci` in {JS_DIR} (scripts/test-all does this)")
+    r = subprocess.run(["node", str(JS_DIR / script), *args], capture_output=True,
+                       timeout=timeout, cwd=JS_DIR)
+    lines = r.stdout.decode().strip().splitlines()
+    assert lines, f"{script} printed nothing (exit {r.returncode})\nstderr: {r.stderr.decode()[-3000:]}"
+    return r.returncode, json.loads(lines[-1]), r.stderr.decode()
+
+
+def metric(text, name, **labels):
+    """The value of one sample of a Prometheus text page, or None."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{want}}} " if labels else f"{name} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.split()[-1])
+    return None
 
 
 def admin(bootstrap, **conf):

@@ -41,6 +41,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 import kutil
+from kutil import node, metric
 from conftest import fjord_bin, wait_until
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -666,15 +667,6 @@ def test_kcat_sees_delayed_records_after_due(broker, topic_name):
         (0, "a", "kc-imm", None), (1, "b", "kc-del", ["TIMER_DELAY_MS", "1200", "h", "v"])]
 
 
-def node(script, *args, timeout=90):
-    if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
-        pytest.fail(f"kafkajs not installed: run `npm ci` in {JS_DIR} (scripts/test-all does this)")
-    r = subprocess.run(["node", str(JS_DIR / script), *args], capture_output=True, timeout=timeout, cwd=JS_DIR)
-    lines = r.stdout.decode().strip().splitlines()
-    assert lines, f"{script} printed nothing (exit {r.returncode})\nstderr: {r.stderr.decode()[-3000:]}"
-    return r.returncode, json.loads(lines[-1]), r.stderr.decode()
-
-
 def test_kafkajs_produce_and_consume_delayed(broker, topic_name):
     kutil.create_topic(broker.bootstrap, topic_name)
     group = f"js-{topic_name}"
@@ -799,15 +791,6 @@ def http_json(b, method, path, status=200):
     code, body = http(b, method, path)
     assert code == status, f"{method} {path}: {code} {body[:500]}"
     return json.loads(body) if status == 200 else body
-
-
-def metric(text, name, **labels):
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    prefix = f"{name}{{{want}}} " if labels else f"{name} "
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.split()[-1])
-    return None
 
 
 def test_http_list_and_cancel(make_broker, topic_name, new_topic):

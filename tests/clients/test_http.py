@@ -2,21 +2,12 @@
 import urllib.request
 
 import kutil
+from kutil import metric
 
 
 def get(broker, path):
     with urllib.request.urlopen(f"http://{broker.host}:{broker.http_port}{path}", timeout=10) as r:
         return r.status, r.headers.get("Content-Type", ""), r.read().decode()
-
-
-def metric(text, name, **labels):
-    """The value of one sample, or None."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    prefix = f"{name}{{{want}}} " if labels else f"{name} "
-    for line in text.splitlines():
-        if line.startswith(prefix):
-            return float(line.split()[-1])
-    return None
 
 
 def test_health_and_metrics_follow_traffic(broker, topic_name):

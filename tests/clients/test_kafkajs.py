@@ -11,18 +11,9 @@ from pathlib import Path
 import pytest
 
 import kutil
+from kutil import node
 
 JS_DIR = Path(__file__).resolve().parent / "js"
-
-
-def node(script, *args, timeout=90):
-    if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
-        pytest.fail(f"kafkajs not installed: run `npm ci` in {JS_DIR} (scripts/test-all does this)")
-    r = subprocess.run(["node", str(JS_DIR / script), *args], capture_output=True, timeout=timeout, cwd=JS_DIR)
-    lines = r.stdout.decode().strip().splitlines()
-    assert lines, f"{script} printed nothing (exit {r.returncode})\nstderr: {r.stderr.decode()[-3000:]}"
-    out = json.loads(lines[-1])
-    return r.returncode, out, r.stderr.decode()
 
 
 def test_kafkajs_produce(broker, topic_name):

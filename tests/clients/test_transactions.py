@@ -228,6 +228,7 @@ from confluent_kafka import (  # noqa: E402
 from confluent_kafka.admin import OffsetSpec  # noqa: E402
 
 import kutil  # noqa: E402
+from kutil import node  # noqa: E402
 from conftest import Broker, _register, fjord_bin, wait_until  # noqa: E402
 
 KAFKA_DIR = os.environ.get("FJORD_TEST_KAFKA_DIR")
@@ -1268,16 +1269,6 @@ def test_admin_list_describe_transactions(tb):
 
 
 # -- kafkajs -----------------------------------------------------------------
-
-def node(script, *args, timeout=90):
-    if not (JS_DIR / "node_modules" / "kafkajs").is_dir():
-        pytest.fail(f"kafkajs not installed: run `npm ci` in {JS_DIR} (scripts/test-all does this)")
-    r = subprocess.run(["node", str(JS_DIR / script), *args], capture_output=True,
-                       timeout=timeout, cwd=JS_DIR)
-    lines = r.stdout.decode().strip().splitlines()
-    assert lines, f"{script} printed nothing (exit {r.returncode})\nstderr: {r.stderr.decode()[-3000:]}"
-    return r.returncode, json.loads(lines[-1]), r.stderr.decode()
-
 
 def test_kafkajs_transactions(tb, new_topic):
     topic, src, out = new_topic("js-txn"), new_topic("js-in"), new_topic("js-out")

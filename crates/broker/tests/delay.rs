@@ -3,36 +3,14 @@
 //! idempotent producers (retries deduplicated, sequences kept across restarts), refusals,
 //! cancel, restarts and trimming of the schedule log. Delivery is driven with explicit times
 //! (`deliver_due(now)`), so nothing here sleeps.
+mod common;
+
 use bytes::Bytes;
-use fjord_broker::{Acks, Broker, BrokerConfig, BrokerError, DelayedId, NewTopic, TopicConfigs};
+use common::{create, now, open};
+use fjord_broker::{Acks, Broker, BrokerError, DelayedId};
 use fjord_records::header::ATTR_TRANSACTIONAL;
 use fjord_records::{decode_batches, Codec, Record};
 use fjord_storage::testing::{build, BatchOpts, TestRecord};
-use fjord_storage::{LogManager, ManagerOptions};
-use std::path::Path;
-use std::sync::Arc;
-
-fn open(dir: &Path) -> Arc<Broker> {
-    let storage = LogManager::open(dir, ManagerOptions::default()).unwrap();
-    Broker::open(dir, BrokerConfig::default(), storage).unwrap()
-}
-
-fn create(broker: &Broker, name: &str) {
-    let new = NewTopic {
-        name: name.into(),
-        partitions: 1,
-        replication_factor: 1,
-        configs: TopicConfigs::new(),
-    };
-    broker.create_topic(new, false).unwrap();
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// A record with `value` and optionally one header.
 fn rec(value: &str, header: Option<(&str, &str)>) -> TestRecord {
@@ -97,7 +75,7 @@ fn with(value: &str, header: Option<(&'static str, String)>) -> TestRecord {
 fn a_delayed_record_appears_at_its_due_time_and_not_before() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let due = now() + 60_000;
     let mut r = with("later", at(due));
     r.headers.push((b"app".to_vec(), Some(b"x".to_vec())));
@@ -124,7 +102,7 @@ fn a_delayed_record_appears_at_its_due_time_and_not_before() {
 fn due_order_is_kept_across_producers_and_levels() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let base = now() + 10_000;
     for (v, d) in [("c", 3), ("a", 1), ("b", 2)] {
         produce(&broker, "t", batch(&[with(v, at(base + d))])).unwrap();
@@ -137,7 +115,7 @@ fn due_order_is_kept_across_producers_and_levels() {
 fn a_mixed_batch_stores_immediate_records_now() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let due = now() + 5_000;
     let mixed = batch(&[
         rec("i1", None),
@@ -157,7 +135,7 @@ fn a_mixed_batch_stores_immediate_records_now() {
 fn compressed_batches_are_scheduled_too() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let due = now() + 5_000;
     let bytes = build(
         &[rec("i", None), with("d", at(due))],
@@ -176,7 +154,7 @@ fn compressed_batches_are_scheduled_too() {
 fn bad_delay_headers_refuse_the_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     for bad in [
         vec![rec("ok", None), rec("x", Some(("DELAY", "soon")))],
         vec![
@@ -200,7 +178,7 @@ fn bad_delay_headers_refuse_the_whole_batch() {
 fn transactional_batches_cannot_be_delayed() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let bytes = build(
         &[with("d", at(now() + 1000))],
         BatchOpts {
@@ -225,7 +203,7 @@ fn idempotent_retries_are_deduplicated_and_sequences_survive_a_restart() {
     let pid = 7;
     {
         let broker = open(dir.path());
-        create(&broker, "t");
+        create(&broker, "t", 1);
         produce(&broker, "t", idempotent(&[rec("i0", None)], pid, 0)).unwrap();
         let delayed = idempotent(&[with("d1", at(due)), rec("i1", None)], pid, 1);
         produce(&broker, "t", delayed.clone()).unwrap();
@@ -259,7 +237,7 @@ fn pending_records_survive_restarts_and_are_delivered_once() {
     let due = now() + 60_000;
     {
         let broker = open(dir.path());
-        create(&broker, "t");
+        create(&broker, "t", 1);
         for i in 0..50 {
             produce(&broker, "t", batch(&[with(&format!("v{i}"), at(due + i))])).unwrap();
         }
@@ -283,7 +261,7 @@ fn cancel_by_message_id_and_by_entry() {
     let due = now() + 60_000;
     {
         let broker = open(dir.path());
-        create(&broker, "t");
+        create(&broker, "t", 1);
         let mut a = with("a", at(due));
         a.headers
             .push((b"UNIQ_KEY".to_vec(), Some(b"id-a".to_vec())));
@@ -316,7 +294,7 @@ fn cancel_by_message_id_and_by_entry() {
 fn records_for_a_deleted_topic_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let due = now() + 1_000;
     produce(&broker, "t", batch(&[with("a", at(due))])).unwrap();
     broker.delete_topic("t").unwrap();
@@ -328,7 +306,7 @@ fn records_for_a_deleted_topic_are_dropped() {
 fn the_schedule_log_is_trimmed_below_the_oldest_pending_entry() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
-    create(&broker, "t");
+    create(&broker, "t", 1);
     let due = now() + 1_000;
     for i in 0..20 {
         produce(&broker, "t", batch(&[with(&format!("v{i}"), at(due))])).unwrap();

@@ -1,40 +1,16 @@
 //! Transactions through the broker core over real storage: the coordinator's transitions,
 //! markers, the last stable offset, read_committed fetches, fencing, timeouts, restarts, and a
 //! property test of random interleavings read back the way a read_committed client reads.
+mod common;
+
 use bytes::Bytes;
-use fjord_broker::{
-    Acks, Broker, BrokerConfig, BrokerError, Isolation, NewTopic, TopicConfigs, TxnState,
-};
+use common::{create, now, open};
+use fjord_broker::{Acks, Broker, BrokerError, Isolation, TxnState};
 use fjord_records::header::{parse_header, ATTR_CONTROL, ATTR_TRANSACTIONAL};
 use fjord_records::{decode_batches, marker_of, Marker};
 use fjord_storage::testing::{build, BatchOpts, TestRecord};
-use fjord_storage::{LogManager, ManagerOptions};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::sync::Arc;
-
-fn open(dir: &Path) -> Arc<Broker> {
-    let storage = LogManager::open(dir, ManagerOptions::default()).unwrap();
-    Broker::open(dir, BrokerConfig::default(), storage).unwrap()
-}
-
-fn create(broker: &Broker, name: &str, partitions: i32) {
-    let new = NewTopic {
-        name: name.into(),
-        partitions,
-        replication_factor: 1,
-        configs: TopicConfigs::new(),
-    };
-    broker.create_topic(new, false).unwrap();
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// A transactional batch of `values` from producer `pid`/`epoch` starting at sequence `seq`.
 fn txn_batch(pid: i64, epoch: i16, seq: i32, values: &[String]) -> Bytes {
