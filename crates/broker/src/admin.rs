@@ -84,7 +84,12 @@ impl Broker {
             )));
         }
         self.config.resolve(&new.configs)?;
+        let view = crate::views::parse_view(&new.configs)?;
         let _admin = self.lock_admin();
+        let partitions = match &view {
+            Some(view) => self.check_new_view(view, new.partitions)?,
+            None => partitions,
+        };
         if self.topic(&new.name).is_some() {
             return Err(BrokerError::TopicAlreadyExists(new.name));
         }
@@ -104,6 +109,7 @@ impl Broker {
             return Ok(Arc::new(Topic {
                 name: record.name,
                 id: record.id,
+                view: view.map(Arc::new),
                 configs: record.configs,
                 partitions: Vec::new(),
                 internal: false,
@@ -272,6 +278,18 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         let log_config = self.config.resolve(&configs)?;
+        let view = crate::views::parse_view(&configs)?;
+        let same_source = match (&topic.view, &view) {
+            (None, None) => true,
+            (Some(old), Some(new)) => old.source == new.source,
+            _ => false,
+        };
+        if !same_source {
+            return Err(BrokerError::InvalidConfig(format!(
+                "{} cannot change: a topic is a view of one source from its creation",
+                crate::views::VIEW_SOURCE
+            )));
+        }
         if validate_only {
             return Ok(());
         }
@@ -280,6 +298,7 @@ impl Broker {
         }
         let mut altered = (*topic).clone();
         altered.configs = configs;
+        altered.view = view.map(Arc::new);
         self.replace_topic(topic, altered)
     }
 

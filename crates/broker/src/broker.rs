@@ -261,6 +261,7 @@ pub(crate) fn open_topic(
     Ok(Topic {
         name: record.name.clone(),
         id: record.id,
+        view: crate::views::parse_view(&record.configs)?.map(Arc::new),
         configs: record.configs.clone(),
         partitions,
         internal: is_internal_topic(&record.name),

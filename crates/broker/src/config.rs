@@ -498,6 +498,8 @@ fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError>
         "retention.ms" => log.retention_ms = parse_long(key, value, -1)?,
         "segment.bytes" => log.segment_bytes = parse_int(key, value, 14)? as u64,
         "segment.ms" => log.segment_ms = parse_long(key, value, 1)?,
+        // Checked together by `views::parse_view` (they only mean something as a set).
+        k if crate::views::VIEW_KEYS.contains(&k) => {}
         _ => match crate::config_inert::find(key) {
             Some(config) => config.validate(value)?,
             None => {
@@ -508,6 +510,27 @@ fn apply(log: &mut LogConfig, key: &str, value: &str) -> Result<(), BrokerError>
         },
     }
     Ok(())
+}
+
+/// A view's own configs (only views have them, so other topics do not list them).
+fn view_entries(overrides: &TopicConfigs) -> impl Iterator<Item = ConfigEntry> + '_ {
+    crate::views::VIEW_KEYS.into_iter().filter_map(|name| {
+        let value = overrides.get(name)?.clone();
+        Some(ConfigEntry {
+            name,
+            value: value.clone(),
+            source: ConfigSource::Topic,
+            config_type: ConfigType::String,
+            documentation:
+                "Filtered view: its source topic, filter type (tag or sql92) and expression",
+            read_only: false,
+            synonyms: vec![ConfigSynonym {
+                name: name.to_string(),
+                value,
+                source: ConfigSource::Topic,
+            }],
+        })
+    })
 }
 
 impl BrokerConfig {
@@ -607,6 +630,7 @@ impl BrokerConfig {
                     synonyms,
                 }
             })
+            .chain(view_entries(overrides))
             .collect()
     }
 

@@ -199,6 +199,12 @@ impl Broker {
                 topic.name
             )));
         }
+        if topic.view.is_some() {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{}' is a filtered view: read-only (write to its source)",
+                topic.name
+            )));
+        }
         let partition = topic
             .partition(partition)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
@@ -392,6 +398,21 @@ impl Broker {
         let topic = self
             .topic(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if let Some(view) = &topic.view {
+            return self.fetch_view(view, partition, offset, max_bytes, isolation);
+        }
+        self.fetch_partition(&topic, partition, offset, max_bytes, isolation)
+    }
+
+    /// [`Broker::fetch_isolated`] of a topic's own log.
+    pub(crate) fn fetch_partition(
+        &self,
+        topic: &crate::Topic,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FetchedPartition, BrokerError> {
         let partition = topic
             .partition(partition)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
@@ -440,7 +461,8 @@ impl Broker {
         spec: OffsetSpec,
         isolation: Isolation,
     ) -> Result<(i64, i64), BrokerError> {
-        let partition = self.partition(topic, partition)?;
+        // A view answers with its source's offsets.
+        let (_, partition) = self.read_partition(topic, partition)?;
         let log = &partition.log;
         let visible_end = match isolation {
             Isolation::ReadCommitted => partition.last_stable_offset(),
@@ -476,6 +498,11 @@ impl Broker {
         partition: i32,
         offset: i64,
     ) -> Result<i64, BrokerError> {
+        if self.topic(topic).is_some_and(|t| t.view.is_some()) {
+            return Err(BrokerError::InvalidTopic(format!(
+                "'{topic}' is a filtered view: read-only"
+            )));
+        }
         let partition = self.partition(topic, partition)?;
         let log = &partition.log;
         let target = if offset == -1 {

@@ -19,6 +19,7 @@ pub mod schedule;
 mod topic;
 pub mod txn;
 mod validate;
+pub mod views;
 
 pub use admin::{ConfigOp, NewTopic};
 pub use broker::Broker;

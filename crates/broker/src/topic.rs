@@ -17,6 +17,8 @@ pub struct Topic {
     /// Internal topics (`__consumer_offsets`, later retry/DLQ/schedule topics) are hidden from
     /// plain listings and closed to client writes.
     pub internal: bool,
+    /// Set for a filtered view: read-only, its reads come from the source topic.
+    pub view: Option<Arc<crate::views::View>>,
     pub(crate) metrics: TopicMetrics,
 }
 

@@ -121,10 +121,9 @@ fn record_group_lag(broker: &Broker) {
             continue;
         };
         for committed in offsets.iter().filter(|c| c.offset >= 0) {
-            let Some(topic) = broker.topic(&committed.topic) else {
-                continue;
-            };
-            let Some(partition) = topic.partition(committed.partition) else {
+            // A view's lag is against its source's end.
+            let Ok((_, partition)) = broker.read_partition(&committed.topic, committed.partition)
+            else {
                 continue;
             };
             let lag = (partition.log.log_end_offset() - committed.offset).max(0);

@@ -16,6 +16,8 @@ pub struct FileSlice {
     file: Option<Arc<File>>,
     position: u64,
     len: usize,
+    /// Bytes built in memory instead of a file range (a filtered view's batches).
+    memory: Option<Bytes>,
 }
 
 impl FileSlice {
@@ -24,6 +26,17 @@ impl FileSlice {
             file: (len > 0).then_some(file),
             position,
             len,
+            memory: None,
+        }
+    }
+
+    /// A slice of bytes already in memory: sent as they are, never by sendfile.
+    pub fn from_bytes(bytes: Bytes) -> FileSlice {
+        FileSlice {
+            file: None,
+            position: 0,
+            len: bytes.len(),
+            memory: Some(bytes),
         }
     }
 
@@ -35,7 +48,7 @@ impl FileSlice {
         self.len == 0
     }
 
-    /// The open segment file (None for an empty slice).
+    /// The open segment file (None for an empty slice or one in memory).
     pub fn file(&self) -> Option<&File> {
         self.file.as_deref()
     }
@@ -48,6 +61,9 @@ impl FileSlice {
     /// Copies the range into memory (for callers that decode it, and for small responses where
     /// a copy is cheaper than a separate sendfile call).
     pub fn to_bytes(&self) -> io::Result<Bytes> {
+        if let Some(bytes) = &self.memory {
+            return Ok(bytes.clone());
+        }
         let Some(file) = &self.file else {
             return Ok(Bytes::new());
         };

@@ -79,9 +79,10 @@ fn watch_partitions(context: &Context, request: &FetchRequest, version: i16, wai
             continue;
         };
         for p in &topic.partitions {
-            if let Some(partition) = found.partition(p.partition) {
-                partition.watch_appends(waiter);
-            }
+            // A view's partition is woken by its source's appends.
+            context
+                .broker
+                .watch_partition(&found.name, p.partition, waiter);
         }
     }
 }
@@ -182,7 +183,7 @@ fn read_partition(
 /// The records field for a partition: a placeholder for a large range (queued in `files`),
 /// the bytes themselves for a small one.
 fn records_field(records: &FileSlice, files: &mut Vec<FileSlice>) -> Result<Bytes, BrokerError> {
-    if records.len() < ZERO_COPY_MIN {
+    if records.len() < ZERO_COPY_MIN || records.file().is_none() {
         return records
             .to_bytes()
             .map_err(|e| BrokerError::Storage(e.to_string()));
