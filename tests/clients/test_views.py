@@ -215,10 +215,6 @@ def test_view_has_source_partitions_and_describes_its_configs(broker, topic_name
         assert not exists(b, name)
 
 
-@pytest.mark.xfail(strict=True, reason="FJORD BUG: a view's partition count does not follow its "
-                   "source's (CreatePartitions on the source leaves the view's metadata at the old "
-                   "count although fetches of the new partitions work), and CreatePartitions on the "
-                   "view itself is accepted (partitions without a source partition)")
 def test_partition_count_follows_source(broker, topic_name):
     from confluent_kafka.admin import NewPartitions
 

@@ -208,6 +208,11 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         let _admin = self.lock_admin();
         let topic = self.existing_topic(name)?;
+        if topic.view.is_some() {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "'{name}' is a filtered view: it grows with its source"
+            )));
+        }
         let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(BrokerError::InvalidPartitions(format!(
@@ -222,13 +227,29 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        self.grow(topic, count)?;
+        // Its views keep the source's partition count.
+        let views: Vec<Arc<Topic>> = self
+            .topics()
+            .into_iter()
+            .filter(|t| t.view.as_ref().is_some_and(|v| v.source == name))
+            .collect();
+        for view in views {
+            self.grow(view, count)?;
+        }
+        Ok(())
+    }
+
+    /// Adds partitions up to `count` to a topic.
+    fn grow(&self, topic: Arc<Topic>, count: i32) -> Result<(), BrokerError> {
         let log_config = self.config.resolve(&topic.configs)?;
+        let current = topic.partitions.len() as i32;
         let mut grown = (*topic).clone();
         for index in current..count {
             grown.partitions.push(open_partition(
                 &self.storage,
                 &self.meta,
-                name,
+                &topic.name,
                 index,
                 &log_config,
             )?);

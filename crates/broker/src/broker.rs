@@ -212,6 +212,8 @@ impl Broker {
     /// Snapshots producer state, flushes every log and writes the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<(), BrokerError> {
         self.catalogue_changed.send_modify(|v| *v += 1);
+        // No delivery round may run while the logs close under it.
+        self.schedule.stop();
         self.snapshot_producer_states(true)?;
         Ok(self.storage.shutdown()?)
     }

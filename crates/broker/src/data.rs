@@ -91,6 +91,11 @@ pub struct PendingProduce {
 }
 
 impl PendingProduce {
+    /// Reports `log_start` as the partition's log start.
+    pub(crate) fn set_log_start(&mut self, log_start: i64) {
+        self.outcome.log_start_offset = log_start;
+    }
+
     pub(crate) fn new(outcome: ProduceOutcome, durable: Vec<FlushTicket>) -> PendingProduce {
         PendingProduce {
             outcome,
@@ -230,8 +235,8 @@ impl Broker {
         let producer = idempotent_batch(&headers)?;
         if self.config.delay.enabled {
             let max_delay = self.config.delay.max_delay_ms;
-            if let Some(split) = crate::schedule::api::split_delayed(&records, now, max_delay)? {
-                return self.produce_delayed(&topic, partition, producer, split, now);
+            if let Some(all) = crate::schedule::api::split_delayed(&records, now, max_delay)? {
+                return self.produce_delayed(&topic, partition, producer, all, now);
             }
         }
         let (bytes_in, records_in) = (
@@ -399,7 +404,7 @@ impl Broker {
             .topic(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
         if let Some(view) = &topic.view {
-            return self.fetch_view(view, partition, offset, max_bytes, isolation);
+            return self.fetch_view(&topic.name, view, partition, offset, max_bytes, isolation);
         }
         self.fetch_partition(&topic, partition, offset, max_bytes, isolation)
     }
@@ -498,6 +503,11 @@ impl Broker {
         partition: i32,
         offset: i64,
     ) -> Result<i64, BrokerError> {
+        if topic == crate::schedule::SCHEDULE_TOPIC {
+            return Err(BrokerError::InvalidTopic(format!(
+                "{topic} is trimmed by the delay scheduler only"
+            )));
+        }
         if self.topic(topic).is_some_and(|t| t.view.is_some()) {
             return Err(BrokerError::InvalidTopic(format!(
                 "'{topic}' is a filtered view: read-only"

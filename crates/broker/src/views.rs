@@ -87,6 +87,9 @@ impl Broker {
         let t = self
             .topic(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        // A view serves the partitions it has (its Metadata), no more.
+        t.partition(partition)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
         let t = match &t.view {
             Some(view) => self
                 .topic(&view.source)
@@ -110,15 +113,14 @@ impl Broker {
     /// Fetch of a view's partition: the source's batches from `offset`, filtered.
     pub(crate) fn fetch_view(
         &self,
+        view_name: &str,
         view: &View,
         partition: i32,
         offset: i64,
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<FetchedPartition, BrokerError> {
-        let source = self
-            .topic(&view.source)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let (source, _) = self.read_partition(view_name, partition)?;
         let mut read = self.fetch_partition(&source, partition, offset, max_bytes, isolation)?;
         if view.filter.matches_all() {
             return Ok(read);

@@ -50,7 +50,7 @@ fn produce(broker: &Broker, topic: &str, bytes: Bytes) -> Result<i64, BrokerErro
     Ok(rt.block_on(pending.wait())?.base_offset)
 }
 
-fn records(broker: &Broker, topic: &str) -> Vec<Record> {
+fn records_of(broker: &Broker, topic: &str) -> Vec<Record> {
     let read = broker.fetch(topic, 0, 0, 64 << 20).unwrap();
     let bytes = read.records.to_bytes().unwrap();
     decode_batches(&bytes)
@@ -61,7 +61,7 @@ fn records(broker: &Broker, topic: &str) -> Vec<Record> {
 }
 
 fn values(broker: &Broker, topic: &str) -> Vec<String> {
-    records(broker, topic)
+    records_of(broker, topic)
         .iter()
         .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
         .collect()
@@ -86,7 +86,7 @@ fn a_delayed_record_appears_at_its_due_time_and_not_before() {
     assert_eq!(broker.deliver_due(due - 1).unwrap(), 0);
     assert_eq!(values(&broker, "t"), vec!["now"]);
     assert_eq!(broker.deliver_due(due).unwrap(), 1);
-    let got = records(&broker, "t");
+    let got = records_of(&broker, "t");
     assert_eq!(got.len(), 2);
     let delivered = &got[1];
     assert_eq!(delivered.offset, 1);
@@ -112,7 +112,7 @@ fn due_order_is_kept_across_producers_and_levels() {
 }
 
 #[test]
-fn a_mixed_batch_stores_immediate_records_now() {
+fn a_mixed_batch_delivers_its_immediate_records_with_the_next_round() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
     create(&broker, "t", 1);
@@ -125,6 +125,11 @@ fn a_mixed_batch_stores_immediate_records_now() {
         rec("i3", Some(("TIMER_DELIVER_MS", "1"))),
     ]);
     assert_eq!(produce(&broker, "t", mixed).unwrap(), -1);
+    // The whole request went to the schedule log in one append; the immediate records are
+    // due now.
+    assert!(values(&broker, "t").is_empty());
+    assert_eq!(broker.list_delayed(None, 10).unwrap().0, 5);
+    assert_eq!(broker.deliver_due(now()).unwrap(), 3);
     assert_eq!(values(&broker, "t"), vec!["i1", "i2", "i3"]);
     broker.deliver_due(due).unwrap();
     assert_eq!(values(&broker, "t"), vec!["i1", "i2", "i3", "d1"]);
@@ -145,7 +150,15 @@ fn compressed_batches_are_scheduled_too() {
         },
     );
     produce(&broker, "t", bytes).unwrap();
+    broker.deliver_due(now()).unwrap();
     assert_eq!(values(&broker, "t"), vec!["i"]);
+    // Delivered in the codec the records came in.
+    let read = broker.fetch("t", 0, 0, 1 << 20).unwrap();
+    let bytes = read.records.to_bytes().unwrap();
+    assert_eq!(
+        fjord_records::parse_header(&bytes).attributes & 0x07,
+        Codec::Zstd.attribute_bits()
+    );
     broker.deliver_due(due).unwrap();
     assert_eq!(values(&broker, "t"), vec!["i", "d"]);
 }
@@ -209,7 +222,11 @@ fn idempotent_retries_are_deduplicated_and_sequences_survive_a_restart() {
         produce(&broker, "t", delayed.clone()).unwrap();
         // The retry is a duplicate: nothing scheduled or stored twice.
         produce(&broker, "t", delayed).unwrap();
-        assert_eq!(broker.list_delayed(None, 10).unwrap().0, 1);
+        assert_eq!(broker.list_delayed(None, 10).unwrap().0, 2);
+        // A producer-state snapshot (as the periodic one) keeps the scheduled batch's state,
+        // also on a partition with nothing below it.
+        broker.snapshot_producer_states(true).unwrap();
+        assert_eq!(broker.deliver_due(now()).unwrap(), 1);
         assert_eq!(values(&broker, "t"), vec!["i0", "i1"]);
         // Dropped without a shutdown: no producer-state snapshot covers the delayed batch.
     }
@@ -322,4 +339,69 @@ fn the_schedule_log_is_trimmed_below_the_oldest_pending_entry() {
     let broker = open(dir.path());
     assert_eq!(broker.list_delayed(None, 10).unwrap().0, 1);
     assert_eq!(values(&broker, "t").len(), 20);
+}
+
+#[test]
+fn a_delay_only_partition_keeps_idempotence_across_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create(&broker, "t", 1);
+    let delayed = idempotent(&[with("d", at(now() + 60_000))], 9, 0);
+    produce(&broker, "t", delayed.clone()).unwrap();
+    broker.snapshot_producer_states(true).unwrap();
+    produce(&broker, "t", delayed).unwrap();
+    assert_eq!(broker.list_delayed(None, 10).unwrap().0, 1);
+}
+
+#[test]
+fn records_too_large_for_the_partition_at_delivery_are_split_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create(&broker, "t", 1);
+    let due = now() + 1_000;
+    // 200 records of 8 KiB with 2 KiB headers each: one produce, several batches at delivery
+    // (the partition's max.message.bytes is 1 MiB).
+    let records: Vec<TestRecord> = (0..200)
+        .map(|i| {
+            let mut r = TestRecord::value(&vec![b'a' + (i % 26) as u8; 8192], now());
+            r.headers.push((
+                b"TIMER_DELIVER_MS".to_vec(),
+                Some(due.to_string().into_bytes()),
+            ));
+            r.headers.push((b"pad".to_vec(), Some(vec![b'p'; 2048])));
+            r
+        })
+        .collect();
+    produce(&broker, "t", batch(&records)).unwrap();
+    assert_eq!(broker.deliver_due(due).unwrap(), 200);
+    assert_eq!(records_of(&broker, "t").len(), 200);
+    // A record that cannot fit even alone after the topic's limit shrank is dropped, not
+    // retried forever.
+    produce(
+        &broker,
+        "t",
+        batch(&[
+            with("small", at(due)),
+            rec(&"x".repeat(4096), Some(("DELAY", "1"))),
+        ]),
+    )
+    .unwrap();
+    let set = fjord_broker::ConfigOp::Set("max.message.bytes".into(), "2048".into());
+    broker.alter_topic_configs("t", vec![set], false).unwrap();
+    assert_eq!(broker.deliver_due(due + 60_000).unwrap(), 2);
+    let got = records_of(&broker, "t");
+    assert_eq!(got.len(), 201);
+    assert_eq!(broker.list_delayed(None, 10).unwrap().0, 0);
+}
+
+#[test]
+fn the_schedule_log_cannot_be_trimmed_by_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create(&broker, "t", 1);
+    produce(&broker, "t", batch(&[with("d", at(now() + 60_000))])).unwrap();
+    assert!(matches!(
+        broker.delete_records("__fjord_schedule", 0, -1),
+        Err(BrokerError::InvalidTopic(_))
+    ));
 }

@@ -233,3 +233,20 @@ fn views_are_read_only_and_their_filter_can_change() {
         Err(BrokerError::UnknownTopicOrPartition)
     ));
 }
+
+#[test]
+fn a_view_grows_with_its_source_and_only_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create(&broker, "src", 1);
+    view(&broker, "v", "src", "tag", "*").unwrap();
+    broker.create_partitions("src", 3, false).unwrap();
+    assert_eq!(broker.topic("v").unwrap().partitions.len(), 3);
+    assert!(matches!(
+        broker.create_partitions("v", 4, false),
+        Err(BrokerError::InvalidPartitions(_))
+    ));
+    assert!(broker
+        .fetch_isolated("v", 3, 0, 1024, Isolation::ReadUncommitted)
+        .is_err());
+}

@@ -31,6 +31,9 @@ pub struct Scheduler {
     /// The schedule log's end at the previous trim: the next trim stays below it, so every
     /// entry it drops belongs to a produce call that finished long ago.
     trim_bound: std::sync::atomic::AtomicI64,
+    /// Set (under the rounds lock, so after any round in progress) when the broker shuts down:
+    /// no round may start while logs are being closed.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Scheduler {
@@ -41,6 +44,7 @@ impl Scheduler {
             rounds: Mutex::default(),
             wake: Arc::default(),
             trim_bound: std::sync::atomic::AtomicI64::new(0),
+            stopped: Default::default(),
         }
     }
 
@@ -51,24 +55,27 @@ impl Scheduler {
     fn rounds(&self) -> MutexGuard<'_, Option<OpenRound>> {
         self.rounds.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Waits for a round in progress, then lets none start again (broker shutdown).
+    pub(crate) fn stop(&self) {
+        let _rounds = self.rounds();
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
-/// A record the producer asked to delay.
+/// A record for the schedule log: delayed, or due now beside delayed ones.
 #[derive(Debug, Clone)]
 pub(crate) struct Scheduled {
     pub due_ms: i64,
+    /// The codec of the batch it came in, used again at delivery.
+    pub codec: Codec,
     pub record: Record,
-}
-
-/// A produce request's records, split into those stored now and those scheduled.
-#[derive(Debug, Default)]
-pub(crate) struct Split {
-    /// Batches for the partition now: those without delayed records as they came, the others
-    /// rebuilt from their immediate records (same producer fields).
-    pub immediate: Vec<u8>,
-    /// How many records `immediate` holds.
-    pub immediate_records: u64,
-    pub scheduled: Vec<Scheduled>,
 }
 
 /// A pending delayed record, as listed and cancelled.
@@ -108,47 +115,49 @@ fn corrupt(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::CorruptMessage(e.to_string())
 }
 
-/// Splits validated batches into immediate and scheduled records; `None` when nothing is
-/// delayed (the common case: batches without the header names are not decoded at all).
+/// The records of a produce request holding any delayed record, all for the schedule log:
+/// delayed ones at their due time, the others due `now_ms` (delivered by the next round, in
+/// their order). One append then takes the whole request, so it is stored whole or not at all
+/// — an idempotent retry can never find half of it. `None` when nothing is delayed (the common
+/// case: batches without the header names are not decoded at all).
 pub(crate) fn split_delayed(
     records: &[u8],
     now_ms: i64,
     max_delay_ms: i64,
-) -> Result<Option<Split>, BrokerError> {
-    let mut split = Split::default();
-    let mut errors = Vec::new();
+) -> Result<Option<Vec<Scheduled>>, BrokerError> {
+    let mut maybe = false;
     for b in batch::batches(records) {
-        if !batch_may_delay(b)? {
-            split.immediate_records += batch::parse_header(b).record_count.max(0) as u64;
-            split.immediate.extend_from_slice(b);
-            continue;
-        }
+        maybe |= batch_may_delay(b)?;
+    }
+    if !maybe {
+        return Ok(None);
+    }
+    let mut scheduled = Vec::new();
+    let mut errors = Vec::new();
+    let mut delayed = false;
+    for b in batch::batches(records) {
+        let codec = Codec::from_attributes(batch::parse_header(b).attributes).map_err(corrupt)?;
         let decoded = decode_batches(b).map_err(corrupt)?;
-        let mut immediate = Vec::new();
-        let mut delayed = 0;
         for (index, record) in decoded.into_iter().flat_map(|d| d.records).enumerate() {
             let headers = record
                 .headers
                 .iter()
                 .map(|(k, v)| (k.as_bytes(), v.as_deref()));
             match due_time(headers, now_ms, max_delay_ms) {
-                Ok(Some(due_ms)) => {
-                    delayed += 1;
-                    split.scheduled.push(Scheduled { due_ms, record });
+                Ok(due) => {
+                    delayed |= due.is_some();
+                    let due_ms = due.unwrap_or(now_ms);
+                    scheduled.push(Scheduled {
+                        due_ms,
+                        codec,
+                        record,
+                    });
                 }
-                Ok(None) => immediate.push(record),
                 Err(message) => errors.push(RecordError {
                     batch_index: index as i32,
                     message,
                 }),
             }
-        }
-        if delayed == 0 {
-            split.immediate_records += batch::parse_header(b).record_count.max(0) as u64;
-            split.immediate.extend_from_slice(b);
-        } else if !immediate.is_empty() {
-            split.immediate_records += immediate.len() as u64;
-            split.immediate.extend(rebuild(b, &immediate)?);
         }
     }
     if !errors.is_empty() {
@@ -158,40 +167,72 @@ pub(crate) fn split_delayed(
             errors,
         });
     }
-    Ok((!split.scheduled.is_empty()).then_some(split))
+    Ok(delayed.then_some(scheduled))
 }
 
-/// The batch `original` with only `records`, keeping its producer fields and codec.
-fn rebuild(original: &[u8], records: &[Record]) -> Result<Vec<u8>, BrokerError> {
-    let h = batch::parse_header(original);
-    let codec = Codec::from_attributes(h.attributes).map_err(corrupt)?;
-    let records: Vec<NewRecord<'_>> = records.iter().map(NewRecord::from).collect();
-    let opts = BatchOpts {
-        codec,
-        producer_id: h.producer_id,
-        producer_epoch: h.producer_epoch,
-        base_sequence: h.base_sequence,
-        attributes_extra: h.attributes & !0x07,
-        partition_leader_epoch: -1,
-        first_timestamp: Some(h.first_timestamp),
-    };
-    fjord_records::build(&records, opts).map_err(corrupt)
+/// Rough encoded size of a record, headers included.
+fn encoded_size(r: &NewRecord<'_>) -> usize {
+    let headers: usize = r
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len) + 10)
+        .sum();
+    r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + headers + 32
 }
 
-/// Batches of at most about [`BATCH_BYTES`] each, concatenated.
-fn build_batches(records: &[NewRecord<'_>], opts: BatchOpts) -> Result<Vec<u8>, BrokerError> {
+/// Records as batches of at most about [`BATCH_BYTES`] each (and never more than `max_bytes`
+/// per batch: a batch that comes out larger is split until it fits), concatenated. Returns the
+/// batches and the records that do not fit `max_bytes` even alone, left out.
+fn build_batches(
+    records: &[NewRecord<'_>],
+    opts: BatchOpts,
+    max_bytes: usize,
+) -> Result<(Vec<u8>, Vec<usize>), BrokerError> {
     let mut out = Vec::new();
+    let mut too_large = Vec::new();
+    let limit = BATCH_BYTES.min(max_bytes);
     let mut start = 0;
     let mut size = 0;
     for (i, r) in records.iter().enumerate() {
-        size += r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + 64;
-        if size >= BATCH_BYTES || i + 1 == records.len() {
-            out.extend(fjord_records::build(&records[start..=i], opts).map_err(corrupt)?);
+        size += encoded_size(r);
+        if size >= limit || i + 1 == records.len() {
+            fit(
+                records,
+                start,
+                i + 1,
+                opts,
+                max_bytes,
+                &mut out,
+                &mut too_large,
+            )?;
             start = i + 1;
             size = 0;
         }
     }
-    Ok(out)
+    Ok((out, too_large))
+}
+
+/// Builds `records[from..to]` as one batch, or halves until each part fits `max_bytes`.
+fn fit(
+    records: &[NewRecord<'_>],
+    from: usize,
+    to: usize,
+    opts: BatchOpts,
+    max_bytes: usize,
+    out: &mut Vec<u8>,
+    too_large: &mut Vec<usize>,
+) -> Result<(), BrokerError> {
+    let built = fjord_records::build(&records[from..to], opts).map_err(corrupt)?;
+    if built.len() <= max_bytes {
+        out.extend(built);
+    } else if to - from == 1 {
+        too_large.push(from);
+    } else {
+        let mid = from + (to - from) / 2;
+        fit(records, from, mid, opts, max_bytes, out, too_large)?;
+        fit(records, mid, to, opts, max_bytes, out, too_large)?;
+    }
+    Ok(())
 }
 
 /// A schedule-log record carrying only its `fjord.schedule` header.
@@ -217,6 +258,10 @@ pub(super) struct ReadEntry {
 }
 
 impl ReadEntry {
+    fn codec(&self) -> Codec {
+        Codec::from_attributes(i16::from(self.meta.codec)).unwrap_or(Codec::None)
+    }
+
     fn message_id(&self) -> Option<String> {
         self.record
             .headers
@@ -262,7 +307,18 @@ pub(super) fn read_entries(
         let covered = cached.first().is_some_and(|r| r.offset <= offset)
             && cached.last().is_some_and(|r| r.offset >= offset);
         if !covered {
-            let read = log.log.read(offset, 1)?;
+            let read = match log.log.read(offset, 1) {
+                Ok(read) => read,
+                // Below the log start (trimmed): gone, treated as missing.
+                Err(fjord_storage::StorageError::OffsetOutOfRange { .. }) => {
+                    tracing::warn!(
+                        offset,
+                        "scheduled entry below the start of {SCHEDULE_TOPIC}"
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             cached = decode_batches(&read.records)
                 .map_err(corrupt)?
                 .into_iter()
@@ -313,15 +369,15 @@ impl Broker {
     }
 
     /// Produce of a request with delayed records: checked against the partition's idempotence
-    /// state like any batch, then the delayed records go to the schedule log and the others to
-    /// the partition. The answer's base offset is -1: the delayed records get their offsets
-    /// when they are delivered (docs/DELAY.md).
+    /// state like any batch, then every record goes to the schedule log in one append (see
+    /// [`split_delayed`]). The answer's base offset is -1: the records get their offsets when
+    /// they are delivered (docs/DELAY.md).
     pub(crate) fn produce_delayed(
         &self,
         topic: &Topic,
         partition: &Arc<Partition>,
         producer: Option<BatchHeader>,
-        split: Split,
+        scheduled: Vec<Scheduled>,
         now: i64,
     ) -> Result<crate::PendingProduce, BrokerError> {
         let mut states = producer.map(|_| partition.lock_producers());
@@ -339,57 +395,50 @@ impl Broker {
             );
             let last = crate::producers::last_seq(batch.base_sequence, batch.record_count);
             seq = (batch.base_sequence, last);
-            if let crate::producers::SeqCheck::Duplicate {
-                base_offset,
-                last_offset,
-            } = states.check(
+            if let crate::producers::SeqCheck::Duplicate { .. } = states.check(
                 batch.producer_id,
                 batch.producer_epoch,
                 batch.base_sequence,
                 last,
             )? {
-                return Ok(self.duplicate_answer(partition, base_offset, last_offset));
+                return self.duplicate_delayed(partition);
             }
         }
-        let scheduled =
-            self.schedule_entries(topic, partition.index, &split.scheduled, producer, seq, now)?;
-        let immediate_bytes = split.immediate.len() as u64;
-        let appended = if split.immediate.is_empty() {
-            None
-        } else {
-            Some(self.append(&topic.name, partition, Bytes::from(split.immediate), now)?)
-        };
+        let durable =
+            self.schedule_entries(topic, partition.index, &scheduled, producer, seq, now)?;
         if let (Some(batch), Some(states)) = (producer, states.as_mut()) {
-            let meta = BatchMeta {
-                first_seq: seq.0,
-                last_seq: seq.1,
-                base_offset: -1,
-                last_offset: partition.log.log_end_offset() - 1,
-            };
-            states.record(batch.producer_id, batch.producer_epoch, meta, now);
+            states.record(
+                batch.producer_id,
+                batch.producer_epoch,
+                scheduled_meta(seq, partition),
+                now,
+            );
         }
         drop(states);
-        // The partition's traffic counts what is appended to it: the immediate records now,
-        // the delayed ones at delivery.
-        if appended.is_some() {
-            partition.wake_fetchers();
-            topic
-                .metrics
-                .add_in(immediate_bytes, split.immediate_records);
-            partition
-                .metrics
-                .add_in(immediate_bytes, split.immediate_records);
-        }
         let outcome = crate::ProduceOutcome {
             base_offset: -1,
             log_append_time: -1,
             log_start_offset: partition.log.log_start_offset(),
         };
-        let durable = [scheduled, appended.and_then(|a| a.durable)];
         Ok(crate::PendingProduce::new(
             outcome,
-            durable.into_iter().flatten().collect(),
+            durable.into_iter().collect(),
         ))
+    }
+
+    /// The answer to a retry of a scheduled batch: -1 again, once the schedule log holds the
+    /// original durably (sync flush).
+    fn duplicate_delayed(
+        &self,
+        partition: &Partition,
+    ) -> Result<crate::PendingProduce, BrokerError> {
+        let log = self
+            .schedule_log(false)?
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let end = log.log.log_end_offset();
+        let mut answer = self.duplicate_answer(&log, -1, end - 1);
+        answer.set_log_start(partition.log.log_start_offset());
+        Ok(answer)
     }
 
     /// Appends scheduled records to the schedule log and indexes them by due time (under the
@@ -417,6 +466,7 @@ impl Broker {
                     producer_epoch: producer.map_or(-1, |p| p.producer_epoch),
                     first_seq,
                     last_seq,
+                    codec: s.codec.attribute_bits() as u8,
                 })
                 .encode()
             })
@@ -430,7 +480,13 @@ impl Broker {
                 r
             })
             .collect();
-        let batches = build_batches(&records, BatchOpts::default())?;
+        let max = log.log.config().max_message_bytes as usize;
+        let (batches, too_large) = build_batches(&records, BatchOpts::default(), max)?;
+        if !too_large.is_empty() {
+            return Err(BrokerError::MessageTooLarge(format!(
+                "a delayed record is larger than {SCHEDULE_TOPIC}'s max.message.bytes {max}"
+            )));
+        }
         let mut pending = self.schedule.pending();
         let appended = self.append(SCHEDULE_TOPIC, &log, Bytes::from(batches), now)?;
         for (i, s) in scheduled.iter().enumerate() {
@@ -446,6 +502,9 @@ impl Broker {
     /// then appends to the target partitions, then logs `Done` (see the module docs).
     pub fn deliver_due(&self, now: i64) -> Result<usize, BrokerError> {
         let mut open = self.schedule.rounds();
+        if self.schedule.is_stopped() {
+            return Ok(0);
+        }
         let Some(log) = self.schedule_log(false)? else {
             return Ok(0);
         };
@@ -500,10 +559,12 @@ impl Broker {
         Ok(due.len())
     }
 
-    /// Appends entries to their partition as the scheduler's batches. Entries the partition
-    /// can never take — its topic was deleted, or a config changed since (a smaller
-    /// `max.message.bytes`) — are dropped with a log line rather than block every delivery
-    /// behind them; a storage failure is returned, and the round is settled and retried.
+    /// Appends entries to their partition as the scheduler's batches, each in the codec its
+    /// records came in (or the topic's `compression.type`), none larger than the partition's
+    /// `max.message.bytes`. What the partition can never take — its topic was deleted, a record
+    /// that does not fit even alone (its `max.message.bytes` shrank since), a refused batch —
+    /// is dropped with a log line rather than block every delivery behind it; any other
+    /// failure (storage, a log closing) is returned, and the round is settled and retried.
     pub(super) fn deliver_to(
         &self,
         topic: &str,
@@ -515,37 +576,65 @@ impl Broker {
             return Ok(());
         }
         let (Some(t), Ok(p)) = (self.topic(topic), self.partition(topic, partition)) else {
-            tracing::warn!(
+            drop_delayed(
                 topic,
                 partition,
-                dropped = entries.len(),
-                "delayed records for a partition that no longer exists"
+                entries.len(),
+                "its partition no longer exists",
             );
-            metrics::counter!("fjord_delay_dropped_total").increment(entries.len() as u64);
             return Ok(());
         };
-        let records: Vec<NewRecord<'_>> =
-            entries.iter().map(|e| NewRecord::from(&e.record)).collect();
-        let opts = BatchOpts {
-            codec: self.config.compression(&t.configs).unwrap_or(Codec::None),
-            producer_id: SCHEDULER_PRODUCER_ID,
-            producer_epoch: 0,
-            ..BatchOpts::default()
-        };
-        let batches = build_batches(&records, opts)?;
-        let bytes = batches.len() as u64;
-        match self.append(topic, &p, Bytes::from(batches), now) {
-            Ok(_) => {}
-            Err(e @ BrokerError::Storage(_)) => return Err(e),
-            Err(e) => {
-                tracing::warn!(topic, partition, dropped = entries.len(), error = %e, "delayed records the partition refuses");
-                metrics::counter!("fjord_delay_dropped_total").increment(entries.len() as u64);
-                return Ok(());
+        let max = p.log.config().max_message_bytes as usize;
+        let mut start = 0;
+        while start < entries.len() {
+            let codec = self
+                .config
+                .compression(&t.configs)
+                .unwrap_or(entries[start].codec());
+            let run = entries[start..]
+                .iter()
+                .take_while(|e| self.config.compression(&t.configs).is_some() || e.codec() == codec)
+                .count();
+            let records: Vec<NewRecord<'_>> = entries[start..start + run]
+                .iter()
+                .map(|e| NewRecord::from(&e.record))
+                .collect();
+            let opts = BatchOpts {
+                codec,
+                producer_id: SCHEDULER_PRODUCER_ID,
+                producer_epoch: 0,
+                ..BatchOpts::default()
+            };
+            let (batches, too_large) = build_batches(&records, opts, max)?;
+            if !too_large.is_empty() {
+                drop_delayed(
+                    topic,
+                    partition,
+                    too_large.len(),
+                    "larger than max.message.bytes",
+                );
             }
+            let (bytes, count) = (batches.len() as u64, (run - too_large.len()) as u64);
+            if !batches.is_empty() {
+                match self.append(topic, &p, Bytes::from(batches), now) {
+                    Ok(_) => {}
+                    Err(
+                        e @ (BrokerError::MessageTooLarge(_)
+                        | BrokerError::InvalidRecord(_)
+                        | BrokerError::InvalidRecords { .. }
+                        | BrokerError::CorruptMessage(_)
+                        | BrokerError::InvalidTimestamp(_)),
+                    ) => {
+                        drop_delayed(topic, partition, run, &e.to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
+                p.wake_fetchers();
+                t.metrics.add_in(bytes, count);
+                p.metrics.add_in(bytes, count);
+            }
+            start += run;
         }
-        p.wake_fetchers();
-        t.metrics.add_in(bytes, entries.len() as u64);
-        p.metrics.add_in(bytes, entries.len() as u64);
         Ok(())
     }
 
@@ -617,6 +706,9 @@ impl Broker {
         let Some(log) = self.schedule_log(false)? else {
             return Ok((0, Vec::new()));
         };
+        if limit == 0 {
+            return Ok((self.schedule.pending().len(), Vec::new()));
+        }
         let (total, all): (usize, Vec<(i64, i64)>) = {
             let pending = self.schedule.pending();
             (pending.len(), pending.iter().collect())
@@ -640,6 +732,9 @@ impl Broker {
     /// those cancelled (none: nothing pending matched — unknown, or delivered already).
     pub fn cancel_delayed(&self, id: &DelayedId) -> Result<Vec<DelayedMessage>, BrokerError> {
         let mut open = self.schedule.rounds();
+        if self.schedule.is_stopped() {
+            return Err(BrokerError::Storage("the broker is shutting down".into()));
+        }
         let Some(log) = self.schedule_log(false)? else {
             return Ok(Vec::new());
         };
@@ -696,6 +791,9 @@ impl Broker {
     /// target partitions' snapshots, not only in the entries dropped.
     pub fn trim_schedule(&self) -> Result<(), BrokerError> {
         let open = self.schedule.rounds();
+        if self.schedule.is_stopped() {
+            return Ok(());
+        }
         let Some(log) = self.schedule_log(false)? else {
             return Ok(());
         };
@@ -767,13 +865,9 @@ impl Broker {
                     || (e.epoch == seq.producer_epoch && e.last_sequence() < seq.last_seq)
             });
             if newer {
-                let meta = BatchMeta {
-                    first_seq: seq.first_seq,
-                    last_seq: seq.last_seq,
-                    base_offset: -1,
-                    last_offset: p.log.log_end_offset() - 1,
-                };
-                states.record(*producer_id, seq.producer_epoch, meta, seq.timestamp);
+                let meta = scheduled_meta((seq.first_seq, seq.last_seq), &p);
+                // Now, not the record's CreateTime: a restart must not expire the producer.
+                states.record(*producer_id, seq.producer_epoch, meta, now_ms());
             }
         }
     }
@@ -788,22 +882,34 @@ impl Broker {
             let mut last_trim = std::time::Instant::now();
             loop {
                 let Some(b) = broker.upgrade() else { return };
+                if b.schedule.is_stopped() {
+                    return;
+                }
+                // Before deliveries: under a steady stream of them a trim must still happen.
+                if last_trim.elapsed() >= TRIM_EVERY {
+                    last_trim = std::time::Instant::now();
+                    let trim = b.clone();
+                    match tokio::task::spawn_blocking(move || trim.trim_schedule()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "trimming {SCHEDULE_TOPIC} failed")
+                        }
+                        Err(e) => tracing::error!(error = %e, "trimming {SCHEDULE_TOPIC} panicked"),
+                    }
+                }
                 let now = now_ms();
                 let next = b.schedule.pending().next_due();
                 let unsettled = b.schedule.rounds().is_some();
                 if unsettled || next.is_some_and(|due| due <= now) {
                     let result = tokio::task::spawn_blocking(move || b.deliver_due(now_ms())).await;
-                    if let Ok(Err(e)) = result {
+                    let failed = match result {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(e) => Some(format!("panicked: {e}")),
+                    };
+                    if let Some(e) = failed {
                         tracing::warn!(error = %e, "delivering delayed records failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                    }
-                    continue;
-                }
-                if last_trim.elapsed() >= TRIM_EVERY {
-                    last_trim = std::time::Instant::now();
-                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.trim_schedule()).await
-                    {
-                        tracing::warn!(error = %e, "trimming {SCHEDULE_TOPIC} failed");
                     }
                     continue;
                 }
@@ -846,6 +952,27 @@ fn replay_batch(replay: &mut Replay, h: &BatchHeader, b: &[u8], from: i64) -> Re
         }
     }
     Ok(())
+}
+
+/// The producer-state record of a scheduled batch: nothing of it is in the partition, so its
+/// offsets only keep the producer from counting as below the log start (which drops it).
+fn scheduled_meta((first_seq, last_seq): (i32, i32), partition: &Partition) -> BatchMeta {
+    BatchMeta {
+        first_seq,
+        last_seq,
+        base_offset: -1,
+        last_offset: partition.log.log_end_offset(),
+    }
+}
+
+fn drop_delayed(topic: &str, partition: i32, count: usize, why: &str) {
+    tracing::warn!(
+        topic,
+        partition,
+        dropped = count,
+        "delayed records dropped: {why}"
+    );
+    metrics::counter!("fjord_delay_dropped_total").increment(count as u64);
 }
 
 /// Entries grouped by target partition, in first-seen order, each group in entry order.

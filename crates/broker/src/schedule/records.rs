@@ -2,7 +2,7 @@
 //! starts with a kind byte:
 //!
 //! - `0` entry: `due i64, partition i32, producer_id i64, epoch i16, first_seq i32,
-//!   last_seq i32, topic utf8`; the record's key, value, timestamp and remaining headers are
+//!   last_seq i32, codec u8, topic utf8`; the record's key, value, timestamp and remaining headers are
 //!   the scheduled record's own. The producer fields (or -1) are the produced batch's, so
 //!   recovery can restore the target partition's idempotence state from them.
 //! - `1` round: `n u32, n × entry offset i64, m u32, m × (partition i32, end i64, len u16,
@@ -25,6 +25,8 @@ pub struct EntryMeta {
     pub producer_epoch: i16,
     pub first_seq: i32,
     pub last_seq: i32,
+    /// The codec bits of the batch the record came in (delivered in the same codec).
+    pub codec: u8,
 }
 
 /// A target partition's log end before a round.
@@ -60,6 +62,7 @@ impl ScheduleRecord {
                 b.put_i16(m.producer_epoch);
                 b.put_i32(m.first_seq);
                 b.put_i32(m.last_seq);
+                b.put_u8(m.codec);
                 b.put_slice(m.topic.as_bytes());
             }
             ScheduleRecord::Round { entries, targets } => {
@@ -95,6 +98,7 @@ impl ScheduleRecord {
                 producer_epoch: r.i16()?,
                 first_seq: r.i32()?,
                 last_seq: r.i32()?,
+                codec: r.u8()?,
                 topic: r.utf8(r.0.len())?,
             }),
             1 => {

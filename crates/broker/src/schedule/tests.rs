@@ -103,7 +103,7 @@ proptest! {
                                    topic in "[a-z._-]{1,40}") {
         let all = [
             ScheduleRecord::Entry(EntryMeta { due_ms, topic: topic.clone(), partition, producer_id: pid,
-                                              producer_epoch: 3, first_seq: 7, last_seq: 9 }),
+                                              producer_epoch: 3, first_seq: 7, last_seq: 9, codec: 4 }),
             ScheduleRecord::Round { entries: offsets.clone(),
                                     targets: vec![TargetEnd { topic: topic.clone(), partition, end_offset: due_ms }] },
             ScheduleRecord::Done(offsets.iter().map(|o| (o ^ 5, *o)).collect()),
@@ -174,6 +174,7 @@ fn entry(due_ms: i64) -> ScheduleRecord {
         producer_epoch: -1,
         first_seq: -1,
         last_seq: -1,
+        codec: 0,
     })
 }
 
