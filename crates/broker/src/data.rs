@@ -403,10 +403,19 @@ impl Broker {
         let topic = self
             .topic(topic)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        if let Some(view) = &topic.view {
-            return self.fetch_view(&topic.name, view, partition, offset, max_bytes, isolation);
+        let fetched = match &topic.view {
+            Some(view) => {
+                self.fetch_view(&topic.name, view, partition, offset, max_bytes, isolation)?
+            }
+            None => self.fetch_partition(&topic, partition, offset, max_bytes, isolation)?,
+        };
+        // What is sent, counted for the topic asked for (a view's filtered bytes are its own).
+        let sent = fetched.records.len() as u64;
+        topic.metrics.bytes_out.increment(sent);
+        if let Some(p) = topic.partition(partition) {
+            p.metrics.bytes_out.increment(sent);
         }
-        self.fetch_partition(&topic, partition, offset, max_bytes, isolation)
+        Ok(fetched)
     }
 
     /// [`Broker::fetch_isolated`] of a topic's own log.
@@ -433,11 +442,6 @@ impl Broker {
             }
             _ => Vec::new(),
         };
-        topic.metrics.bytes_out.increment(read.records.len() as u64);
-        partition
-            .metrics
-            .bytes_out
-            .increment(read.records.len() as u64);
         Ok(FetchedPartition {
             records: read.records,
             high_watermark: read.high_watermark,

@@ -129,6 +129,10 @@ impl Broker {
             .records
             .to_bytes()
             .map_err(|e| BrokerError::Storage(e.to_string()))?;
+        // Read from the source to filter (`fjord_topic_bytes_out_total` of the view counts what
+        // is sent).
+        metrics::counter!("fjord_view_bytes_scanned_total", "topic" => view_name.to_string())
+            .increment(bytes.len() as u64);
         let filtered = filter_batches(&bytes, &view.filter)?;
         read.records = FileSlice::from_bytes(Bytes::from(filtered));
         Ok(read)
@@ -140,6 +144,7 @@ pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<Vec<u8>, BrokerEr
     let mut out = Vec::with_capacity(bytes.len() / 4);
     // The first offset of the run of batches left out since the last one kept.
     let mut skipped: Option<(i64, HeaderFields)> = None;
+    let required = filter.required_tags();
     for b in batch::batches(bytes) {
         let h = batch::parse_header(b);
         if h.attributes & batch::ATTR_CONTROL != 0 {
@@ -147,7 +152,7 @@ pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<Vec<u8>, BrokerEr
             out.extend_from_slice(b);
             continue;
         }
-        match keep_matching(b, filter)? {
+        match keep_matching(b, filter, required.as_deref())? {
             Some(kept) => {
                 skipped = None;
                 out.extend(kept);
@@ -184,8 +189,13 @@ fn last_batch_start(bytes: &[u8]) -> usize {
 }
 
 /// One batch with only its matching records (header fields, offsets and codec kept; the CRC
-/// recomputed); `None` when none match.
-fn keep_matching(b: &[u8], filter: &Filter) -> Result<Option<Vec<u8>>, BrokerError> {
+/// recomputed); `None` when none match. `required`: the tags a match needs (see
+/// `Filter::required_tags`).
+fn keep_matching(
+    b: &[u8],
+    filter: &Filter,
+    required: Option<&[&str]>,
+) -> Result<Option<Vec<u8>>, BrokerError> {
     let corrupt = |e: fjord_records::Error| BrokerError::CorruptMessage(e.to_string());
     let mut fields = HeaderFields::of(b);
     let codec = Codec::from_attributes(fields.attributes).map_err(corrupt)?;
@@ -198,6 +208,14 @@ fn keep_matching(b: &[u8], filter: &Filter) -> Result<Option<Vec<u8>>, BrokerErr
             &inflated
         }
     };
+    // A record can match only with one of these tags: a batch whose bytes hold none of them
+    // is passed over without decoding its records.
+    if let Some(tags) = required {
+        let has = |t: &&str| memchr::memmem::find(rest, t.as_bytes()).is_some();
+        if !tags.iter().any(has) {
+            return Ok(None);
+        }
+    }
     let mut kept = Vec::with_capacity(rest.len());
     let mut count = 0;
     while !rest.is_empty() {

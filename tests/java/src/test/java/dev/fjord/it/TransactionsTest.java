@@ -1265,6 +1265,11 @@ class TransactionsTest {
         argv.addAll(List.of(copierArgs(in, 0, out, group, tid0)));
         // slow it down: small transactions, so that the kill lands mid-way
         argv.set(argv.indexOf("--transaction-size") + 1, "10");
+        // The copier reads its position (OffsetFetch, require_stable) before initTransactions
+        // fences its predecessor, so a transaction the kill left open with pending offsets
+        // blocks the restarted copier until the coordinator times it out: keep that well under
+        // the restarted consumer's 60 s default.api.timeout.ms (as on Kafka).
+        argv.addAll(List.of("--transaction-timeout", "10000"));
         Process first = new ProcessBuilder(argv).redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         StringBuilder firstOut = new StringBuilder();
         try (var rd = new java.io.BufferedReader(new java.io.InputStreamReader(first.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
