@@ -13,18 +13,7 @@
 // "txn": {ok, type, message}, "consumed": [{value, key, offset, timestamp, headers, seenMs}]}.
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms); });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-// kafkajs wraps non-retriable protocol errors: the Kafka error type is on the error or its cause
-function describe(e) {
-  const inner = (e && (e.cause || e.originalError)) || {};
-  return { ok: false, type: (e && e.type) || inner.type, name: e && e.name, message: (e && e.message) || String(e) };
-}
+const { withTimeout, describe } = require('./util');
 
 async function main() {
   const [bootstrap, topic, groupId] = process.argv.slice(2);

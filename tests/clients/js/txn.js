@@ -11,12 +11,7 @@
 // "fenced": {ok, type, name, message}}.
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms); });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
+const { withTimeout } = require('./util');
 
 async function main() {
   const [bootstrap, topic, inTopic, outTopic, groupId, transactionalId] = process.argv.slice(2);

@@ -15,24 +15,7 @@
 // timestamp, seenMs}], "liveSentMs", "committed"}.
 'use strict';
 const { Kafka, logLevel } = require('kafkajs');
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms); });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-// kafkajs wraps protocol errors: the Kafka error type is on the error, its cause, or (admin
-// createTopics) the first of its aggregated errors
-function describe(e) {
-  const inner = (e && ((e.errors && e.errors[0]) || e.cause || e.originalError)) || {};
-  return {
-    ok: false,
-    type: (e && e.type) || inner.type,
-    name: e && e.name,
-    message: [(e && e.message) || String(e), inner.message].filter(Boolean).join(': '),
-  };
-}
+const { withTimeout, describe } = require('./util');
 
 async function step(out, name, fn) {
   try {
