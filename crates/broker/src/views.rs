@@ -8,7 +8,8 @@
 //! range and rebuilds it with only the matching records (offset deltas kept: gaps, as in a
 //! compacted topic). Batches with no match are left out; a trailing run of them is answered as
 //! one empty batch over their offsets, so a consumer at the end moves past them instead of
-//! reading them again on every poll. Transaction markers pass through unchanged.
+//! reading them again on every poll; a read without any match reads on a few times before it
+//! answers. Transaction markers pass through unchanged.
 use crate::{Broker, BrokerError, FetchedPartition, Isolation, Partition, Topic, TopicConfigs};
 use bytes::Bytes;
 use fjord_filter::{Filter, FilterKind};
@@ -121,29 +122,60 @@ impl Broker {
         isolation: Isolation,
     ) -> Result<FetchedPartition, BrokerError> {
         let (source, _) = self.read_partition(view_name, partition)?;
-        let mut read = self.fetch_partition(&source, partition, offset, max_bytes, isolation)?;
-        if view.filter.matches_all() {
-            return Ok(read);
+        let mut at = offset;
+        let mut scanned = 0;
+        let mut reads = 0;
+        loop {
+            reads += 1;
+            let mut read = self.fetch_partition(&source, partition, at, max_bytes, isolation)?;
+            if view.filter.matches_all() {
+                return Ok(read);
+            }
+            let bytes = read
+                .records
+                .to_bytes()
+                .map_err(|e| BrokerError::Storage(e.to_string()))?;
+            scanned += bytes.len();
+            // Read from the source to filter (`fjord_topic_bytes_out_total` of the view counts
+            // what is sent).
+            metrics::counter!("fjord_view_bytes_scanned_total", "topic" => view_name.to_string())
+                .increment(bytes.len() as u64);
+            let (filtered, matched) = filter_batches(&bytes, &view.filter)?;
+            let next = last_offset(&bytes).map(|o| o + 1);
+            match next {
+                // Nothing matched in this stretch and there may be more: read on (up to the
+                // budget) rather than answer a very selective filter's consumer with nothing
+                // but an empty batch per round trip. The answer then starts later, as a
+                // compacted log's does.
+                Some(next)
+                    if matched == 0
+                        && reads < SCAN_AHEAD
+                        && scanned < MAX_SCAN
+                        && next < read.high_watermark =>
+                {
+                    at = next;
+                }
+                _ => {
+                    read.records = FileSlice::from_bytes(Bytes::from(filtered));
+                    return Ok(read);
+                }
+            }
         }
-        let bytes = read
-            .records
-            .to_bytes()
-            .map_err(|e| BrokerError::Storage(e.to_string()))?;
-        // Read from the source to filter (`fjord_topic_bytes_out_total` of the view counts what
-        // is sent).
-        metrics::counter!("fjord_view_bytes_scanned_total", "topic" => view_name.to_string())
-            .increment(bytes.len() as u64);
-        let filtered = filter_batches(&bytes, &view.filter)?;
-        read.records = FileSlice::from_bytes(Bytes::from(filtered));
-        Ok(read)
     }
 }
 
-/// The batches of `bytes` with only the records `filter` matches; see the module docs.
-pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<Vec<u8>, BrokerError> {
+/// How many reads of its size limit a view's fetch makes looking for a match.
+const SCAN_AHEAD: usize = 8;
+/// The most a view's fetch reads ahead in all.
+const MAX_SCAN: usize = 64 << 20;
+
+/// The batches of `bytes` with only the records `filter` matches (see the module docs), and how
+/// many records matched.
+pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<(Vec<u8>, usize), BrokerError> {
     let mut out = Vec::with_capacity(bytes.len() / 4);
     // The first offset of the run of batches left out since the last one kept.
     let mut skipped: Option<(i64, HeaderFields)> = None;
+    let mut matched = 0;
     let required = filter.required_tags();
     for b in batch::batches(bytes) {
         let h = batch::parse_header(b);
@@ -155,6 +187,7 @@ pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<Vec<u8>, BrokerEr
         match keep_matching(b, filter, required.as_deref())? {
             Some(kept) => {
                 skipped = None;
+                matched += batch::parse_header(&kept).record_count.max(0) as usize;
                 out.extend(kept);
             }
             None => {
@@ -174,7 +207,14 @@ pub fn filter_batches(bytes: &[u8], filter: &Filter) -> Result<Vec<u8>, BrokerEr
         fields.base_sequence = -1;
         out.extend(fields.assemble(first, &[]));
     }
-    Ok(out)
+    Ok((out, matched))
+}
+
+/// The last offset of the last whole batch in `bytes`.
+fn last_offset(bytes: &[u8]) -> Option<i64> {
+    batch::batches(bytes)
+        .last()
+        .map(|b| batch::parse_header(b).last_offset)
 }
 
 /// Where the last whole batch of `bytes` starts.

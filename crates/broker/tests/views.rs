@@ -250,3 +250,55 @@ fn a_view_grows_with_its_source_and_only_so() {
         .fetch_isolated("v", 3, 0, 1024, Isolation::ReadUncommitted)
         .is_err());
 }
+
+#[test]
+fn a_selective_view_reads_ahead_for_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create(&broker, "src", 1);
+    view(&broker, "v", "src", "tag", "rare").unwrap();
+    for i in 0..60 {
+        produce(
+            &broker,
+            "src",
+            tagged(&format!("m{i}"), Some("common"), Codec::None),
+        )
+        .unwrap();
+    }
+    produce(&broker, "src", tagged("found", Some("rare"), Codec::None)).unwrap();
+    let fetch = |offset, max| {
+        let f = broker
+            .fetch_isolated("v", 0, offset, max, Isolation::ReadUncommitted)
+            .unwrap();
+        let bytes = f.records.to_bytes().unwrap();
+        let batches = decode_batches(&bytes).unwrap();
+        let next = batches.last().map_or(offset, |b| b.next_offset);
+        let values: Vec<(i64, String)> = batches
+            .into_iter()
+            .flat_map(|b| b.records)
+            .map(|r| {
+                (
+                    r.offset,
+                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        (values, next)
+    };
+    // One batch per read, eight reads ahead at most: 60 batches take several fetches, each
+    // moving the reader on, and the match arrives.
+    let mut offset = 0;
+    let mut found = Vec::new();
+    let mut fetches = 0;
+    while found.is_empty() {
+        let (values, next) = fetch(offset, 1);
+        assert!(next > offset, "no progress at {offset}");
+        offset = next;
+        found = values;
+        fetches += 1;
+    }
+    assert_eq!(found, vec![(60, "found".to_string())]);
+    assert!((7..=9).contains(&fetches), "{fetches} fetches");
+    // With room for all of it, one fetch finds it.
+    assert_eq!(fetch(0, 1 << 20).0, vec![(60, "found".to_string())]);
+}
