@@ -30,6 +30,19 @@ def produce(records=((b"k", b"v"),), partition=0, acks=-1, configs=None, topic=N
     return fn
 
 
+def produce_delay_header(s):
+    """One record with TIMER_DELAY_MS=600000: the answer's base offset and the log end after."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    n = s.topic_t()
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                  producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                  batch_size=1 << 30)
+    b.append(0, timestamp=int(time.time() * 1000), key=b"k", value=b"v",
+             headers=[("TIMER_DELAY_MS", b"600000")])
+    p = s.produce_raw(n, 0, bytes(b.build()))
+    return p["error_code"], p["base_offset"], s.list_offsets(n, 0, LATEST)[1]
+
+
 def produce_twice(s):
     n = s.topic_t()
     a = s.produce(n, [(b"a", b"1"), (b"b", b"2")])
@@ -366,6 +379,11 @@ CASES = [
     # produce
     Case("produce/ok", "Produce v9: error, base offset, log_append_time, log_start_offset",
          produce(), expect=(0, 0, -1, 0)),
+    Case("produce/delay-header", "Produce: a record with header TIMER_DELAY_MS=600000 (base "
+         "offset, log end after)", produce_delay_header,
+         diff=D((0, 0, 1), (0, -1, 0),
+                "Fjord extension (docs/DELAY.md): RocketMQ's delay headers schedule the record; "
+                "it is appended at its due time, the answer's base offset is -1")),
     Case("produce/base-offsets", "Produce: base offsets of two consecutive batches",
          produce_twice, expect=((0, 0), (0, 2))),
     Case("produce/unknown-partition", "Produce to a partition that does not exist",

@@ -26,6 +26,13 @@ def created_then(**kw):
     return fn
 
 
+def view_over_new_source(s):
+    src = s.topic_t("src")
+    return s.create(s.topic("view"), configs={"fjord.view.source": src,
+                                             "fjord.view.filter.type": "tag",
+                                             "fjord.view.filter.expression": "a || b"})
+
+
 def validate_only_not_created(s):
     n = s.topic()
     err = s.create(n, validate_only=True)
@@ -135,6 +142,10 @@ def consumer_offsets(s):
 
 CASES = [
     Case("create/ok", "CreateTopics: valid topic (1 partition, RF 1)", fresh(), expect=0),
+    Case("create/fjord-view", "CreateTopics with fjord.view.source/filter.type/filter.expression "
+         "over an existing topic", view_over_new_source,
+         diff=D(40, 0, "Fjord extension (docs/FILTERS.md): the fjord.view.* configs create a "
+                "filtered view; Kafka has no such configs")),
     Case("create/empty-name", "CreateTopics: empty name", create(""), expect=17),
     Case("create/dot", "CreateTopics: name '.'", create("."), expect=17),
     Case("create/dotdot", "CreateTopics: name '..'", create(".."), expect=17),
