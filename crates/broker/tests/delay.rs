@@ -405,3 +405,27 @@ fn the_schedule_log_cannot_be_trimmed_by_clients() {
         Err(BrokerError::InvalidTopic(_))
     ));
 }
+
+#[test]
+fn under_sync_flush_rounds_and_cancels_wait_for_their_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = fjord_broker::BrokerConfig::default();
+    config.default_log.flush = fjord_storage::FlushPolicy::Sync;
+    let storage = fjord_storage::LogManager::open(dir.path(), Default::default()).unwrap();
+    let broker = Broker::open(dir.path(), config, storage).unwrap();
+    create(&broker, "t", 1);
+    let due = now() + 1_000;
+    let mut a = with("a", at(due));
+    a.headers
+        .push((b"UNIQ_KEY".to_vec(), Some(b"id-a".to_vec())));
+    produce(&broker, "t", batch(&[a, with("b", at(due))])).unwrap();
+    assert_eq!(
+        broker
+            .cancel_delayed(&DelayedId::MessageId("id-a".into()))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(broker.deliver_due(due).unwrap(), 1);
+    assert_eq!(values(&broker, "t"), vec!["b"]);
+}

@@ -537,11 +537,18 @@ impl Broker {
             entries: round.entries.clone(),
             targets: round.targets.clone(),
         };
-        self.append(SCHEDULE_TOPIC, &log, control_record(&record, now)?, now)?;
+        // Under sync flush the round is on disk before any of its appends, and they are before
+        // `done`: whatever a power loss keeps, a restart settles it as after kill -9.
+        let logged = self.append(SCHEDULE_TOPIC, &log, control_record(&record, now)?, now)?;
         *open = Some(round);
+        wait_durable(logged.durable)?;
+        let mut tickets = Vec::new();
         for ((topic, partition), indexes) in &targets {
             let picked: Vec<&ReadEntry> = indexes.iter().map(|&i| &entries[i]).collect();
-            self.deliver_to(topic, *partition, &picked, now)?;
+            tickets.extend(self.deliver_to(topic, *partition, &picked, now)?);
+        }
+        for ticket in tickets {
+            wait_durable(Some(ticket))?;
         }
         let done = control_record(&ScheduleRecord::Done(due.clone()), now)?;
         self.append(SCHEDULE_TOPIC, &log, done, now)?;
@@ -571,9 +578,10 @@ impl Broker {
         partition: i32,
         entries: &[&ReadEntry],
         now: i64,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<Vec<FlushTicket>, BrokerError> {
+        let mut tickets = Vec::new();
         if entries.is_empty() {
-            return Ok(());
+            return Ok(tickets);
         }
         let (Some(t), Ok(p)) = (self.topic(topic), self.partition(topic, partition)) else {
             drop_delayed(
@@ -582,7 +590,7 @@ impl Broker {
                 entries.len(),
                 "its partition no longer exists",
             );
-            return Ok(());
+            return Ok(tickets);
         };
         let max = p.log.config().max_message_bytes as usize;
         let mut start = 0;
@@ -617,7 +625,7 @@ impl Broker {
             let (bytes, count) = (batches.len() as u64, (run - too_large.len()) as u64);
             if !batches.is_empty() {
                 match self.append(topic, &p, Bytes::from(batches), now) {
-                    Ok(_) => {}
+                    Ok(appended) => tickets.extend(appended.durable),
                     Err(
                         e @ (BrokerError::MessageTooLarge(_)
                         | BrokerError::InvalidRecord(_)
@@ -635,7 +643,7 @@ impl Broker {
             }
             start += run;
         }
-        Ok(())
+        Ok(tickets)
     }
 
     /// Settles the open round, if any; it stays open if that fails.
@@ -771,7 +779,9 @@ impl Broker {
         let now = now_ms();
         let pairs = matched.iter().map(|m| (m.due_ms, m.entry)).collect();
         let cancel = control_record(&ScheduleRecord::Cancel(pairs), now)?;
-        self.append(SCHEDULE_TOPIC, &log, cancel, now)?;
+        let logged = self.append(SCHEDULE_TOPIC, &log, cancel, now)?;
+        // Answered once it holds (sync flush).
+        wait_durable(logged.durable)?;
         let mut pending = self.schedule.pending();
         for m in &matched {
             pending.remove(m.due_ms, m.entry);
@@ -962,6 +972,17 @@ fn scheduled_meta((first_seq, last_seq): (i32, i32), partition: &Partition) -> B
         last_seq,
         base_offset: -1,
         last_offset: partition.log.log_end_offset(),
+    }
+}
+
+/// Waits for an append's fsync (sync flush; async appends have no ticket). Callers run off the
+/// async workers (delivery and admin calls go through `spawn_blocking`).
+fn wait_durable(ticket: Option<FlushTicket>) -> Result<(), BrokerError> {
+    match ticket {
+        Some(t) => t
+            .wait_blocking()
+            .map_err(|e| BrokerError::Storage(e.to_string())),
+        None => Ok(()),
     }
 }
 
