@@ -142,6 +142,11 @@ impl Broker {
                 .increment(bytes.len() as u64);
             let (filtered, matched) = filter_batches(&bytes, &view.filter)?;
             let next = last_offset(&bytes).map(|o| o + 1);
+            // Where this isolation level's reads end: nothing to read on beyond it.
+            let visible_end = match isolation {
+                Isolation::ReadCommitted => read.last_stable_offset,
+                Isolation::ReadUncommitted => read.high_watermark,
+            };
             match next {
                 // Nothing matched in this stretch and there may be more: read on (up to the
                 // budget) rather than answer a very selective filter's consumer with nothing
@@ -151,7 +156,7 @@ impl Broker {
                     if matched == 0
                         && reads < SCAN_AHEAD
                         && scanned < MAX_SCAN
-                        && next < read.high_watermark =>
+                        && next < visible_end =>
                 {
                     at = next;
                 }
