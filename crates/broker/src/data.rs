@@ -235,7 +235,7 @@ impl Broker {
         let producer = idempotent_batch(&headers)?;
         if self.config.delay.enabled {
             let max_delay = self.config.delay.max_delay_ms;
-            if let Some(all) = crate::schedule::api::split_delayed(&records, now, max_delay)? {
+            if let Some(all) = crate::schedule::produce::split_delayed(&records, now, max_delay)? {
                 return self.produce_delayed(&topic, partition, producer, all, now);
             }
         }

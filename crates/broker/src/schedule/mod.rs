@@ -8,8 +8,9 @@
 //! - [`records`]: the schedule log's record formats (entries, delivery rounds, done, cancel);
 //! - [`pending`]: the in-memory index of pending entries by due time, and the replay that
 //!   rebuilds it from the log at start;
-//! - [`api`]: the [`crate::Broker`] calls: scheduling on produce, the delivery loop, list and
-//!   cancel, recovery.
+//! - [`api`]: the scheduler's state and the operator calls (list, cancel); `produce.rs`
+//!   scheduling on produce, `deliver.rs` delivery rounds and their task, `recover.rs` the replay
+//!   at start and trimming, `entries.rs` the log's records as read and written.
 //!
 //! Exactly once across kill -9: a delivery round first logs which entries it delivers and where
 //! each target partition ended (a `Round` record), then appends them to their partitions as
@@ -17,9 +18,13 @@
 //! without `Done` looks for the scheduler's batches past those ends: what is there was
 //! delivered, the rest is delivered again. docs/DELAY.md has the whole design.
 pub mod api;
+mod deliver;
 pub mod due;
+mod entries;
 pub mod pending;
+pub(crate) mod produce;
 pub mod records;
+mod recover;
 #[cfg(test)]
 mod tests;
 

@@ -249,7 +249,8 @@ fn due_within_counts_cumulative_windows() {
 }
 
 mod interrupted_round {
-    use super::super::api::{control_record, group_by_target, read_entries, ReadEntry};
+    use super::super::deliver::group_by_target;
+    use super::super::entries::{control_record, read_entries, ReadEntry};
     use super::super::records::{ScheduleRecord, TargetEnd};
     use super::super::SCHEDULE_TOPIC;
     use crate::{Acks, Broker, BrokerConfig, NewTopic, TopicConfigs};
