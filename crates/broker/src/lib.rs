@@ -7,6 +7,7 @@
 mod admin;
 mod broker;
 mod config;
+mod config_describe;
 mod config_inert;
 mod data;
 mod error;
