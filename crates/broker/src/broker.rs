@@ -34,6 +34,8 @@ pub struct Broker {
     pub(crate) txns_loaded: std::sync::atomic::AtomicBool,
     /// Delayed records waiting in `__fjord_schedule`.
     pub(crate) schedule: crate::schedule::api::Scheduler,
+    /// Share groups and their share-partitions.
+    pub(crate) shares: crate::share::ShareCoordinator,
 }
 
 impl Broker {
@@ -81,9 +83,14 @@ impl Broker {
             txns,
             txns_loaded: Default::default(),
             schedule,
+            shares: crate::share::ShareCoordinator::new(Default::default()),
         });
         broker.load_transactions();
         broker.load_schedule()?;
+        broker.load_share_state()?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            broker.start_share_sweeper();
+        }
         Ok(broker)
     }
 
@@ -237,7 +244,10 @@ pub(crate) fn open_partition(
 pub fn is_internal_topic(name: &str) -> bool {
     matches!(
         name,
-        OFFSETS_TOPIC | crate::txn::TRANSACTION_STATE_TOPIC | crate::schedule::SCHEDULE_TOPIC
+        OFFSETS_TOPIC
+            | crate::txn::TRANSACTION_STATE_TOPIC
+            | crate::schedule::SCHEDULE_TOPIC
+            | crate::share::SHARE_STATE_TOPIC
     )
 }
 

@@ -8,6 +8,8 @@ use crate::config::{BrokerConfig, TopicConfigs, BROKER_CONFIG_KEYS, TOPIC_CONFIG
 pub enum ConfigSource {
     /// Set on the topic.
     Topic,
+    /// Set on a group (DescribeConfigs of a GROUP resource).
+    Group,
     /// Set in the broker's configuration (flag, file, environment).
     StaticBroker,
     /// Built-in default.

@@ -17,6 +17,7 @@ mod meta;
 mod names;
 pub mod producers;
 pub mod schedule;
+pub mod share;
 mod topic;
 pub mod txn;
 mod validate;

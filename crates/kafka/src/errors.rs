@@ -51,6 +51,10 @@ pub const MEMBER_ID_REQUIRED: i16 = 79;
 pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+pub const FENCED_MEMBER_EPOCH: i16 = 110;
+pub const INVALID_RECORD_STATE: i16 = 121;
+pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
+pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
 
 /// The Kafka error code for a broker error.
 pub fn code(error: &BrokerError) -> i16 {
@@ -139,6 +143,10 @@ pub fn group_code(error: &GroupError) -> i16 {
         GroupError::GroupSubscribedToTopic => GROUP_SUBSCRIBED_TO_TOPIC,
         GroupError::InvalidSessionTimeout => INVALID_SESSION_TIMEOUT,
         GroupError::InvalidRequest(_) => INVALID_REQUEST,
+        GroupError::FencedMemberEpoch => FENCED_MEMBER_EPOCH,
+        GroupError::InvalidRecordState => INVALID_RECORD_STATE,
+        GroupError::ShareSessionNotFound => SHARE_SESSION_NOT_FOUND,
+        GroupError::InvalidShareSessionEpoch => INVALID_SHARE_SESSION_EPOCH,
     }
 }
 

@@ -151,6 +151,10 @@ impl Broker {
     /// JoinGroup; resolves when the rebalance completes (long poll).
     pub async fn join_group(&self, req: JoinRequest) -> Result<JoinResponse, GroupError> {
         self.groups.ready(&req.group_id)?;
+        if self.shares.find(&req.group_id).is_some() {
+            // The id is a share group's (Kafka answers the same).
+            return Err(GroupError::InconsistentGroupProtocol);
+        }
         let config = self.groups.config();
         let allowed = config.min_session_timeout_ms..=config.max_session_timeout_ms;
         if !allowed.contains(&req.session_timeout_ms) {

@@ -37,4 +37,14 @@ pub enum GroupError {
     InvalidSessionTimeout,
     #[error("{0}")]
     InvalidRequest(String),
+    /// KIP-848 / KIP-932: the member's epoch is not its current one; it must rejoin.
+    #[error("the member epoch is fenced; rejoin")]
+    FencedMemberEpoch,
+    /// KIP-932: an acknowledged offset is not acquired by this member.
+    #[error("the records are not acquired by this member")]
+    InvalidRecordState,
+    #[error("the share session was not found")]
+    ShareSessionNotFound,
+    #[error("the share session epoch is not the expected one")]
+    InvalidShareSessionEpoch,
 }

@@ -17,6 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+/// KIP-848/932 group configs (share groups' `share.*`, dead letters, Fjord's back-off).
+const RESOURCE_GROUP: i8 = 32;
 
 pub fn describe(context: &Context, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let results = request
@@ -32,6 +34,9 @@ pub fn describe(context: &Context, request: DescribeConfigsRequest) -> DescribeC
                     .describe_topic_configs(resource.resource_name.as_str()),
                 // Broker configs are static (flags, file, environment): described, read-only.
                 RESOURCE_BROKER => broker_resource(context, resource.resource_name.as_str()),
+                RESOURCE_GROUP => context
+                    .broker
+                    .share_group_configs(resource.resource_name.as_str()),
                 other => Err(BrokerError::InvalidRequest(format!(
                     "unsupported resource type {other}"
                 ))),
@@ -149,39 +154,50 @@ pub fn alter(context: &Context, request: AlterConfigsRequest) -> AlterConfigsRes
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-pub fn incremental_alter(
+pub async fn incremental_alter(
     context: &Context,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let responses = request
-        .resources
-        .into_iter()
-        .map(|resource| {
-            let outcome =
-                topic_resource(resource.resource_type, &resource.resource_name).and_then(|topic| {
-                    let ops = resource
-                        .configs
-                        .into_iter()
-                        .map(|c| {
-                            config_op(
-                                c.config_operation,
-                                c.name.as_str(),
-                                c.value.as_ref().map(|v| v.as_str()),
-                            )
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    context
-                        .broker
-                        .alter_topic_configs(&topic, ops, request.validate_only)
-                });
-            let (code, message) = errors::outcome(&outcome);
+    let mut responses = Vec::new();
+    for resource in request.resources {
+        let ops = resource
+            .configs
+            .iter()
+            .map(|c| {
+                config_op(
+                    c.config_operation,
+                    c.name.as_str(),
+                    c.value.as_ref().map(|v| v.as_str()),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>();
+        let outcome = match (resource.resource_type, ops) {
+            (_, Err(e)) => Err(e),
+            (RESOURCE_GROUP, Ok(ops)) => {
+                context
+                    .broker
+                    .alter_share_group_configs(
+                        resource.resource_name.as_str(),
+                        &ops,
+                        request.validate_only,
+                    )
+                    .await
+            }
+            (kind, Ok(ops)) => topic_resource(kind, &resource.resource_name).and_then(|topic| {
+                context
+                    .broker
+                    .alter_topic_configs(&topic, ops, request.validate_only)
+            }),
+        };
+        let (code, message) = errors::outcome(&outcome);
+        responses.push(
             IncrementalResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name)
                 .with_error_code(code)
-                .with_error_message(message)
-        })
-        .collect();
+                .with_error_message(message),
+        );
+    }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 

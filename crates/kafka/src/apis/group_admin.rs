@@ -14,16 +14,20 @@ use kafka_protocol::messages::{
 
 /// Every group here speaks the classic protocol (KIP-848 groups are not implemented).
 const GROUP_TYPE: &str = "classic";
+/// KIP-932 share groups list as type and protocol type "share".
+const SHARE_GROUP_TYPE: &str = "share";
 
 /// "Authorized operations were not requested" in Kafka's encoding.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub fn list_groups(context: &Context, request: ListGroupsRequest) -> ListGroupsResponse {
-    let wants_classic = request.types_filter.is_empty()
-        || request
-            .types_filter
-            .iter()
-            .any(|t| t.as_str().eq_ignore_ascii_case(GROUP_TYPE));
+    let wants = |kind: &str| {
+        request.types_filter.is_empty()
+            || request
+                .types_filter
+                .iter()
+                .any(|t| t.as_str().eq_ignore_ascii_case(kind))
+    };
     // An unknown state name matches no group, as in Kafka.
     let unknown_state = request
         .states_filter
@@ -34,26 +38,45 @@ pub fn list_groups(context: &Context, request: ListGroupsRequest) -> ListGroupsR
         .iter()
         .filter_map(|s| GroupState::parse(s.as_str()))
         .collect();
-    if !wants_classic || (unknown_state && states.is_empty()) {
-        return ListGroupsResponse::default().with_error_code(errors::NONE);
+    let mut listed = Vec::new();
+    if wants(GROUP_TYPE) && !(unknown_state && states.is_empty()) {
+        match context.broker.list_groups(&states) {
+            Ok(groups) => listed.extend(groups.into_iter().map(|g| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(str_bytes(g.group_id)))
+                    .with_protocol_type(str_bytes(g.protocol_type))
+                    .with_group_state(str_bytes(g.state.name()))
+                    .with_group_type(str_bytes(GROUP_TYPE))
+            })),
+            Err(e) => return ListGroupsResponse::default().with_error_code(errors::group_code(&e)),
+        }
     }
-    match context.broker.list_groups(&states) {
-        Ok(groups) => ListGroupsResponse::default()
-            .with_error_code(errors::NONE)
-            .with_groups(
-                groups
-                    .into_iter()
-                    .map(|g| {
-                        ListedGroup::default()
-                            .with_group_id(GroupId(str_bytes(g.group_id)))
-                            .with_protocol_type(str_bytes(g.protocol_type))
-                            .with_group_state(str_bytes(g.state.name()))
-                            .with_group_type(str_bytes(GROUP_TYPE))
-                    })
-                    .collect(),
-            ),
-        Err(e) => ListGroupsResponse::default().with_error_code(errors::group_code(&e)),
+    if wants(SHARE_GROUP_TYPE) {
+        let state_wanted = |state: &str| {
+            request.states_filter.is_empty()
+                || request
+                    .states_filter
+                    .iter()
+                    .any(|s| s.as_str().eq_ignore_ascii_case(state))
+        };
+        listed.extend(
+            context
+                .broker
+                .list_share_groups()
+                .into_iter()
+                .filter(|(_, state)| state_wanted(state))
+                .map(|(id, state)| {
+                    ListedGroup::default()
+                        .with_group_id(GroupId(str_bytes(id)))
+                        .with_protocol_type(str_bytes(SHARE_GROUP_TYPE))
+                        .with_group_state(str_bytes(state))
+                        .with_group_type(str_bytes(SHARE_GROUP_TYPE))
+                }),
+        );
     }
+    ListGroupsResponse::default()
+        .with_error_code(errors::NONE)
+        .with_groups(listed)
 }
 
 pub fn describe_groups(

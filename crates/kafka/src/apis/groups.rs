@@ -21,6 +21,8 @@ use std::future::Future;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// Kafka's share coordinator (its state topic's keys); share groups themselves use GROUP.
+const KEY_TYPE_SHARE: i8 = 2;
 
 /// This broker coordinates every group and every transactional id. Transactions themselves are
 /// not implemented yet: InitProducerId then refuses the id with a fatal error and a message,
@@ -32,7 +34,7 @@ fn coordinator_for(key: &str, key_type: i8) -> (i16, Option<StrBytes>) {
             errors::INVALID_REQUEST,
             Some(str_bytes("the transactional id is empty")),
         ),
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => (errors::NONE, None),
+        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION | KEY_TYPE_SHARE => (errors::NONE, None),
         other => (
             errors::INVALID_REQUEST,
             Some(str_bytes(format!("unknown coordinator key type {other}"))),

@@ -10,6 +10,7 @@ mod log_dirs;
 mod metadata;
 mod offsets;
 mod produce;
+mod share;
 mod topics;
 mod txn;
 pub mod versions;
@@ -142,10 +143,9 @@ async fn handle(
             respond(&configs::describe(context, decode(&mut frame, version)?))
         }
         ApiKey::AlterConfigs => respond(&configs::alter(context, decode(&mut frame, version)?)),
-        ApiKey::IncrementalAlterConfigs => respond(&configs::incremental_alter(
-            context,
-            decode(&mut frame, version)?,
-        )),
+        ApiKey::IncrementalAlterConfigs => {
+            respond(&configs::incremental_alter(context, decode(&mut frame, version)?).await)
+        }
         ApiKey::DescribeCluster => respond(&cluster::describe_cluster(
             context,
             decode(&mut frame, version)?,
@@ -231,6 +231,17 @@ async fn handle(
             context,
             decode(&mut frame, version)?,
         )),
+        ApiKey::ShareGroupHeartbeat => {
+            let request = decode(&mut frame, version)?;
+            respond(&share::heartbeat(context, client, request).await)
+        }
+        ApiKey::ShareGroupDescribe => {
+            respond(&share::describe(context, decode(&mut frame, version)?))
+        }
+        ApiKey::ShareFetch => respond(&share::fetch(context, decode(&mut frame, version)?).await),
+        ApiKey::ShareAcknowledge => {
+            respond(&share::acknowledge(context, decode(&mut frame, version)?).await)
+        }
         // versions::is_supported lists exactly the APIs above.
         other => Err(CodecError::UnsupportedVersion {
             api: other,

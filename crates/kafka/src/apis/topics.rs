@@ -155,6 +155,7 @@ fn new_topic(context: &Context, topic: CreatableTopic) -> Result<NewTopic, Broke
 pub(crate) fn config_source(source: ConfigSource) -> i8 {
     match source {
         ConfigSource::Topic => 1,
+        ConfigSource::Group => 8,
         ConfigSource::StaticBroker => 4,
         ConfigSource::Default => 5,
     }

@@ -1,0 +1,254 @@
+//! A share group's configs (DescribeConfigs / IncrementalAlterConfigs on GROUP resources):
+//! Kafka's `share.*` and `errors.deadletterqueue.topic.name`, and Fjord's redelivery back-off.
+use super::partition::Limits;
+use crate::BrokerError;
+use std::collections::BTreeMap;
+
+/// Where a new share-partition starts when the group has no state for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+}
+
+/// A group's effective share settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareGroupConfig {
+    pub auto_offset_reset: OffsetReset,
+    pub read_committed: bool,
+    pub dead_letter_topic: Option<String>,
+    pub limits: Limits,
+}
+
+/// Group config keys, their defaults and one line of documentation.
+pub const GROUP_CONFIG_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "share.auto.offset.reset",
+        "latest",
+        "where a share group starts in a partition it has no state for: latest or earliest",
+    ),
+    (
+        "share.record.lock.duration.ms",
+        "30000",
+        "how long a member holds an acquired record before it is released",
+    ),
+    (
+        "share.isolation.level",
+        "read_uncommitted",
+        "read_committed: records of open or aborted transactions are not delivered",
+    ),
+    (
+        "share.delivery.count.limit",
+        "5",
+        "deliveries after which a released record is archived (or dead-lettered)",
+    ),
+    (
+        "errors.deadletterqueue.topic.name",
+        "",
+        "topic receiving rejected records and those past the delivery limit (KIP-1191)",
+    ),
+    (
+        "fjord.share.redelivery.backoff.ms",
+        "kafka",
+        "wait before each redelivery: a comma-separated list in ms (the last repeats), \
+         or the preset kafka (at once) or rocketmq (10s 30s 1m 2m ... 2h)",
+    ),
+    (
+        "fjord.share.ordering",
+        "none",
+        "none: records are delivered in any order (Kafka's share groups)",
+    ),
+];
+
+/// RocketMQ's 16 retry levels: 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h.
+const ROCKETMQ_BACKOFF_S: [i64; 16] = [
+    10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200,
+];
+
+/// Kafka's bounds on the group lock duration (`group.share.{min,max}.record.lock.duration.ms`).
+const LOCK_MS_RANGE: (i64, i64) = (1_000, 3_600_000);
+/// Kafka's bounds on the delivery count limit.
+const DELIVERY_LIMIT_RANGE: (i64, i64) = (2, 10);
+
+impl Default for ShareGroupConfig {
+    fn default() -> Self {
+        ShareGroupConfig::resolve(&BTreeMap::new()).expect("the defaults are valid")
+    }
+}
+
+fn invalid(key: &str, value: &str, why: &str) -> BrokerError {
+    BrokerError::InvalidConfig(format!("invalid value '{value}' for {key}: {why}"))
+}
+
+fn parse_in(key: &str, value: &str, (min, max): (i64, i64)) -> Result<i64, BrokerError> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            key,
+            value,
+            &format!("expected an integer in [{min}, {max}]"),
+        )),
+    }
+}
+
+/// A back-off setting: a preset name or a list of milliseconds.
+pub fn parse_backoff(value: &str) -> Result<Vec<i64>, BrokerError> {
+    let key = "fjord.share.redelivery.backoff.ms";
+    match value.trim() {
+        "kafka" | "" => return Ok(Vec::new()),
+        "rocketmq" => return Ok(ROCKETMQ_BACKOFF_S.iter().map(|s| s * 1000).collect()),
+        _ => {}
+    }
+    let list: Result<Vec<i64>, _> = value.split(',').map(|v| v.trim().parse::<i64>()).collect();
+    match list {
+        Ok(list) if list.len() <= 64 && list.iter().all(|&ms| (0..=86_400_000).contains(&ms)) => {
+            Ok(list)
+        }
+        _ => Err(invalid(
+            key,
+            value,
+            "expected kafka, rocketmq or up to 64 comma-separated delays in [0, 86400000] ms",
+        )),
+    }
+}
+
+impl ShareGroupConfig {
+    /// Validates one `key=value` (IncrementalAlterConfigs checks every entry before applying).
+    pub fn validate(key: &str, value: &str) -> Result<(), BrokerError> {
+        let mut one = BTreeMap::new();
+        one.insert(key.to_string(), value.to_string());
+        ShareGroupConfig::resolve(&one).map(|_| ())
+    }
+
+    /// The effective settings of a group's explicit configs.
+    pub fn resolve(configs: &BTreeMap<String, String>) -> Result<ShareGroupConfig, BrokerError> {
+        let mut c = ShareGroupConfig {
+            auto_offset_reset: OffsetReset::Latest,
+            read_committed: false,
+            dead_letter_topic: None,
+            limits: Limits::default(),
+        };
+        for (key, value) in configs {
+            let v = value.trim();
+            match key.as_str() {
+                "share.auto.offset.reset" => {
+                    c.auto_offset_reset = match v {
+                        "latest" => OffsetReset::Latest,
+                        "earliest" => OffsetReset::Earliest,
+                        _ => return Err(invalid(key, value, "expected latest or earliest")),
+                    }
+                }
+                "share.record.lock.duration.ms" => {
+                    c.limits.lock_ms = parse_in(key, value, LOCK_MS_RANGE)?
+                }
+                "share.isolation.level" => {
+                    c.read_committed = match v {
+                        "read_committed" => true,
+                        "read_uncommitted" => false,
+                        _ => {
+                            return Err(invalid(
+                                key,
+                                value,
+                                "expected read_committed or read_uncommitted",
+                            ))
+                        }
+                    }
+                }
+                "share.delivery.count.limit" => {
+                    c.limits.delivery_limit = parse_in(key, value, DELIVERY_LIMIT_RANGE)? as u16
+                }
+                "errors.deadletterqueue.topic.name" => {
+                    if v.is_empty() {
+                        c.dead_letter_topic = None;
+                    } else if crate::names::validate_topic_name(v).is_err() {
+                        return Err(invalid(key, value, "not a valid topic name"));
+                    } else {
+                        c.dead_letter_topic = Some(v.to_string());
+                    }
+                }
+                "fjord.share.redelivery.backoff.ms" => c.limits.backoff_ms = parse_backoff(v)?,
+                "fjord.share.ordering" => {
+                    if v != "none" {
+                        return Err(invalid(
+                            key,
+                            value,
+                            "only none is implemented (ordering by key is not yet)",
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(BrokerError::InvalidConfig(format!(
+                        "unknown group config {key}"
+                    )))
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Every group config with its effective value, whether it is set on the group, and its
+    /// documentation.
+    pub fn describe(
+        configs: &BTreeMap<String, String>,
+    ) -> Vec<(&'static str, String, bool, &'static str)> {
+        GROUP_CONFIG_KEYS
+            .iter()
+            .map(|&(name, default, doc)| match configs.get(name) {
+                Some(v) => (name, v.clone(), true, doc),
+                None => (name, default.to_string(), false, doc),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(key: &str, value: &str) -> Result<ShareGroupConfig, BrokerError> {
+        ShareGroupConfig::resolve(&[(key.to_string(), value.to_string())].into())
+    }
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = ShareGroupConfig::default();
+        assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        assert_eq!(c.limits.lock_ms, 30_000);
+        assert_eq!(c.limits.delivery_limit, 5);
+        assert_eq!(c.limits.backoff(3), 0);
+        assert_eq!(c.dead_letter_topic, None);
+    }
+
+    #[test]
+    fn backoff_lists_and_presets() {
+        let c = with("fjord.share.redelivery.backoff.ms", "100, 1000").unwrap();
+        assert_eq!(c.limits.backoff(1), 100);
+        assert_eq!(c.limits.backoff(2), 1000);
+        assert_eq!(c.limits.backoff(9), 1000, "the last one repeats");
+        let r = with("fjord.share.redelivery.backoff.ms", "rocketmq").unwrap();
+        assert_eq!(r.limits.backoff(1), 10_000);
+        assert_eq!(r.limits.backoff(16), 7_200_000);
+        assert_eq!(r.limits.backoff(40), 7_200_000);
+    }
+
+    #[test]
+    fn refuses_bad_values_with_a_message() {
+        for (k, v) in [
+            ("share.auto.offset.reset", "middle"),
+            ("share.record.lock.duration.ms", "10"),
+            ("share.record.lock.duration.ms", "abc"),
+            ("share.isolation.level", "dirty"),
+            ("share.delivery.count.limit", "1"),
+            ("errors.deadletterqueue.topic.name", "bad name!"),
+            ("fjord.share.redelivery.backoff.ms", "1,-2"),
+            ("fjord.share.redelivery.backoff.ms", "soon"),
+            ("fjord.share.ordering", "random"),
+            ("no.such.config", "1"),
+        ] {
+            match with(k, v) {
+                Err(BrokerError::InvalidConfig(m)) => assert!(m.contains(k), "{m}"),
+                other => panic!("{k}={v}: {other:?}"),
+            }
+        }
+    }
+}

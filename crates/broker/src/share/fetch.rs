@@ -1,0 +1,209 @@
+//! Acquisition: which records of a share-partition a ShareFetch hands to a member, and the
+//! stored batches that carry them.
+use super::config::OffsetReset;
+use super::group::{ShareEntry, ShareGroup};
+use super::partition::{Acquired, SharePartition};
+use crate::{Broker, BrokerError, Partition};
+use bytes::Bytes;
+use fjord_storage::batch;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What one share-partition hands out: whole stored batches and the acquired offset runs in
+/// them (a batch may hold offsets acquired by others or already settled; clients deliver only
+/// the acquired ones, as with Kafka).
+#[derive(Debug, Default)]
+pub struct Handout {
+    pub records: Bytes,
+    pub acquired: Vec<Acquired>,
+    /// Offsets archived on the way (delivery limit reached at lock expiry).
+    pub dead: Vec<i64>,
+}
+
+/// How much one ShareFetch may still hand out.
+pub(super) struct Budget {
+    pub records: usize,
+    pub bytes: usize,
+}
+
+impl Broker {
+    /// The share-partition of `group` for `topic`/`partition`, created at the group's reset
+    /// position on first use (and again if the topic was recreated).
+    pub(super) fn share_entry<'g>(
+        &self,
+        group: &'g mut ShareGroup,
+        topic: &crate::Topic,
+        partition: &Partition,
+    ) -> &'g mut ShareEntry {
+        let reset = group.config.auto_offset_reset;
+        let key = (topic.name.clone(), partition.index);
+        let entry = group.partitions.entry(key).or_insert_with(|| ShareEntry {
+            topic_id: topic.id,
+            state: SharePartition::new(start_for(reset, partition)),
+        });
+        if entry.topic_id != topic.id {
+            *entry = ShareEntry {
+                topic_id: topic.id,
+                state: SharePartition::new(start_for(reset, partition)),
+            };
+        }
+        let log_start = partition.log.log_start_offset();
+        if entry.state.start() < log_start {
+            entry.state.skip_to(log_start);
+        }
+        entry
+    }
+
+    /// Acquires what `owner` may take from one share-partition now: redeliveries first (lowest
+    /// offsets), then new whole batches from the window's end, within the in-flight limit.
+    pub(super) fn hand_out(
+        &self,
+        group: &mut ShareGroup,
+        topic_name: &str,
+        partition: i32,
+        owner: u32,
+        now_ms: i64,
+        budget: &mut Budget,
+    ) -> Result<Handout, BrokerError> {
+        let topic = self
+            .topic(topic_name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if topic.view.is_some() {
+            return Err(BrokerError::InvalidTopic(format!(
+                "{topic_name} is a filtered view; share groups read topics"
+            )));
+        }
+        let p = topic
+            .partition(partition)
+            .cloned()
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let limits = group.config.limits.clone();
+        let read_committed = group.config.read_committed;
+        let entry = self.share_entry(group, &topic, &p);
+        let mut out = Handout {
+            dead: entry.state.expire(now_ms, &limits),
+            ..Default::default()
+        };
+        if budget.records == 0 {
+            return Ok(out);
+        }
+        let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
+        let again = entry
+            .state
+            .acquire_available(owner, now_ms, budget.records, &limits);
+        for run in &again {
+            budget.records = budget
+                .records
+                .saturating_sub((run.last - run.first + 1) as usize);
+            read_covering(&p, run, &mut batches)?;
+        }
+        out.acquired.extend(again);
+        let upper = if read_committed {
+            p.last_stable_offset()
+        } else {
+            p.log.log_end_offset()
+        };
+        let state = &mut entry.state;
+        if budget.records > 0 && state.end() < upper && state.room(&limits) > 0 {
+            let read = p
+                .log
+                .read_slice_below(state.end(), budget.bytes.max(1), upper)?;
+            let bytes = read
+                .records
+                .to_bytes()
+                .map_err(|e| BrokerError::Storage(e.to_string()))?;
+            let aborted = if read_committed {
+                p.lock_producers().aborted_between(state.end(), upper)
+            } else {
+                Vec::new()
+            };
+            let mut taken_bytes = 0;
+            // The first new batch is taken whatever its size, so a large batch cannot stall
+            // the partition.
+            let mut took_new = false;
+            let mut at = 0;
+            for b in batch::batches(&bytes) {
+                let pos = at;
+                at += b.len();
+                let h = batch::parse_header(b);
+                if h.last_offset < state.end() {
+                    continue;
+                }
+                let fresh = (h.last_offset - state.end() + 1) as usize;
+                if took_new && (fresh > state.room(&limits) || taken_bytes + b.len() > budget.bytes)
+                {
+                    break;
+                }
+                if h.base_offset > state.end() {
+                    state.skip_new(h.base_offset - 1);
+                }
+                let control = h.attributes & batch::ATTR_CONTROL != 0;
+                let is_aborted = h.attributes & batch::ATTR_TRANSACTIONAL != 0
+                    && aborted.iter().any(|a| {
+                        a.producer_id == h.producer_id
+                            && a.first_offset <= h.base_offset
+                            && h.base_offset <= a.last_offset
+                    });
+                if control || is_aborted {
+                    state.skip_new(h.last_offset);
+                    continue;
+                }
+                out.acquired
+                    .push(state.acquire_new(owner, now_ms, h.last_offset, &limits));
+                batches.insert(h.base_offset, bytes.slice(pos..pos + b.len()));
+                took_new = true;
+                taken_bytes += b.len();
+                budget.records = budget.records.saturating_sub(fresh);
+                if budget.records == 0 || state.room(&limits) == 0 {
+                    break;
+                }
+            }
+            budget.bytes = budget.bytes.saturating_sub(taken_bytes);
+        }
+        out.acquired.sort_by_key(|a| a.first);
+        out.records = concat(batches);
+        Ok(out)
+    }
+}
+
+fn start_for(reset: OffsetReset, partition: &Partition) -> i64 {
+    match reset {
+        OffsetReset::Earliest => partition.log.log_start_offset(),
+        OffsetReset::Latest => partition.log.log_end_offset(),
+    }
+}
+
+/// Reads the stored batches holding the offsets of `run` into `batches` (by base offset).
+fn read_covering(
+    p: &Arc<Partition>,
+    run: &Acquired,
+    batches: &mut BTreeMap<i64, Bytes>,
+) -> Result<(), BrokerError> {
+    let mut at = run.first;
+    while at <= run.last {
+        let read = p.log.read(at, 1)?;
+        let Some(b) = batch::batches(&read.records).next() else {
+            break;
+        };
+        let h = batch::parse_header(b);
+        batches
+            .entry(h.base_offset)
+            .or_insert_with(|| read.records.slice(0..b.len()));
+        at = h.last_offset + 1;
+    }
+    Ok(())
+}
+
+fn concat(batches: BTreeMap<i64, Bytes>) -> Bytes {
+    match batches.len() {
+        0 => Bytes::new(),
+        1 => batches.into_values().next().expect("one"),
+        _ => {
+            let mut out = Vec::with_capacity(batches.values().map(|b| b.len()).sum());
+            for b in batches.values() {
+                out.extend_from_slice(b);
+            }
+            Bytes::from(out)
+        }
+    }
+}
