@@ -366,7 +366,7 @@ def test_delivery_limit_moves_the_record_to_the_dead_letter_topic(broker, topic_
     assert hdr(letter, "__dlq.errors.partition") == b"0"
     assert hdr(letter, "__dlq.errors.offset") == b"1"
     assert hdr(letter, "__dlq.errors.group") == g.encode()
-    assert hdr(letter, "__dlq.errors.delivery.count") is not None  # its value: the xfail below
+    assert hdr(letter, "__dlq.errors.delivery.count") is not None  # its value: checked by the test below
     assert b"delivery count limit" in hdr(letter, "__dlq.errors.message")
     assert kutil.watermarks(broker.bootstrap, dlq) == (0, 1), "exactly one dead letter"
     assert collect_for(c, 1.0, on_record=ack) == [], "an archived record is not redelivered"
@@ -390,12 +390,6 @@ def test_rejected_record_is_dead_lettered_once(broker, topic_name, new_topic, co
     assert kutil.watermarks(broker.bootstrap, dlq) == (0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FJORD BUG: __dlq.errors.delivery.count is 0 when the archived record was at the start of "
-    "the share-partition window (the usual case): api.rs letter() reads the delivery count with "
-    "state_of(offset) after acknowledge() has already moved the start past the settled record. "
-    "Expected: the record's delivery count (1 for a first-delivery REJECT, the limit for a "
-    "record released once too often)."))
 def test_dead_letter_delivery_count_header(broker, topic_name, new_topic, consumers):
     kutil.create_topic(broker.bootstrap, topic_name)
     dlq = new_topic("dlq")
@@ -992,11 +986,6 @@ def test_share_acknowledge_errors(broker, topic_name, conn):
     assert f["error"] == INVALID_REQUEST, f
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FJORD BUG: an offset settled below the share-partition start offset can be acknowledged "
-    "again with no error. Kafka (SharePartition.fetchSubMapForAcknowledgementBatch) finds no "
-    "in-flight batch for it and answers INVALID_RECORD_STATE; Fjord's acknowledge() skips "
-    "offsets below the start and answers NONE."))
 def test_acknowledging_an_already_accepted_record_again_is_invalid_record_state(broker, topic_name, conn):
     kutil.create_topic(broker.bootstrap, topic_name)
     produce_values(broker.bootstrap, topic_name, [b"a", b"b", b"c"])
@@ -1011,10 +1000,6 @@ def test_acknowledging_an_already_accepted_record_again_is_invalid_record_state(
     assert a["partitions"][(tid, 0)]["error"] == INVALID_RECORD_STATE, a
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FJORD DIFFERENCE (minor): acknowledging a partition the group has no share-partition for "
-    "answers INVALID_RECORD_STATE; Kafka's SharePartitionManager.acknowledge answers "
-    "UNKNOWN_TOPIC_OR_PARTITION (3) when the share-partition is not in its cache."))
 def test_acknowledging_a_partition_the_group_never_fetched(broker, topic_name, new_topic, conn):
     kutil.create_topic(broker.bootstrap, topic_name)
     other = new_topic("other")
@@ -1078,13 +1063,6 @@ def test_share_group_heartbeat_errors_and_the_broker_keeps_serving(broker, topic
     assert broker.alive()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FJORD BUG: a member's leave heartbeat (ShareGroupHeartbeat epoch -1) closes its share "
-    "session, so the final ShareAcknowledge(epoch -1) that librdkafka's close() sends in "
-    "parallel (on the data connection) gets SHARE_SESSION_NOT_FOUND and its acknowledgements are "
-    "lost: the records are released and redelivered (seen ~half the time with explicit acks + "
-    "close()). In Kafka share sessions live in the ShareSessionCache of the partition leader, "
-    "independent of group membership; they end by epoch -1, eviction or disconnect only."))
 def test_acknowledgements_sent_after_the_leave_heartbeat_still_apply(broker, topic_name, conn):
     kutil.create_topic(broker.bootstrap, topic_name)
     produce_values(broker.bootstrap, topic_name, [b"a", b"b", b"c"])

@@ -209,12 +209,12 @@ impl Broker {
         let mut letters = Vec::new();
         for ((topic, partition), entry) in group.partitions.iter_mut() {
             for &n in numbers {
-                for offset in entry.state.release_owner(n, now, &limits) {
+                for (offset, deliveries) in entry.state.release_owner(n, now, &limits) {
                     letters.push(letter(
                         topic,
                         *partition,
                         offset,
-                        &entry.state,
+                        deliveries,
                         DeadReason::DeliveryLimit,
                     ));
                 }
@@ -273,7 +273,7 @@ impl Broker {
         let mut out = BTreeMap::new();
         for ((topic, partition), batches) in acks {
             let result = match group.partitions.get_mut(&(topic.clone(), *partition)) {
-                None => Some(GroupError::InvalidRecordState),
+                None => Some(GroupError::UnknownTopicOrPartition),
                 Some(_) if !well_formed(batches) => Some(GroupError::InvalidRequest(
                     "acknowledgement batches must be in order, not overlap, and carry types".into(),
                 )),
@@ -301,7 +301,7 @@ impl Broker {
                         {
                             Ok(dead) => {
                                 count_acks(&group.id, &types, b);
-                                for offset in dead {
+                                for (offset, deliveries) in dead {
                                     let i = (offset - b.first) as usize;
                                     let reason = if rejected.get(i).copied().unwrap_or(false) {
                                         DeadReason::Rejected
@@ -309,11 +309,7 @@ impl Broker {
                                         DeadReason::DeliveryLimit
                                     };
                                     letters.push(letter(
-                                        topic,
-                                        *partition,
-                                        offset,
-                                        &entry.state,
-                                        reason,
+                                        topic, *partition, offset, deliveries, reason,
                                     ));
                                 }
                             }
@@ -425,13 +421,12 @@ impl Broker {
             for (topic, partition) in session {
                 match self.hand_out(&mut group, topic, *partition, owner, now, &mut budget) {
                     Ok(handout) => {
-                        let state = &group.partitions[&(topic.clone(), *partition)].state;
-                        for offset in handout.dead {
+                        for (offset, deliveries) in handout.dead {
                             letters.push(letter(
                                 topic,
                                 *partition,
                                 offset,
-                                state,
+                                deliveries,
                                 DeadReason::DeliveryLimit,
                             ));
                         }
@@ -705,12 +700,12 @@ impl Broker {
                 let limits = group.config.limits.clone();
                 let mut letters = Vec::new();
                 for ((topic, partition), entry) in group.partitions.iter_mut() {
-                    for offset in entry.state.expire(now, &limits) {
+                    for (offset, deliveries) in entry.state.expire(now, &limits) {
                         letters.push(letter(
                             topic,
                             *partition,
                             offset,
-                            &entry.state,
+                            deliveries,
                             DeadReason::DeliveryLimit,
                         ));
                     }
@@ -763,14 +758,14 @@ fn letter(
     topic: &str,
     partition: i32,
     offset: i64,
-    state: &super::partition::SharePartition,
+    deliveries: u16,
     reason: DeadReason,
 ) -> DeadLetter {
     DeadLetter {
         topic: topic.to_string(),
         partition,
         offset,
-        deliveries: state.state_of(offset).map_or(0, |(_, d)| d),
+        deliveries,
         reason,
     }
 }

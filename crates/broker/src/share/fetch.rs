@@ -17,7 +17,7 @@ pub struct Handout {
     pub records: Bytes,
     pub acquired: Vec<Acquired>,
     /// Offsets archived on the way (delivery limit reached at lock expiry).
-    pub dead: Vec<i64>,
+    pub dead: Vec<super::partition::Dead>,
 }
 
 /// How much one ShareFetch may still hand out.

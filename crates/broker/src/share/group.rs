@@ -234,10 +234,16 @@ impl ShareGroup {
     }
 
     /// Removes a member and its session; its number, if it was one.
+    /// Its share session outlives the membership (Kafka keeps the two apart: a closing client
+    /// sends its leave heartbeat and its final acknowledgements at once), so a member with a
+    /// session keeps its number until the session closes and nothing is released now.
     pub fn remove_member(&mut self, member_id: &str) -> Option<u32> {
-        self.sessions.remove(member_id);
         let member = self.members.remove(member_id)?;
         self.epoch += 1;
+        if self.sessions.contains_key(member_id) {
+            self.guests.insert(member_id.to_string(), member.number);
+            return None;
+        }
         Some(member.number)
     }
 
@@ -249,8 +255,12 @@ impl ShareGroup {
             .filter(|m| now_ms.saturating_sub(m.last_seen_ms) > timeout_ms)
             .map(|m| m.id.clone())
             .collect();
+        // A silent member's session is as dead as the member: both go, its records are released.
         gone.into_iter()
-            .filter_map(|id| self.remove_member(&id).map(|n| (id, n)))
+            .filter_map(|id| {
+                self.sessions.remove(&id);
+                self.remove_member(&id).map(|n| (id, n))
+            })
             .collect()
     }
 

@@ -111,6 +111,9 @@ impl Limits {
     }
 }
 
+/// An archived record a dead-letter topic should receive: its offset and delivery count.
+pub type Dead = (i64, u16);
+
 /// A run of acquired offsets with one delivery count (Kafka's `AcquiredRecords`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Acquired {
@@ -304,7 +307,7 @@ impl SharePartition {
         types: &[AckType],
         now_ms: i64,
         limits: &Limits,
-    ) -> Result<Vec<i64>, AckError> {
+    ) -> Result<Vec<Dead>, AckError> {
         let len = last
             .checked_sub(first)
             .and_then(|d| d.checked_add(1))
@@ -316,7 +319,11 @@ impl SharePartition {
             // Never handed out: Kafka's INVALID_REQUEST.
             return Err(AckError::InvalidRequest);
         }
-        // Offsets below the start are settled already (Kafka ignores them).
+        if last < self.start {
+            // All settled already: Kafka's INVALID_RECORD_STATE (only a batch straddling the
+            // start has its settled part ignored).
+            return Err(AckError::InvalidRecordState);
+        }
         let from = first.max(self.start);
         // All or nothing: check the whole range before changing any of it.
         for offset in from..=last {
@@ -335,11 +342,11 @@ impl SharePartition {
                 AckType::Gap => slot.state = RecordState::Archived,
                 AckType::Reject => {
                     slot.state = RecordState::Archived;
-                    dead.push(offset);
+                    dead.push((offset, slot.deliveries));
                 }
                 AckType::Release => {
                     if release(slot, now_ms, limits) {
-                        dead.push(offset);
+                        dead.push((offset, slot.deliveries));
                     }
                 }
             }
@@ -351,12 +358,12 @@ impl SharePartition {
 
     /// Releases every record `owner` holds (the member left or was fenced). Returns the offsets
     /// archived because they reached the delivery limit.
-    pub fn release_owner(&mut self, owner: u32, now_ms: i64, limits: &Limits) -> Vec<i64> {
+    pub fn release_owner(&mut self, owner: u32, now_ms: i64, limits: &Limits) -> Vec<Dead> {
         self.release_where(now_ms, limits, |s| s.owner == owner)
     }
 
     /// Releases records whose lock expired. Returns the offsets archived at the delivery limit.
-    pub fn expire(&mut self, now_ms: i64, limits: &Limits) -> Vec<i64> {
+    pub fn expire(&mut self, now_ms: i64, limits: &Limits) -> Vec<Dead> {
         self.release_where(now_ms, limits, |s| s.until_ms <= now_ms)
     }
 
@@ -365,7 +372,7 @@ impl SharePartition {
         now_ms: i64,
         limits: &Limits,
         which: impl Fn(&Slot) -> bool,
-    ) -> Vec<i64> {
+    ) -> Vec<Dead> {
         let mut dead = Vec::new();
         let mut changed = false;
         let start = self.start;
@@ -373,7 +380,7 @@ impl SharePartition {
             if slot.state == RecordState::Acquired && which(slot) {
                 changed = true;
                 if release(slot, now_ms, limits) {
-                    dead.push(start + i as i64);
+                    dead.push((start + i as i64, slot.deliveries));
                 }
             }
         }

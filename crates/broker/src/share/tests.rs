@@ -29,8 +29,8 @@ fn acquire_accept_advances_the_start() {
     );
     assert_eq!(
         p.acknowledge(1, 0, 0, &[AckType::Accept], 1, &l),
-        Ok(vec![]),
-        "below the start: settled already, ignored as Kafka does"
+        Err(AckError::InvalidRecordState),
+        "wholly below the start: settled already (Kafka's INVALID_RECORD_STATE)"
     );
     assert_eq!(p.start(), 2);
 }
@@ -69,7 +69,7 @@ fn release_backs_off_then_redelivers_and_archives_at_the_limit() {
     // Third delivery released: the limit (3) archives it, for the dead-letter topic.
     assert_eq!(
         p.acknowledge(3, 10, 10, &[AckType::Release], 600, &l),
-        Ok(vec![10])
+        Ok(vec![(10, 3)])
     );
     assert_eq!(p.start(), 11);
 }
@@ -80,7 +80,7 @@ fn reject_is_dead_gap_is_not() {
     let mut p = SharePartition::new(0);
     p.acquire_new(1, 0, 2, &l);
     let types = [AckType::Reject, AckType::Gap, AckType::Accept];
-    assert_eq!(p.acknowledge(1, 0, 2, &types, 0, &l), Ok(vec![0]));
+    assert_eq!(p.acknowledge(1, 0, 2, &types, 0, &l), Ok(vec![(0, 1)]));
     assert_eq!(p.start(), 3);
     assert_eq!(p.in_flight(), 0);
 }
