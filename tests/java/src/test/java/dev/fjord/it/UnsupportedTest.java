@@ -14,20 +14,18 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.acl.AclBindingFilter;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * What Fjord does not implement yet must fail fast with a clear Kafka error, never hang: every
  * call here runs under assertTimeoutPreemptively and with small client timeouts. (Transactions are
- * implemented: TransactionsTest.)
+ * implemented: TransactionsTest; share groups: ShareConsumerTest.)
  */
 class UnsupportedTest {
     @RegisterExtension
@@ -63,24 +61,6 @@ class UnsupportedTest {
             }
         });
         assertTrue(e.getMessage().contains("group.protocol=classic"), e.getMessage());
-    }
-
-    @Test
-    void shareConsumerIsRefusedClearly() {
-        UnsupportedVersionException e = assertTimeoutPreemptively(FAST, () -> {
-            Properties p = new Properties();
-            p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bs());
-            p.put(ConsumerConfig.GROUP_ID_CONFIG, K.group("share"));
-            try (KafkaShareConsumer<String, String> c = new KafkaShareConsumer<>(p, new StringDeserializer(), new StringDeserializer())) {
-                c.subscribe(List.of(K.topic("share")));
-                return assertThrows(UnsupportedVersionException.class, () -> {
-                    for (int i = 0; i < 100; i++) {
-                        c.poll(Duration.ofMillis(100));
-                    }
-                });
-            }
-        });
-        assertTrue(e.getMessage().contains("SHARE_GROUP_HEARTBEAT") || e.getMessage().contains("share group"), e.getMessage());
     }
 
     interface AdminCall {
