@@ -339,7 +339,8 @@ def test_delivery_limit_moves_the_record_to_the_dead_letter_topic(broker, topic_
         {"value": b"ok2", "key": b"k2", "partition": 0},
     ])
     g = share_group(broker.bootstrap, **{"share.delivery.count.limit": 2,
-                                         "errors.deadletterqueue.topic.name": dlq})
+                                         "errors.deadletterqueue.topic.name": dlq,
+                                         "errors.deadletterqueue.copy.record.enable": "true"})
     c = consumers(broker.bootstrap, g, [topic_name], mode="explicit")
     deliveries = []
 
@@ -376,7 +377,8 @@ def test_rejected_record_is_dead_lettered_once(broker, topic_name, new_topic, co
     kutil.create_topic(broker.bootstrap, topic_name)
     dlq = new_topic("dlq")  # not created: the broker creates it
     produce_values(broker.bootstrap, topic_name, [b"a", b"bad", b"c"])
-    g = share_group(broker.bootstrap, **{"errors.deadletterqueue.topic.name": dlq})
+    g = share_group(broker.bootstrap, **{"errors.deadletterqueue.topic.name": dlq,
+                                         "errors.deadletterqueue.copy.record.enable": "true"})
     c = consumers(broker.bootstrap, g, [topic_name], mode="explicit")
     collect(c, 3, on_record=lambda m: c.acknowledge(m, REJECT if m.value() == b"bad" else ACCEPT))
     commit(c)
@@ -396,7 +398,8 @@ def test_dead_letter_delivery_count_header(broker, topic_name, new_topic, consum
     kutil.create_topic(broker.bootstrap, dlq)
     produce_values(broker.bootstrap, topic_name, [b"rejected", b"released"])
     g = share_group(broker.bootstrap, **{"share.delivery.count.limit": 2,
-                                         "errors.deadletterqueue.topic.name": dlq})
+                                         "errors.deadletterqueue.topic.name": dlq,
+                                         "errors.deadletterqueue.copy.record.enable": "true"})
     c = consumers(broker.bootstrap, g, [topic_name], mode="explicit")
     ack = lambda m: c.acknowledge(m, REJECT if m.value() == b"rejected" else RELEASE)  # noqa: E731
     collect(c, 2, on_record=ack)

@@ -151,7 +151,7 @@ impl Broker {
     /// JoinGroup; resolves when the rebalance completes (long poll).
     pub async fn join_group(&self, req: JoinRequest) -> Result<JoinResponse, GroupError> {
         self.groups.ready(&req.group_id)?;
-        if self.shares.find(&req.group_id).is_some() {
+        if self.shares.is_share_group(&req.group_id) {
             // The id is a share group's (Kafka answers the same).
             return Err(GroupError::InconsistentGroupProtocol);
         }

@@ -247,7 +247,8 @@ impl Broker {
             metrics::counter!("fjord_share_archived_total", "group" => group.id.clone())
                 .increment(letters.len() as u64);
             if let Some(dlq) = group.config.dead_letter_topic.clone() {
-                match self.dead_letter(&group.id, &dlq, &letters) {
+                let copy = group.config.dead_letter_copy;
+                match self.dead_letter(&group.id, &dlq, copy, &letters) {
                     Ok(pending) => after.dead = pending,
                     Err(e) => {
                         tracing::error!(group = %group.id, topic = %dlq, error = %e, "cannot write dead letters");
@@ -510,6 +511,10 @@ impl Broker {
             .find(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
         let group = lock(&slot);
+        if group.is_configs_only() {
+            // Group configs exist without a group (as in Kafka).
+            return Err(GroupError::GroupIdNotFound);
+        }
         let members = group
             .members
             .values()
@@ -562,6 +567,7 @@ impl Broker {
             .shares
             .all()
             .iter()
+            .filter(|slot| !lock(slot).is_configs_only())
             .map(|slot| {
                 let g = lock(slot);
                 (

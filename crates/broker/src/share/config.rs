@@ -17,6 +17,9 @@ pub struct ShareGroupConfig {
     pub auto_offset_reset: OffsetReset,
     pub read_committed: bool,
     pub dead_letter_topic: Option<String>,
+    /// `errors.deadletterqueue.copy.record.enable`: dead letters carry the record's key, value,
+    /// headers and timestamp (else, as Kafka's default, only the `__dlq.errors.*` headers).
+    pub dead_letter_copy: bool,
     pub limits: Limits,
 }
 
@@ -46,6 +49,11 @@ pub const GROUP_CONFIG_KEYS: &[(&str, &str, &str)] = &[
         "errors.deadletterqueue.topic.name",
         "",
         "topic receiving rejected records and those past the delivery limit (KIP-1191)",
+    ),
+    (
+        "errors.deadletterqueue.copy.record.enable",
+        "false",
+        "true: dead letters carry the record's key, value, headers and timestamp",
     ),
     (
         "fjord.share.redelivery.backoff.ms",
@@ -126,6 +134,7 @@ impl ShareGroupConfig {
             auto_offset_reset: OffsetReset::Latest,
             read_committed: false,
             dead_letter_topic: None,
+            dead_letter_copy: false,
             limits: Limits::default(),
         };
         for (key, value) in configs {
@@ -164,6 +173,13 @@ impl ShareGroupConfig {
                         return Err(invalid(key, value, "not a valid topic name"));
                     } else {
                         c.dead_letter_topic = Some(v.to_string());
+                    }
+                }
+                "errors.deadletterqueue.copy.record.enable" => {
+                    c.dead_letter_copy = match v {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(invalid(key, value, "expected true or false")),
                     }
                 }
                 "fjord.share.redelivery.backoff.ms" => c.limits.backoff_ms = parse_backoff(v)?,

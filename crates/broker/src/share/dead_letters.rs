@@ -1,6 +1,8 @@
 //! Dead letters (KIP-1191's names): an archived record — rejected by a member, or released once
-//! too often — is copied to the group's `errors.deadletterqueue.topic.name` with its key, value,
-//! headers and timestamp, plus `__dlq.errors.*` headers saying where it came from and why.
+//! too often — is written to the group's `errors.deadletterqueue.topic.name` with
+//! `__dlq.errors.*` headers saying where it came from and why; with
+//! `errors.deadletterqueue.copy.record.enable` it also carries the record's key, value, headers
+//! and timestamp (Kafka copies key and value only; keeping the rest is Fjord's).
 //! The copy is appended before the share-partition's archived state is persisted, so a crash in
 //! between can copy a record twice but never lose it (at-least-once).
 use crate::data::PendingProduce;
@@ -40,6 +42,7 @@ impl Broker {
         &self,
         group_id: &str,
         dlq_topic: &str,
+        copy: bool,
         letters: &[DeadLetter],
     ) -> Result<Vec<PendingProduce>, BrokerError> {
         if letters.is_empty() {
@@ -85,20 +88,28 @@ impl Broker {
                 ("__dlq.errors.delivery.count", letter.deliveries.to_string()),
                 ("__dlq.errors.message", letter.reason.message().to_string()),
             ];
-            let mut headers: Vec<(&[u8], Option<&[u8]>)> = record
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_bytes(), v.as_deref()))
-                .collect();
+            let mut headers: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+            if copy {
+                headers.extend(
+                    record
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.as_bytes(), v.as_deref())),
+                );
+            }
             headers.extend(
                 extra
                     .iter()
                     .map(|(k, v)| (k.as_bytes(), Some(v.as_bytes()))),
             );
             let new = NewRecord {
-                timestamp: record.timestamp,
-                key: record.key.as_deref(),
-                value: record.value.as_deref(),
+                timestamp: if copy {
+                    record.timestamp
+                } else {
+                    crate::groups::wall_ms()
+                },
+                key: if copy { record.key.as_deref() } else { None },
+                value: if copy { record.value.as_deref() } else { None },
                 headers,
             };
             let batch = fjord_records::build(&[new], Default::default())

@@ -219,6 +219,14 @@ impl ShareGroup {
         Ok(rejoined)
     }
 
+    /// Only configs were set: no member, session or share-partition ever (not listed).
+    pub fn is_configs_only(&self) -> bool {
+        self.members.is_empty()
+            && self.sessions.is_empty()
+            && self.partitions.is_empty()
+            && self.epoch == 0
+    }
+
     /// The member's session after [`ShareGroup::use_session`] checked it.
     pub fn use_session_again(&mut self, member_id: &str) -> &mut Session {
         self.sessions.entry(member_id.to_string()).or_default()

@@ -100,6 +100,12 @@ impl ShareCoordinator {
             .clone()
     }
 
+    /// Whether `group_id` is a share group (configs alone do not make one).
+    pub(crate) fn is_share_group(&self, group_id: &str) -> bool {
+        self.find(group_id)
+            .is_some_and(|slot| !lock(&slot).is_configs_only())
+    }
+
     pub(crate) fn all(&self) -> Vec<GroupSlot> {
         self.registry().values().cloned().collect()
     }

@@ -409,7 +409,7 @@ class ShareConsumerTest {
     void deadLetterCopyRecordConfigIsAGroupConfig() throws Exception {
         String group = K.group("share-dlq-conf");
         try (Admin a = broker.get().admin()) {
-            FjordBug.expect("the group config " + COPY_RECORD + " (Kafka 4.4, default false) is unknown: "
+            FjordBug.fixed("the group config " + COPY_RECORD + " (Kafka 4.4, default false) is unknown: "
                     + "DescribeConfigs GROUP does not list it, IncrementalAlterConfigs SET " + COPY_RECORD
                     + "=true fails with INVALID_CONFIG 'unknown group config'", () -> {
                         ConfigEntry e = describeGroupConfigs(a, group).get(COPY_RECORD);
@@ -427,7 +427,7 @@ class ShareConsumerTest {
         groupConfigs(group, "share.delivery.count.limit", "2", "errors.deadletterqueue.topic.name", dlq);
         DeadLetters d = releaseAndReject(group, dlq);
         checkContextHeaders(d);
-        FjordBug.expect("with " + COPY_RECORD + " at its default (false) a dead letter still copies the original "
+        FjordBug.fixed("with " + COPY_RECORD + " at its default (false) a dead letter still copies the original "
                 + "key, value and headers; Kafka writes a record with null key and value and only the "
                 + "__dlq.errors.* headers", () -> {
                     for (String kind : List.of("released", "rejected")) {
@@ -619,7 +619,7 @@ class ShareConsumerTest {
             assertThrows(ExecutionException.class, () -> a.incrementalAlterConfigs(Map.of(groupResource(refused),
                     List.of(new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "1"), AlterConfigOp.OpType.SET))))
                     .all().get(30, TimeUnit.SECONDS));
-            FjordBug.expect("IncrementalAlterConfigs on a GROUP resource creates an empty share group (even when the "
+            FjordBug.fixed("IncrementalAlterConfigs on a GROUP resource creates an empty share group (even when the "
                     + "alteration is refused): ShareGroupDescribe answers it as Empty and ListGroups lists it; in Kafka "
                     + "group configs exist without a group (GROUP_ID_NOT_FOUND, not listed)", () -> {
                         for (String g : List.of(group, refused)) {
