@@ -7,6 +7,7 @@
 //! - [`config`]: the group configs and their validation;
 //! - [`records`]: the `__share_group_state` formats; [`store`]: writing and loading it;
 //! - [`fetch`]: acquisition and what a ShareFetch returns; [`api`]: the [`crate::Broker`] calls;
+//! - [`admin`]: describe, list, delete and group configs;
 //! - [`dead_letters`]: copies of archived records to the dead-letter topic.
 //!
 //! Durability: an acknowledgement is answered only after the share-partition's new snapshot
@@ -16,6 +17,7 @@
 //!
 //! Locking: the registry lock only finds or inserts a group; everything else runs under that
 //! group's lock, never held across an await (log reads and appends are synchronous).
+mod admin;
 mod api;
 pub mod config;
 mod dead_letters;
