@@ -289,13 +289,6 @@ impl Broker {
                             ));
                             continue;
                         };
-                        let rejected: Vec<bool> = (b.first..=b.last.max(b.first))
-                            .enumerate()
-                            .map(|(i, _)| {
-                                types.get(if types.len() == 1 { 0 } else { i })
-                                    == Some(&AckType::Reject)
-                            })
-                            .collect();
                         match entry
                             .state
                             .acknowledge(owner, b.first, b.last, &types, now, &limits)
@@ -303,8 +296,13 @@ impl Broker {
                             Ok(dead) => {
                                 count_acks(&group.id, &types, b);
                                 for (offset, deliveries) in dead {
-                                    let i = (offset - b.first) as usize;
-                                    let reason = if rejected.get(i).copied().unwrap_or(false) {
+                                    // One type for the batch, or one per offset.
+                                    let i = if types.len() == 1 {
+                                        0
+                                    } else {
+                                        (offset - b.first) as usize
+                                    };
+                                    let reason = if types.get(i) == Some(&AckType::Reject) {
                                         DeadReason::Rejected
                                     } else {
                                         DeadReason::DeliveryLimit

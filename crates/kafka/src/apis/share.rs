@@ -129,6 +129,15 @@ pub fn describe(
     ShareGroupDescribeResponse::default().with_groups(groups)
 }
 
+/// One acknowledgement batch of ShareFetch or ShareAcknowledge (their generated types differ).
+fn ack_batch(first: i64, last: i64, types: &[i8]) -> AckBatch {
+    AckBatch {
+        first,
+        last,
+        types: types.to_vec(),
+    }
+}
+
 /// The topic name of an id, or the error its partitions get.
 fn name_of(context: &Context, id: uuid::Uuid) -> Option<String> {
     context.broker.topic_by_id(id).map(|t| t.name.clone())
@@ -157,11 +166,7 @@ pub async fn fetch(context: &Context, request: ShareFetchRequest) -> ShareFetchR
                 let batches = p
                     .acknowledgement_batches
                     .iter()
-                    .map(|b| AckBatch {
-                        first: b.first_offset,
-                        last: b.last_offset,
-                        types: b.acknowledge_types.clone(),
-                    })
+                    .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                     .collect();
                 acks.push(((name.clone(), p.partition_index), batches));
             }
@@ -279,11 +284,7 @@ pub async fn acknowledge(
             let batches = p
                 .acknowledgement_batches
                 .iter()
-                .map(|b| AckBatch {
-                    first: b.first_offset,
-                    last: b.last_offset,
-                    types: b.acknowledge_types.clone(),
-                })
+                .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                 .collect();
             acks.push(((name.clone(), p.partition_index), batches));
         }
