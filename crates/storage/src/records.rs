@@ -12,6 +12,7 @@ pub struct Record<'a> {
     pub timestamp: i64,
     pub key: Option<&'a [u8]>,
     pub value: Option<&'a [u8]>,
+    pub headers: fjord_records::record::Headers<'a>,
 }
 
 /// Calls `f` for every record of one batch (as stored or as a producer sent it), in order.
@@ -47,6 +48,7 @@ pub fn for_each_record(
             },
             key: record.key,
             value: record.value,
+            headers: record.headers,
         });
     }
     Ok(())

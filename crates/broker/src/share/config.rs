@@ -2,7 +2,9 @@
 //! Kafka's `share.*` and `errors.deadletterqueue.topic.name`, and Fjord's redelivery back-off.
 use super::partition::Limits;
 use crate::BrokerError;
+use fjord_filter::{Filter, FilterKind};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where a new share-partition starts when the group has no state for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,19 @@ pub struct ShareGroupConfig {
     /// headers and timestamp (else, as Kafka's default, only the `__dlq.errors.*` headers).
     pub dead_letter_copy: bool,
     pub limits: Limits,
+    /// `fjord.share.ordering=key`: one record per key in flight, each key in offset order.
+    pub by_key: bool,
+    /// `fjord.share.filter.*`: records it does not match are acknowledged by the broker and
+    /// never sent (`None`: every record is delivered).
+    pub filter: Option<Arc<Filter>>,
+}
+
+impl ShareGroupConfig {
+    /// Whether acquisition must read each record (its key or its properties) rather than hand
+    /// out whole batches unread.
+    pub fn per_record(&self) -> bool {
+        self.by_key || self.filter.is_some()
+    }
 }
 
 /// Group config keys, their defaults and one line of documentation.
@@ -64,7 +79,19 @@ pub const GROUP_CONFIG_KEYS: &[(&str, &str, &str)] = &[
     (
         "fjord.share.ordering",
         "none",
-        "none: records are delivered in any order (Kafka's share groups)",
+        "none: records are delivered in any order (Kafka's share groups); key: at most one \
+         record per key in flight in the group, each key's records in offset order",
+    ),
+    (
+        "fjord.share.filter.type",
+        "tag",
+        "how fjord.share.filter.expression is read: tag (TagA || TagB) or sql92 (RocketMQ's)",
+    ),
+    (
+        "fjord.share.filter.expression",
+        "",
+        "records it does not match are acknowledged by the broker and never delivered; \
+         empty or * delivers every record",
     ),
 ];
 
@@ -136,7 +163,11 @@ impl ShareGroupConfig {
             dead_letter_topic: None,
             dead_letter_copy: false,
             limits: Limits::default(),
+            by_key: false,
+            filter: None,
         };
+        let mut filter_kind = FilterKind::Tag;
+        let mut filter_expression = "";
         for (key, value) in configs {
             let v = value.trim();
             match key.as_str() {
@@ -184,20 +215,34 @@ impl ShareGroupConfig {
                 }
                 "fjord.share.redelivery.backoff.ms" => c.limits.backoff_ms = parse_backoff(v)?,
                 "fjord.share.ordering" => {
-                    if v != "none" {
-                        return Err(invalid(
-                            key,
-                            value,
-                            "only none is implemented (ordering by key is not yet)",
-                        ));
+                    c.by_key = match v {
+                        "none" => false,
+                        "key" => true,
+                        _ => return Err(invalid(key, value, "expected none or key")),
                     }
                 }
+                "fjord.share.filter.type" => {
+                    filter_kind = v
+                        .parse()
+                        .map_err(|e| invalid(key, value, &format!("{e}")))?
+                }
+                "fjord.share.filter.expression" => filter_expression = v,
                 _ => {
                     return Err(BrokerError::InvalidConfig(format!(
                         "unknown group config {key}"
                     )))
                 }
             }
+        }
+        if !filter_expression.is_empty() {
+            let filter = Filter::parse(filter_kind, filter_expression).map_err(|e| {
+                invalid(
+                    "fjord.share.filter.expression",
+                    filter_expression,
+                    &format!("{e}"),
+                )
+            })?;
+            c.filter = (!filter.matches_all()).then(|| Arc::new(filter));
         }
         Ok(c)
     }
@@ -248,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn ordering_and_filters() {
+        assert!(with("fjord.share.ordering", "key").unwrap().by_key);
+        assert!(!ShareGroupConfig::default().per_record());
+        let everything = with("fjord.share.filter.expression", " * ").unwrap();
+        assert!(everything.filter.is_none(), "* filters nothing");
+        let sql: BTreeMap<String, String> = [
+            ("fjord.share.filter.type", "sql92"),
+            ("fjord.share.filter.expression", "a > 1 AND TAGS IN ('x')"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+        let c = ShareGroupConfig::resolve(&sql).unwrap();
+        assert!(c.per_record() && !c.by_key);
+        assert_eq!(c.filter.unwrap().kind(), FilterKind::Sql92);
+        // A SQL expression read as tags is one odd tag; read as SQL, a tag list is an error.
+        let mut wrong = sql.clone();
+        wrong.insert(
+            "fjord.share.filter.expression".into(),
+            "TagA || TagB".into(),
+        );
+        assert!(ShareGroupConfig::resolve(&wrong).is_err());
+    }
+
+    #[test]
     fn refuses_bad_values_with_a_message() {
         for (k, v) in [
             ("share.auto.offset.reset", "middle"),
@@ -259,6 +328,8 @@ mod tests {
             ("fjord.share.redelivery.backoff.ms", "1,-2"),
             ("fjord.share.redelivery.backoff.ms", "soon"),
             ("fjord.share.ordering", "random"),
+            ("fjord.share.filter.type", "regex"),
+            ("fjord.share.filter.expression", "||"),
             ("no.such.config", "1"),
         ] {
             match with(k, v) {

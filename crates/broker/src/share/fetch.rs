@@ -3,6 +3,7 @@
 use super::config::OffsetReset;
 use super::group::{ShareEntry, ShareGroup};
 use super::partition::{Acquired, SharePartition};
+use super::per_record;
 use crate::{Broker, BrokerError, Partition};
 use bytes::Bytes;
 use fjord_storage::batch;
@@ -77,20 +78,53 @@ impl Broker {
             .partition(partition)
             .cloned()
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
-        let limits = group.config.limits.clone();
-        let read_committed = group.config.read_committed;
+        let config = group.config.clone();
+        let limits = &config.limits;
+        let read_committed = config.read_committed;
         let entry = self.share_entry(group, &topic, &p);
         let mut out = Handout {
-            dead: entry.state.expire(now_ms, &limits),
+            dead: entry.state.expire(now_ms, limits),
             ..Default::default()
         };
         if budget.records == 0 {
             return Ok(out);
         }
+        let upper = if read_committed {
+            p.last_stable_offset()
+        } else {
+            p.log.log_end_offset()
+        };
+        let aborted = if read_committed {
+            p.lock_producers().aborted_between(entry.state.end(), upper)
+        } else {
+            Vec::new()
+        };
+        let is_aborted = |h: &fjord_storage::BatchHeader| {
+            h.attributes & batch::ATTR_TRANSACTIONAL != 0
+                && aborted.iter().any(|a| {
+                    a.producer_id == h.producer_id
+                        && a.first_offset <= h.base_offset
+                        && h.base_offset <= a.last_offset
+                })
+        };
+        if config.per_record() {
+            let taken = per_record::acquire(
+                &p,
+                &mut entry.state,
+                &config,
+                (owner, now_ms),
+                budget,
+                upper,
+                &is_aborted,
+            )?;
+            out.acquired = taken.acquired;
+            out.records = concat(taken.batches);
+            return Ok(out);
+        }
         let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
         let again = entry
             .state
-            .acquire_available(owner, now_ms, budget.records, &limits);
+            .acquire_available(owner, now_ms, budget.records, limits);
         for run in &again {
             budget.records = budget
                 .records
@@ -98,13 +132,8 @@ impl Broker {
             read_covering(&p, run, &mut batches)?;
         }
         out.acquired.extend(again);
-        let upper = if read_committed {
-            p.last_stable_offset()
-        } else {
-            p.log.log_end_offset()
-        };
         let state = &mut entry.state;
-        if budget.records > 0 && state.end() < upper && state.room(&limits) > 0 {
+        if budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
             let read = p
                 .log
                 .read_slice_below(state.end(), budget.bytes.max(1), upper)?;
@@ -112,11 +141,6 @@ impl Broker {
                 .records
                 .to_bytes()
                 .map_err(|e| BrokerError::Storage(e.to_string()))?;
-            let aborted = if read_committed {
-                p.lock_producers().aborted_between(state.end(), upper)
-            } else {
-                Vec::new()
-            };
             let mut taken_bytes = 0;
             // The first new batch is taken whatever its size, so a large batch cannot stall
             // the partition.
@@ -130,31 +154,24 @@ impl Broker {
                     continue;
                 }
                 let fresh = (h.last_offset - state.end() + 1) as usize;
-                if took_new && (fresh > state.room(&limits) || taken_bytes + b.len() > budget.bytes)
+                if took_new && (fresh > state.room(limits) || taken_bytes + b.len() > budget.bytes)
                 {
                     break;
                 }
                 if h.base_offset > state.end() {
                     state.skip_new(h.base_offset - 1);
                 }
-                let control = h.attributes & batch::ATTR_CONTROL != 0;
-                let is_aborted = h.attributes & batch::ATTR_TRANSACTIONAL != 0
-                    && aborted.iter().any(|a| {
-                        a.producer_id == h.producer_id
-                            && a.first_offset <= h.base_offset
-                            && h.base_offset <= a.last_offset
-                    });
-                if control || is_aborted {
+                if h.attributes & batch::ATTR_CONTROL != 0 || is_aborted(&h) {
                     state.skip_new(h.last_offset);
                     continue;
                 }
                 out.acquired
-                    .push(state.acquire_new(owner, now_ms, h.last_offset, &limits));
+                    .push(state.acquire_new(owner, now_ms, h.last_offset, limits));
                 batches.insert(h.base_offset, bytes.slice(pos..pos + b.len()));
                 took_new = true;
                 taken_bytes += b.len();
                 budget.records = budget.records.saturating_sub(fresh);
-                if budget.records == 0 || state.room(&limits) == 0 {
+                if budget.records == 0 || state.room(limits) == 0 {
                     break;
                 }
             }
@@ -174,7 +191,7 @@ fn start_for(reset: OffsetReset, partition: &Partition) -> i64 {
 }
 
 /// Reads the stored batches holding the offsets of `run` into `batches` (by base offset).
-fn read_covering(
+pub(super) fn read_covering(
     p: &Arc<Partition>,
     run: &Acquired,
     batches: &mut BTreeMap<i64, Bytes>,

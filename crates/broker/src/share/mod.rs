@@ -24,6 +24,7 @@ mod dead_letters;
 mod fetch;
 pub mod group;
 pub mod partition;
+mod per_record;
 pub mod records;
 mod store;
 #[cfg(test)]

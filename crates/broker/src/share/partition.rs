@@ -7,7 +7,22 @@
 //! deadline, acknowledged, or archived. The window only grows at `end` by whole batches and only
 //! shrinks at `start` past finished slots, so offsets are acquired in order and a slow record
 //! holds back `start` (and with it the in-flight limit) until it finishes, as in Kafka.
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+
+/// The key hash of a record without a key (or whose key is not known): it orders nothing.
+pub const NO_KEY: u64 = 0;
+
+/// A record key's hash for ordering by key; never [`NO_KEY`]. A collision only makes two keys
+/// wait for each other, never reorders one.
+pub fn key_hash(key: Option<&[u8]>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some(key) = key else {
+        return NO_KEY;
+    };
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish() | 1
+}
 
 /// What a record is in its share-partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +154,20 @@ struct Slot {
     owner: u32,
     /// Acquired: the lock deadline. Available: not before this (redelivery back-off).
     until_ms: i64,
+    /// The record key's hash when the group orders by key ([`NO_KEY`] otherwise).
+    key: u64,
+}
+
+impl Slot {
+    fn new(state: RecordState, key: u64) -> Slot {
+        Slot {
+            state,
+            deliveries: 0,
+            owner: 0,
+            until_ms: 0,
+            key,
+        }
+    }
 }
 
 /// Per-record state of one share-partition.
@@ -149,6 +178,9 @@ pub struct SharePartition {
     /// Set by every change a restart must see (acknowledgements, releases, archiving, the
     /// start moving); acquisitions alone are not persisted, as in Kafka.
     dirty: bool,
+    /// Every unsettled slot carries its record's key hash (false after slots were added without
+    /// reading their records, or restored: ordering by key learns them again first).
+    keys_known: bool,
 }
 
 impl SharePartition {
@@ -158,6 +190,7 @@ impl SharePartition {
             start,
             slots: VecDeque::new(),
             dirty: true,
+            keys_known: true,
         }
     }
 
@@ -218,21 +251,7 @@ impl SharePartition {
         max_records: usize,
         limits: &Limits,
     ) -> Vec<Acquired> {
-        let mut out: Vec<Acquired> = Vec::new();
-        let mut taken = 0;
-        let start = self.start;
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if taken >= max_records {
-                break;
-            }
-            if slot.state != RecordState::Available || slot.until_ms > now_ms {
-                continue;
-            }
-            take(slot, owner, now_ms, limits);
-            push_run(&mut out, start + i as i64, slot.deliveries);
-            taken += 1;
-        }
-        out
+        self.acquire_in_order(owner, now_ms, max_records, limits, false)
     }
 
     /// Whether some available record waits for its back-off; the earliest such deadline.
@@ -250,15 +269,11 @@ impl SharePartition {
         let first = self.end();
         debug_assert!(last >= first, "acquire_new({last}) before the end {first}");
         for _ in first..=last {
-            let mut slot = Slot {
-                state: RecordState::Available,
-                deliveries: 0,
-                owner,
-                until_ms: 0,
-            };
+            let mut slot = Slot::new(RecordState::Available, NO_KEY);
             take(&mut slot, owner, now_ms, limits);
             self.slots.push_back(slot);
         }
+        self.keys_known = false;
         Acquired {
             first,
             last,
@@ -272,15 +287,80 @@ impl SharePartition {
     pub fn skip_new(&mut self, last: i64) {
         let first = self.end();
         for _ in first..=last {
-            self.slots.push_back(Slot {
-                state: RecordState::Archived,
-                deliveries: 0,
-                owner: 0,
-                until_ms: 0,
-            });
+            self.slots
+                .push_back(Slot::new(RecordState::Archived, NO_KEY));
         }
         self.dirty = true;
         self.advance();
+    }
+
+    /// Adds the new offset `self.end()` as an available record with key hash `key`, not yet
+    /// handed out (acquisition record by record: [`SharePartition::acquire_in_order`]).
+    pub fn push_record(&mut self, key: u64) {
+        self.slots.push_back(Slot::new(RecordState::Available, key));
+    }
+
+    /// Adds the new offset `self.end()` as acknowledged without handing it out: the group's
+    /// filter does not match it.
+    pub fn push_filtered(&mut self) {
+        self.slots
+            .push_back(Slot::new(RecordState::Acknowledged, NO_KEY));
+        self.dirty = true;
+        self.advance();
+    }
+
+    /// Whether every unsettled slot carries its key hash (see [`SharePartition::learn_key`]).
+    pub fn keys_known(&self) -> bool {
+        self.keys_known
+    }
+
+    /// Records the key hash of the record at `offset` (read from the log again); call
+    /// [`SharePartition::keys_learned`] once the whole window is done.
+    pub fn learn_key(&mut self, offset: i64, key: u64) {
+        if let Some(slot) = self.slot_mut(offset) {
+            slot.key = key;
+        }
+    }
+
+    pub fn keys_learned(&mut self) {
+        self.keys_known = true;
+    }
+
+    /// Acquires available records for `owner` in offset order, at most `max_records`; with
+    /// `by_key`, only a key's first unsettled record, and only when no record of that key is
+    /// acquired or waiting for its back-off: one record per key in flight, each key in offset
+    /// order, and a retried record holds back only its own key.
+    pub fn acquire_in_order(
+        &mut self,
+        owner: u32,
+        now_ms: i64,
+        max_records: usize,
+        limits: &Limits,
+        by_key: bool,
+    ) -> Vec<Acquired> {
+        debug_assert!(!by_key || self.keys_known, "ordering by unknown keys");
+        let mut out: Vec<Acquired> = Vec::new();
+        let mut held: HashSet<u64> = HashSet::new();
+        let mut taken = 0;
+        let start = self.start;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if taken >= max_records {
+                break;
+            }
+            if slot.state.is_done() {
+                continue;
+            }
+            if by_key && slot.key != NO_KEY && !held.insert(slot.key) {
+                continue; // an earlier record of this key is not settled yet
+            }
+            if slot.state != RecordState::Available || slot.until_ms > now_ms {
+                continue;
+            }
+            take(slot, owner, now_ms, limits);
+            push_run(&mut out, start + i as i64, slot.deliveries);
+            taken += 1;
+        }
+        out
     }
 
     /// Offsets below `log_start` are gone from the log (retention, DeleteRecords): the window
@@ -406,6 +486,9 @@ impl SharePartition {
             self.slots.pop_front();
             self.start += 1;
         }
+        if self.slots.is_empty() {
+            self.keys_known = true;
+        }
     }
 
     /// The state a restart must recover, as runs over the window (acquired persisted as
@@ -449,18 +532,13 @@ impl SharePartition {
             if len > 1 << 24 {
                 return None;
             }
-            p.slots.extend(std::iter::repeat_n(
-                Slot {
-                    state: run.state,
-                    deliveries: run.deliveries,
-                    owner: 0,
-                    until_ms: 0,
-                },
-                len,
-            ));
+            let mut slot = Slot::new(run.state, NO_KEY);
+            slot.deliveries = run.deliveries;
+            p.slots.extend(std::iter::repeat_n(slot, len));
         }
         p.advance();
         p.dirty = false;
+        p.keys_known = p.slots.is_empty();
         Some(p)
     }
 }

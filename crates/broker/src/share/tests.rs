@@ -189,6 +189,72 @@ fn in_flight_is_bounded_by_the_window() {
     assert_eq!(p.room(&l), 10);
 }
 
+#[test]
+fn ordering_by_key_keeps_one_record_per_key_in_flight() {
+    let l = limits();
+    let (a, b, c) = (
+        key_hash(Some(b"a")),
+        key_hash(Some(b"b")),
+        key_hash(Some(b"c")),
+    );
+    let mut p = SharePartition::new(0);
+    for k in [a, b, a, c, b, NO_KEY, NO_KEY] {
+        p.push_record(k);
+    }
+    let runs = |v: Vec<Acquired>| v.iter().map(|r| (r.first, r.last)).collect::<Vec<_>>();
+    // a@0, b@1, c@3 and both keyless records; a@2 and b@4 wait for their key.
+    assert_eq!(
+        runs(p.acquire_in_order(1, 0, 100, &l, true)),
+        vec![(0, 1), (3, 3), (5, 6)]
+    );
+    assert!(p.acquire_in_order(2, 0, 100, &l, true).is_empty());
+    p.acknowledge(1, 0, 0, &[AckType::Accept], 1, &l).unwrap();
+    assert_eq!(runs(p.acquire_in_order(2, 1, 100, &l, true)), vec![(2, 2)]);
+    // A released b@1 waits out its back-off and holds back only b.
+    p.acknowledge(1, 1, 1, &[AckType::Release], 2, &l).unwrap();
+    assert!(p.acquire_in_order(2, 50, 100, &l, true).is_empty());
+    assert_eq!(
+        runs(p.acquire_in_order(2, 102, 100, &l, true)),
+        vec![(1, 1)]
+    );
+    p.acknowledge(2, 1, 1, &[AckType::Reject], 103, &l).unwrap();
+    assert_eq!(
+        runs(p.acquire_in_order(3, 104, 100, &l, true)),
+        vec![(4, 4)]
+    );
+    // Without ordering the same window hands out whatever is available.
+    let mut q = SharePartition::new(0);
+    for k in [a, a, a] {
+        q.push_record(k);
+    }
+    assert_eq!(runs(q.acquire_in_order(1, 0, 100, &l, false)), vec![(0, 2)]);
+}
+
+#[test]
+fn filtered_records_are_settled_and_keys_are_relearned_after_restore() {
+    let l = limits();
+    let mut p = SharePartition::new(0);
+    p.push_filtered();
+    assert_eq!(
+        p.start(),
+        1,
+        "a filtered record at the front settles at once"
+    );
+    p.push_record(key_hash(Some(b"k")));
+    p.push_filtered();
+    p.push_record(key_hash(Some(b"k")));
+    assert_eq!(p.state_of(2), Some((RecordState::Acknowledged, 0)));
+    assert!(p.keys_known());
+    let (start, runs) = p.snapshot();
+    let mut r = SharePartition::restore(start, &runs).unwrap();
+    assert!(!r.keys_known(), "key hashes are not persisted");
+    r.learn_key(1, key_hash(Some(b"k")));
+    r.learn_key(3, key_hash(Some(b"k")));
+    r.keys_learned();
+    let got = r.acquire_in_order(1, 0, 10, &l, true);
+    assert_eq!((got.len(), got[0].first, got[0].last), (1, 1, 1));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -214,7 +280,66 @@ mod properties {
         ]
     }
 
+    /// The key of the record at `offset` in the ordering property: three keys, some keyless.
+    fn key_at(offset: i64) -> u64 {
+        match offset % 5 {
+            4 => NO_KEY,
+            k => key_hash(Some(&[(k % 3) as u8])),
+        }
+    }
+
     proptest! {
+        /// Ordering by key, whatever happens: a record is handed out only when every earlier
+        /// record of its key is settled (so one per key is in flight, each key in offset order).
+        #[test]
+        fn ordering_by_key_holds(ops in proptest::collection::vec(op(), 1..80)) {
+            let l = limits();
+            let mut p = SharePartition::new(0);
+            let mut now = 0i64;
+            for op in ops {
+                now += 10;
+                let handed = match op {
+                    Op::New(m, n) => {
+                        for _ in 0..n.min(p.room(&l) as u8) {
+                            p.push_record(key_at(p.end()));
+                        }
+                        p.acquire_in_order(m, now, 100, &l, true)
+                    }
+                    Op::Again(m) => p.acquire_in_order(m, now, 2, &l, true),
+                    Op::Ack(m, f, len, t) => {
+                        let kind = AckType::from_code(t as i8).unwrap();
+                        let _ = p.acknowledge(m, f as i64, f as i64 + len as i64, &[kind], now, &l);
+                        vec![]
+                    }
+                    Op::Expire(d) => { now += d as i64; p.expire(now, &l); vec![] }
+                    Op::Leave(m) => { p.release_owner(m, now, &l); vec![] }
+                    Op::Restart => {
+                        let (start, runs) = p.snapshot();
+                        p = SharePartition::restore(start, &runs).expect("own snapshot restores");
+                        for o in p.start()..p.end() {
+                            p.learn_key(o, key_at(o));
+                        }
+                        p.keys_learned();
+                        vec![]
+                    }
+                };
+                for a in handed {
+                    for o in a.first..=a.last {
+                        let k = key_at(o);
+                        if k == NO_KEY { continue; }
+                        for earlier in p.start()..o {
+                            if key_at(earlier) != k { continue; }
+                            let (state, _) = p.state_of(earlier).unwrap();
+                            prop_assert!(
+                                matches!(state, RecordState::Acknowledged | RecordState::Archived),
+                                "offset {} handed out while {} of its key is {:?}", o, earlier, state
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
         /// Whatever happens: an acknowledged record is never handed out again, every offset below
         /// the start is settled, and a snapshot restores the same settled state.
         #[test]

@@ -1,0 +1,168 @@
+//! Acquisition record by record, for groups that order by key or filter (Fjord extensions).
+//!
+//! Without either, a share-partition hands out whole new batches unread (fetch.rs). Ordering by
+//! key needs each record's key and a filter each record's properties, so here new batches are
+//! decoded as they enter the window: a record the filter does not match is acknowledged at once
+//! (never sent), the others wait as available with their key hash, and acquisition walks the
+//! window in offset order letting through only each key's first unsettled record.
+//!
+//! The window's key hashes live only in memory; after a restart (or when a group switches to
+//! ordering by key) they are read again from the log for the window, at most
+//! `group.share.partition.max.record.locks` records plus one batch.
+use super::config::ShareGroupConfig;
+use super::fetch::Budget;
+use super::partition::{key_hash, Acquired, Limits, SharePartition};
+use crate::{BrokerError, Partition};
+use bytes::Bytes;
+use fjord_filter::Filter;
+use fjord_storage::{batch, records};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What one record-by-record acquisition took.
+pub(super) struct Taken {
+    pub acquired: Vec<Acquired>,
+    /// The stored batches holding them, by base offset.
+    pub batches: BTreeMap<i64, Bytes>,
+}
+
+/// Acquires for `owner` from `state` record by record (see the module docs) within `budget`,
+/// reading new batches below `upper` into the window.
+pub(super) fn acquire(
+    p: &Arc<Partition>,
+    state: &mut SharePartition,
+    config: &ShareGroupConfig,
+    (owner, now_ms): (u32, i64),
+    budget: &mut Budget,
+    upper: i64,
+    aborted: &dyn Fn(&fjord_storage::BatchHeader) -> bool,
+) -> Result<Taken, BrokerError> {
+    let limits = &config.limits;
+    if config.by_key && !state.keys_known() {
+        learn_keys(p, state)?;
+    }
+    let max_records = budget.records;
+    let mut acquired = state.acquire_in_order(owner, now_ms, max_records, limits, config.by_key);
+    let left = max_records.saturating_sub(count(&acquired));
+    if left > 0 && state.end() < upper && state.room(limits) > 0 {
+        extend(p, state, config, budget.bytes, upper, aborted)?;
+        acquired.extend(state.acquire_in_order(owner, now_ms, left, limits, config.by_key));
+        acquired.sort_by_key(|a| a.first);
+    }
+    let mut batches = BTreeMap::new();
+    for run in &acquired {
+        super::fetch::read_covering(p, run, &mut batches)?;
+    }
+    budget.records = max_records.saturating_sub(count(&acquired));
+    budget.bytes = budget
+        .bytes
+        .saturating_sub(batches.values().map(Bytes::len).sum());
+    Ok(Taken { acquired, batches })
+}
+
+fn count(runs: &[Acquired]) -> usize {
+    runs.iter().map(|r| (r.last - r.first + 1) as usize).sum()
+}
+
+/// Reads new batches at the window's end into it, record by record: whole batches, the first
+/// whatever its size, then as long as they fit the window's room and `max_bytes`.
+fn extend(
+    p: &Arc<Partition>,
+    state: &mut SharePartition,
+    config: &ShareGroupConfig,
+    max_bytes: usize,
+    upper: i64,
+    aborted: &dyn Fn(&fjord_storage::BatchHeader) -> bool,
+) -> Result<(), BrokerError> {
+    let read = p
+        .log
+        .read_slice_below(state.end(), max_bytes.max(1), upper)?;
+    let bytes = read
+        .records
+        .to_bytes()
+        .map_err(|e| BrokerError::Storage(e.to_string()))?;
+    let limits: &Limits = &config.limits;
+    let mut first = true;
+    for b in batch::batches(&bytes) {
+        let h = batch::parse_header(b);
+        if h.last_offset < state.end() {
+            continue;
+        }
+        if !first && (h.last_offset - state.end() + 1) as usize > state.room(limits) {
+            break;
+        }
+        first = false;
+        if h.base_offset > state.end() {
+            state.skip_new(h.base_offset - 1);
+        }
+        if h.attributes & batch::ATTR_CONTROL != 0 || aborted(&h) {
+            state.skip_new(h.last_offset);
+            continue;
+        }
+        let mut filtered = 0u64;
+        records::for_each_record(b, &mut |r| {
+            if r.offset < state.end() {
+                return;
+            }
+            if r.offset > state.end() {
+                state.skip_new(r.offset - 1); // a compacted-away record
+            }
+            if config.filter.as_deref().is_none_or(|f| matches(f, &r)) {
+                state.push_record(if config.by_key { key_hash(r.key) } else { 0 });
+            } else {
+                state.push_filtered();
+                filtered += 1;
+            }
+        })
+        .map_err(|e| BrokerError::CorruptMessage(e.to_string()))?;
+        if state.end() <= h.last_offset {
+            state.skip_new(h.last_offset);
+        }
+        if filtered > 0 {
+            metrics::counter!("fjord_share_filtered_total").increment(filtered);
+        }
+        if state.room(limits) == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `filter` matches a record's properties (its headers, as RocketMQ's user properties).
+fn matches(filter: &Filter, r: &records::Record<'_>) -> bool {
+    let headers = r.headers.clone();
+    filter.matches_fn(|name: &str| {
+        headers
+            .clone()
+            .find(|(k, _)| *k == name.as_bytes())
+            .and_then(|(_, v)| v)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    })
+}
+
+/// Reads the keys of the window's records from the log again.
+fn learn_keys(p: &Arc<Partition>, state: &mut SharePartition) -> Result<(), BrokerError> {
+    let (mut at, end) = (state.start(), state.end());
+    while at < end {
+        let read = p.log.read(at, 1 << 20)?;
+        let mut progressed = false;
+        for b in batch::batches(&read.records) {
+            let h = batch::parse_header(b);
+            if h.attributes & batch::ATTR_CONTROL == 0 {
+                records::for_each_record(b, &mut |r| {
+                    if r.offset < end {
+                        state.learn_key(r.offset, key_hash(r.key));
+                    }
+                })
+                .map_err(|e| BrokerError::CorruptMessage(e.to_string()))?;
+            }
+            at = at.max(h.last_offset + 1);
+            progressed = true;
+        }
+        if !progressed {
+            break; // the rest is gone from the log (retention): nothing to order there
+        }
+    }
+    state.keys_learned();
+    Ok(())
+}
