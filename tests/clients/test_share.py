@@ -554,7 +554,8 @@ def test_group_configs_survive_a_restart(make_broker):
     ("errors.deadletterqueue.topic.name", "bad name!"),
     ("fjord.share.redelivery.backoff.ms", "1,-2"),
     ("fjord.share.redelivery.backoff.ms", "later"),
-    ("fjord.share.ordering", "key"),
+    ("fjord.share.ordering", "random"),
+    ("fjord.share.filter.expression", "||"),
     ("no.such.group.config", "1"),
 ])
 def test_invalid_group_configs_are_refused(broker, key, value):
@@ -1085,11 +1086,6 @@ def test_acknowledgements_sent_after_the_leave_heartbeat_still_apply(broker, top
     assert not (f["partitions"].get((tid, 0)) or {}).get("acquired"), f
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FJORD BUG: a share consumer's records stay locked until share.record.lock.duration.ms "
-    "(30 s default) after its connection drops (process killed). Kafka's ShareSessionCache "
-    "removes the session on disconnect and releases the member's acquired records at once "
-    "(SharePartitionManager.releaseSession via ShareGroupListener.onMemberLeave)."))
 def test_records_of_a_killed_consumer_are_released_when_its_connection_drops(broker, topic_name, consumers):
     kutil.create_topic(broker.bootstrap, topic_name)
     produce_values(broker.bootstrap, topic_name, [f"k{i}".encode() for i in range(3)])

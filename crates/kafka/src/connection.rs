@@ -8,7 +8,7 @@
 //! Memory follows what is in flight: an idle connection holds no buffer at all (it waits for
 //! readability before reserving one), a request buffer grows with the bytes really received and
 //! a response buffer is released after each flush — so a reconnect storm leaves nothing behind.
-use crate::apis::{self, LaterReply, Reply};
+use crate::apis::{self, ConnectionState, LaterReply, Reply};
 use crate::codec::CodecError;
 use crate::frame::{Frame, Part};
 use crate::sendfile;
@@ -39,6 +39,7 @@ pub struct Connection {
     writer: ResponseWriter,
     peer: SocketAddr,
     context: Arc<Context>,
+    state: ConnectionState,
 }
 
 /// Gathers response bytes and writes them; the buffer exists only between flushes.
@@ -88,6 +89,7 @@ impl Connection {
             },
             peer,
             context,
+            state: ConnectionState::new(peer),
         }
     }
 
@@ -109,6 +111,13 @@ impl Connection {
             Ok(()) => {}
         }
         let _ = self.writer.socket.shutdown().await;
+        let sessions = self.state.take_share_sessions();
+        if !sessions.is_empty() {
+            self.context
+                .broker
+                .share_connection_closed(self.state.id, &sessions)
+                .await;
+        }
     }
 
     async fn serve(&mut self) -> Result<(), Close> {
@@ -145,7 +154,7 @@ impl Connection {
                     };
                     // Boxed: the handler's state lives only while a request is handled, instead
                     // of sizing every (mostly idle) connection task for the largest handler.
-                    match Box::pin(apis::dispatch(&self.context, self.peer, frame)).await {
+                    match Box::pin(apis::dispatch(&self.context, &self.state, frame)).await {
                         Ok(Reply::Now(response)) if pending.is_empty() => self.write(response).await?,
                         Ok(Reply::Now(response)) => pending.push_back(Box::pin(async move { Ok(response) })),
                         Ok(Reply::Later(reply)) => pending.push_back(reply),

@@ -40,6 +40,9 @@ pub struct ShareFetchRequest {
     pub partitions: Vec<TopicPartition>,
     pub forgotten: Vec<TopicPartition>,
     pub acks: Vec<(TopicPartition, Vec<AckBatch>)>,
+    /// The front-end's id of the client connection (0: none); a session opened on it ends when
+    /// [`Broker::share_connection_closed`] reports it closed.
+    pub connection: u64,
 }
 
 /// One partition of a ShareFetch answer.
@@ -236,6 +239,36 @@ impl Broker {
         }
     }
 
+    /// A client connection closed: the share sessions it opened (and still owns) end and their
+    /// members' acquired records are released at once, not at lock expiry (Kafka does the same).
+    /// `sessions` are the (group, member) pairs the front-end saw opened on it.
+    pub async fn share_connection_closed(&self, connection: u64, sessions: &[(String, String)]) {
+        for (group_id, member_id) in sessions {
+            let Some(slot) = self.shares.find(group_id) else {
+                continue;
+            };
+            let after = {
+                let mut group = lock(&slot);
+                let owned = group
+                    .sessions
+                    .get(member_id)
+                    .is_some_and(|s| s.connection == connection);
+                if !owned {
+                    continue; // closed already, or reopened on another connection
+                }
+                tracing::debug!(group = %group_id, member = %member_id, "share session's connection closed");
+                self.close_share_session(&mut group, member_id, wall_ms())
+            };
+            let outcome = match after {
+                Ok(after) => after.finish().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                tracing::warn!(group = %group_id, member = %member_id, error = %e, "releasing a closed connection's records failed; its locks expire instead");
+            }
+        }
+    }
+
     /// Copies dead letters, then persists the group's changed share-partitions.
     fn settle_share(
         &self,
@@ -354,6 +387,9 @@ impl Broker {
             group.use_session(&req.member_id, req.session_epoch)?;
             let owner = group.owner_number(&req.member_id);
             let session = group.use_session_again(&req.member_id);
+            if req.session_epoch == 0 {
+                session.connection = req.connection;
+            }
             for tp in &req.forgotten {
                 session.partitions.remove(tp);
             }

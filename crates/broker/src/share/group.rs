@@ -38,6 +38,9 @@ pub struct Member {
 pub struct Session {
     pub next_epoch: i32,
     pub partitions: BTreeSet<(String, i32)>,
+    /// The client connection that opened it (front-end's id, 0 when none): its close ends
+    /// the session, as Kafka's connection-disconnect listener does.
+    pub connection: u64,
 }
 
 /// A share-partition of the group and the topic id it belongs to (a recreated topic starts over).
@@ -282,7 +285,7 @@ impl ShareGroup {
                     member_id.to_string(),
                     Session {
                         next_epoch: 1,
-                        partitions: BTreeSet::new(),
+                        ..Session::default()
                     },
                 );
             }

@@ -25,6 +25,35 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
+/// What a client connection carries from one request to the next.
+pub struct ConnectionState {
+    pub peer: SocketAddr,
+    /// Unique for the process's life: the broker core knows a connection by it.
+    pub id: u64,
+    /// Share sessions (group, member) opened on this connection: they end when it closes.
+    pub share_sessions: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl ConnectionState {
+    pub fn new(peer: SocketAddr) -> ConnectionState {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ConnectionState {
+            peer,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            share_sessions: Default::default(),
+        }
+    }
+
+    /// The share sessions still open on this connection, taken (it is closing).
+    pub fn take_share_sessions(&self) -> Vec<(String, String)> {
+        let mut sessions = self
+            .share_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *sessions).into_iter().collect()
+    }
+}
+
 /// Who sent a request, as group membership reports it (client.id and "/ip").
 pub struct Client {
     pub id: String,
@@ -45,7 +74,7 @@ pub type LaterReply = Pin<Box<dyn Future<Output = Result<Option<Frame>, CodecErr
 /// Handles one request frame. An error closes the connection.
 pub async fn dispatch(
     context: &Context,
-    peer: SocketAddr,
+    connection: &ConnectionState,
     mut frame: Bytes,
 ) -> Result<Reply, CodecError> {
     let pre = codec::preamble(&frame)?;
@@ -62,7 +91,7 @@ pub async fn dispatch(
     let header = codec::decode_header(api, version, &mut frame)?;
     let client = Client {
         id: header.client_id.map(|c| c.to_string()).unwrap_or_default(),
-        host: format!("/{}", peer.ip()),
+        host: format!("/{}", connection.peer.ip()),
     };
     let started = std::time::Instant::now();
     let (requests, duration) = versions::api_metrics(api);
@@ -80,7 +109,16 @@ pub async fn dispatch(
             }
         })));
     }
-    let result = handle(context, &client, api, version, correlation_id, frame).await;
+    let result = handle(
+        context,
+        connection,
+        &client,
+        api,
+        version,
+        correlation_id,
+        frame,
+    )
+    .await;
     duration.record(started.elapsed().as_secs_f64());
     result.map(Reply::Now)
 }
@@ -88,6 +126,7 @@ pub async fn dispatch(
 /// Decodes the body of a supported request, runs its handler, encodes the response.
 async fn handle(
     context: &Context,
+    connection: &ConnectionState,
     client: &Client,
     api: ApiKey,
     version: i16,
@@ -238,7 +277,9 @@ async fn handle(
         ApiKey::ShareGroupDescribe => {
             respond(&share::describe(context, decode(&mut frame, version)?))
         }
-        ApiKey::ShareFetch => respond(&share::fetch(context, decode(&mut frame, version)?).await),
+        ApiKey::ShareFetch => {
+            respond(&share::fetch(context, connection, decode(&mut frame, version)?).await)
+        }
         ApiKey::ShareAcknowledge => {
             respond(&share::acknowledge(context, decode(&mut frame, version)?).await)
         }

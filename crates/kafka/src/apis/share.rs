@@ -149,7 +149,11 @@ fn leader(context: &Context) -> LeaderIdAndEpoch {
         .with_leader_epoch(0)
 }
 
-pub async fn fetch(context: &Context, request: ShareFetchRequest) -> ShareFetchResponse {
+pub async fn fetch(
+    context: &Context,
+    connection: &super::ConnectionState,
+    request: ShareFetchRequest,
+) -> ShareFetchResponse {
     let mut ids: BTreeMap<String, uuid::Uuid> = BTreeMap::new();
     let mut unknown: Vec<(uuid::Uuid, i32)> = Vec::new();
     let mut partitions = Vec::new();
@@ -191,8 +195,27 @@ pub async fn fetch(context: &Context, request: ShareFetchRequest) -> ShareFetchR
         partitions,
         forgotten,
         acks,
+        connection: connection.id,
     };
-    let fetched = match context.broker.share_fetch(core).await {
+    let session = (core.group_id.clone(), core.member_id.clone());
+    let epoch = core.session_epoch;
+    let fetched = context.broker.share_fetch(core).await;
+    {
+        let mut sessions = connection
+            .share_sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match epoch {
+            0 if fetched.is_ok() => {
+                sessions.insert(session);
+            }
+            -1 => {
+                sessions.remove(&session);
+            }
+            _ => {}
+        }
+    }
+    let fetched = match fetched {
         Ok(f) => f,
         Err(e) => {
             return ShareFetchResponse::default()
