@@ -93,6 +93,15 @@ impl Broker {
         out
     }
 
+    /// DeleteGroups: deletes the share group or the classic group `group_id` names.
+    pub async fn delete_group_of_any_kind(&self, group_id: &str) -> Result<(), GroupError> {
+        if self.shares.is_share_group(group_id) {
+            self.delete_share_group(group_id).await
+        } else {
+            self.delete_group(group_id)
+        }
+    }
+
     /// Deletes an empty share group with its state (DeleteGroups).
     pub async fn delete_share_group(&self, group_id: &str) -> Result<(), GroupError> {
         let slot = self

@@ -130,7 +130,7 @@ impl Aftermath {
 }
 
 impl Broker {
-    fn share_ready(&self, group_id: &str) -> Result<(), GroupError> {
+    pub(super) fn share_ready(&self, group_id: &str) -> Result<(), GroupError> {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }

@@ -23,6 +23,7 @@ pub mod config;
 mod dead_letters;
 mod fetch;
 pub mod group;
+mod offsets;
 pub mod partition;
 mod per_record;
 pub mod records;
@@ -33,6 +34,7 @@ mod tests;
 pub use api::*;
 pub use config::ShareGroupConfig;
 pub use group::{Assignment, ShareHeartbeat, ShareHeartbeatReply};
+pub use offsets::{ShareTopicChange, ShareTopicOffsets};
 pub use partition::{AckType, Acquired, RecordState};
 
 use group::ShareGroup;

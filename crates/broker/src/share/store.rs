@@ -108,18 +108,12 @@ impl Broker {
         &self,
         group: &ShareGroup,
     ) -> Result<Option<FlushTicket>, GroupError> {
-        let mut out: Vec<(Bytes, Option<Bytes>)> = group
+        let partitions: Vec<(i32, uuid::Uuid)> = group
             .partitions
             .iter()
-            .map(|((_, partition), entry)| {
-                let key = StateKey::Partition {
-                    group: group.id.clone(),
-                    topic_id: entry.topic_id,
-                    partition: *partition,
-                };
-                (records::encode_key(&key), None)
-            })
+            .map(|((_, partition), entry)| (*partition, entry.topic_id))
             .collect();
+        let mut out = partition_tombstones(&group.id, &partitions);
         out.push((
             records::encode_key(&StateKey::GroupConfig {
                 group: group.id.clone(),
@@ -127,6 +121,18 @@ impl Broker {
             None,
         ));
         self.append_share_state(&out)
+    }
+
+    /// Tombstones for share-partitions (partition, topic id) a group forgot.
+    pub(crate) fn persist_share_partitions_removed(
+        &self,
+        group_id: &str,
+        partitions: &[(i32, uuid::Uuid)],
+    ) -> Result<Option<FlushTicket>, GroupError> {
+        if partitions.is_empty() {
+            return Ok(None);
+        }
+        self.append_share_state(&partition_tombstones(group_id, partitions))
     }
 
     /// Rebuilds every share group's partitions and configs from `__share_group_state` (the
@@ -206,4 +212,21 @@ impl Broker {
         tracing::info!(partitions, "loaded share group state");
         Ok(())
     }
+}
+
+fn partition_tombstones(
+    group_id: &str,
+    partitions: &[(i32, uuid::Uuid)],
+) -> Vec<(Bytes, Option<Bytes>)> {
+    partitions
+        .iter()
+        .map(|&(partition, topic_id)| {
+            let key = StateKey::Partition {
+                group: group_id.to_string(),
+                topic_id,
+                partition,
+            };
+            (records::encode_key(&key), None)
+        })
+        .collect()
 }

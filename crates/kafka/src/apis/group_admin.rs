@@ -127,16 +127,18 @@ fn describe_one(context: &Context, id: GroupId, version: i16) -> DescribedGroup 
     }
 }
 
-pub fn delete_groups(context: &Context, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let results = request
-        .groups_names
-        .into_iter()
-        .map(|id| {
-            let result = context.broker.delete_group(id.0.as_str());
+pub async fn delete_groups(
+    context: &Context,
+    request: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in request.groups_names {
+        let result = context.broker.delete_group_of_any_kind(id.0.as_str()).await;
+        results.push(
             DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(errors::group_result_code(&result))
-        })
-        .collect();
+                .with_error_code(errors::group_result_code(&result)),
+        );
+    }
     DeleteGroupsResponse::default().with_results(results)
 }

@@ -11,6 +11,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod share;
+mod share_offsets;
 mod topics;
 mod txn;
 pub mod versions;
@@ -266,10 +267,9 @@ async fn handle(
             decode(&mut frame, version)?,
             version,
         )),
-        ApiKey::DeleteGroups => respond(&group_admin::delete_groups(
-            context,
-            decode(&mut frame, version)?,
-        )),
+        ApiKey::DeleteGroups => {
+            respond(&group_admin::delete_groups(context, decode(&mut frame, version)?).await)
+        }
         ApiKey::ShareGroupHeartbeat => {
             let request = decode(&mut frame, version)?;
             respond(&share::heartbeat(context, client, request).await)
@@ -279,6 +279,16 @@ async fn handle(
         }
         ApiKey::ShareFetch => {
             respond(&share::fetch(context, connection, decode(&mut frame, version)?).await)
+        }
+        ApiKey::DescribeShareGroupOffsets => respond(&share_offsets::describe(
+            context,
+            decode(&mut frame, version)?,
+        )),
+        ApiKey::AlterShareGroupOffsets => {
+            respond(&share_offsets::alter(context, decode(&mut frame, version)?).await)
+        }
+        ApiKey::DeleteShareGroupOffsets => {
+            respond(&share_offsets::delete(context, decode(&mut frame, version)?).await)
         }
         ApiKey::ShareAcknowledge => {
             respond(&share::acknowledge(context, decode(&mut frame, version)?).await)
