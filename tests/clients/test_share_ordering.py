@@ -252,12 +252,7 @@ def test_key_ordering_across_lock_expiry_and_the_delivery_limit(broker, topic_na
 
 @pytest.mark.parametrize("before", [
     "plain",
-    pytest.param("filtered", marks=pytest.mark.xfail(strict=True, reason=(
-        "FjordBug: a group with a filter but ordering=none reads new records with key hash "
-        "NO_KEY (per_record.rs extend: `if config.by_key {key_hash} else {0}`) yet keeps "
-        "keys_known=true, so switching it to ordering=key never re-reads the window's keys and "
-        "its records go out unordered: after releasing 0..5 (keys a,b,a,b,a,b) the next "
-        "ShareFetch acquires [(0, 5, 2)] instead of [(0, 1, 2)]"))),
+    "filtered",
 ])
 def test_switching_to_key_ordering_orders_the_records_already_in_the_window(broker, topic_name, conn, before):
     kutil.create_topic(broker.bootstrap, topic_name)
@@ -420,10 +415,6 @@ def test_sql92_filter_sees_every_header_as_a_property(broker, topic_name, consum
     assert collect_for(d, 1.5) == [], "the filtered records are settled for the group"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FjordBug: with a header repeated, the share filter (per_record.rs `matches`, and views.rs "
-    "likewise) reads the FIRST value, but docs/FILTERS.md says the last one counts (Kafka's "
-    "lastHeader), as fjord-filter's own [(name, value)] Properties do"))
 def test_a_repeated_header_is_read_as_its_last_value(broker, topic_name, consumers):
     kutil.create_topic(broker.bootstrap, topic_name)
     kutil.produce_all(broker.bootstrap, topic_name, [

@@ -267,9 +267,11 @@ fn keep_matching(
         let r = fjord_records::next_record(&mut rest).map_err(corrupt)?;
         let headers = r.headers.clone();
         let lookup = |name: &str| {
+            // A repeated header counts by its last value (Kafka's `lastHeader`).
             headers
                 .clone()
-                .find(|(k, _)| *k == name.as_bytes())
+                .filter(|(k, _)| *k == name.as_bytes())
+                .last()
                 .and_then(|(_, v)| v)
                 .and_then(|v| std::str::from_utf8(v).ok())
         };

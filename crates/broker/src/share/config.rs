@@ -61,6 +61,11 @@ pub const GROUP_CONFIG_KEYS: &[(&str, &str, &str)] = &[
         "deliveries after which a released record is archived (or dead-lettered)",
     ),
     (
+        "share.partition.max.record.locks",
+        "2000",
+        "the most records of one share-partition in flight at once (its window), 100 - 10000",
+    ),
+    (
         "errors.deadletterqueue.topic.name",
         "",
         "topic receiving rejected records and those past the delivery limit (KIP-1191)",
@@ -102,6 +107,9 @@ const ROCKETMQ_BACKOFF_S: [i64; 16] = [
 
 /// Kafka's bounds on the group lock duration (`group.share.{min,max}.record.lock.duration.ms`).
 const LOCK_MS_RANGE: (i64, i64) = (1_000, 3_600_000);
+/// Kafka's bounds on a share-partition's in-flight records (`group.share.partition.max.record.locks`
+/// is 100 at least, `group.share.max.partition.max.record.locks` 10000 by default).
+const RECORD_LOCKS_RANGE: (i64, i64) = (100, 10_000);
 /// Kafka's bounds on the delivery count limit.
 const DELIVERY_LIMIT_RANGE: (i64, i64) = (2, 10);
 
@@ -193,6 +201,9 @@ impl ShareGroupConfig {
                             ))
                         }
                     }
+                }
+                "share.partition.max.record.locks" => {
+                    c.limits.max_in_flight = parse_in(key, value, RECORD_LOCKS_RANGE)? as usize
                 }
                 "share.delivery.count.limit" => {
                     c.limits.delivery_limit = parse_in(key, value, DELIVERY_LIMIT_RANGE)? as u16
@@ -324,6 +335,8 @@ mod tests {
             ("share.record.lock.duration.ms", "abc"),
             ("share.isolation.level", "dirty"),
             ("share.delivery.count.limit", "1"),
+            ("share.partition.max.record.locks", "99"),
+            ("share.partition.max.record.locks", "10001"),
             ("errors.deadletterqueue.topic.name", "bad name!"),
             ("fjord.share.redelivery.backoff.ms", "1,-2"),
             ("fjord.share.redelivery.backoff.ms", "soon"),

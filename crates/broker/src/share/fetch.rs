@@ -133,18 +133,13 @@ impl Broker {
         }
         out.acquired.extend(again);
         let state = &mut entry.state;
-        if budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
-            let read = p
-                .log
-                .read_slice_below(state.end(), budget.bytes.max(1), upper)?;
-            let bytes = read
-                .records
-                .to_bytes()
-                .map_err(|e| BrokerError::Storage(e.to_string()))?;
-            let mut taken_bytes = 0;
-            // The first new batch is taken whatever its size, so a large batch cannot stall
-            // the partition.
-            let mut took_new = false;
+        let mut taken_bytes = 0;
+        // The first new batch is taken whatever its size, so a large batch cannot stall the
+        // partition.
+        let mut took_new = false;
+        'chunks: while budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
+            let before = state.end();
+            let bytes = read_new(&p, before, budget.bytes.saturating_sub(taken_bytes), upper)?;
             let mut at = 0;
             for b in batch::batches(&bytes) {
                 let pos = at;
@@ -156,7 +151,7 @@ impl Broker {
                 let fresh = (h.last_offset - state.end() + 1) as usize;
                 if took_new && (fresh > state.room(limits) || taken_bytes + b.len() > budget.bytes)
                 {
-                    break;
+                    break 'chunks;
                 }
                 if h.base_offset > state.end() {
                     state.skip_new(h.base_offset - 1);
@@ -172,15 +167,39 @@ impl Broker {
                 taken_bytes += b.len();
                 budget.records = budget.records.saturating_sub(fresh);
                 if budget.records == 0 || state.room(limits) == 0 {
-                    break;
+                    break 'chunks;
                 }
             }
-            budget.bytes = budget.bytes.saturating_sub(taken_bytes);
+            if state.end() == before {
+                break; // nothing readable there (yet)
+            }
         }
+        budget.bytes = budget.bytes.saturating_sub(taken_bytes);
         out.acquired.sort_by_key(|a| a.first);
         out.records = concat(batches);
         Ok(out)
     }
+}
+
+/// New batches are read in chunks of at most this much: a window holds some thousands of
+/// records, and a client's `fetch.max.bytes` (librdkafka: 50 MiB) would otherwise be read and
+/// copied whole on every ShareFetch to hand out a few of them.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The stored batches from `from` below `upper`, at most one chunk of `max_bytes` (at least one
+/// whole batch, however large).
+pub(super) fn read_new(
+    p: &Partition,
+    from: i64,
+    max_bytes: usize,
+    upper: i64,
+) -> Result<Bytes, BrokerError> {
+    let read = p
+        .log
+        .read_slice_below(from, max_bytes.clamp(1, READ_CHUNK), upper)?;
+    read.records
+        .to_bytes()
+        .map_err(|e| BrokerError::Storage(e.to_string()))
 }
 
 fn start_for(reset: OffsetReset, partition: &Partition) -> i64 {

@@ -74,24 +74,39 @@ fn extend(
     upper: i64,
     aborted: &dyn Fn(&fjord_storage::BatchHeader) -> bool,
 ) -> Result<(), BrokerError> {
-    let read = p
-        .log
-        .read_slice_below(state.end(), max_bytes.max(1), upper)?;
-    let bytes = read
-        .records
-        .to_bytes()
-        .map_err(|e| BrokerError::Storage(e.to_string()))?;
     let limits: &Limits = &config.limits;
     let mut first = true;
-    for b in batch::batches(&bytes) {
+    let mut read = 0;
+    while state.end() < upper && state.room(limits) > 0 && read < max_bytes.max(1) {
+        let before = state.end();
+        let bytes = super::fetch::read_new(p, before, max_bytes.saturating_sub(read), upper)?;
+        read += bytes.len();
+        if !extend_from(state, config, &bytes, &mut first, aborted)? || state.end() == before {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Adds the records of `bytes`'s batches to the window (see [`extend`]); false once the
+/// window is full.
+fn extend_from(
+    state: &mut SharePartition,
+    config: &ShareGroupConfig,
+    bytes: &[u8],
+    first: &mut bool,
+    aborted: &dyn Fn(&fjord_storage::BatchHeader) -> bool,
+) -> Result<bool, BrokerError> {
+    let limits: &Limits = &config.limits;
+    for b in batch::batches(bytes) {
         let h = batch::parse_header(b);
         if h.last_offset < state.end() {
             continue;
         }
-        if !first && (h.last_offset - state.end() + 1) as usize > state.room(limits) {
-            break;
+        if !*first && (h.last_offset - state.end() + 1) as usize > state.room(limits) {
+            return Ok(false);
         }
-        first = false;
+        *first = false;
         if h.base_offset > state.end() {
             state.skip_new(h.base_offset - 1);
         }
@@ -108,7 +123,8 @@ fn extend(
                 state.skip_new(r.offset - 1); // a compacted-away record
             }
             if config.filter.as_deref().is_none_or(|f| matches(f, &r)) {
-                state.push_record(if config.by_key { key_hash(r.key) } else { 0 });
+                // Kept even when not ordering by key: the group may switch to it later.
+                state.push_record(key_hash(r.key));
             } else {
                 state.push_filtered();
                 filtered += 1;
@@ -122,19 +138,21 @@ fn extend(
             metrics::counter!("fjord_share_filtered_total").increment(filtered);
         }
         if state.room(limits) == 0 {
-            break;
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Whether `filter` matches a record's properties (its headers, as RocketMQ's user properties).
+/// Whether `filter` matches a record's properties (its headers, as RocketMQ's user properties;
+/// a repeated header counts by its last value, as Kafka's `lastHeader`).
 fn matches(filter: &Filter, r: &records::Record<'_>) -> bool {
     let headers = r.headers.clone();
     filter.matches_fn(|name: &str| {
         headers
             .clone()
-            .find(|(k, _)| *k == name.as_bytes())
+            .filter(|(k, _)| *k == name.as_bytes())
+            .last()
             .and_then(|(_, v)| v)
             .and_then(|v| std::str::from_utf8(v).ok())
     })
