@@ -1096,3 +1096,30 @@ def test_records_of_a_killed_consumer_are_released_when_its_connection_drops(bro
     c = consumers(broker.bootstrap, g, [topic_name])
     got = collect(c, 3, timeout=8)
     assert sorted(m.offset() for m in got) == [0, 1, 2]
+
+
+def test_fjord_group_describe_and_delete_of_a_share_group(broker, topic_name, consumers):
+    """`fjord group describe` shows a share group's start offsets, lag and members (text and
+    --json); `fjord group delete` removes it once it has no members (DeleteGroups)."""
+    from conftest import fjord
+    kutil.create_topic(broker.bootstrap, topic_name, partitions=2)
+    produce_values(broker.bootstrap, topic_name, [f"v{i}".encode() for i in range(10)], batch=10)
+    g = share_group(broker.bootstrap)
+    c = consumers(broker.bootstrap, g, [topic_name])
+    assert len(collect(c, 10)) == 10
+    commit(c)
+    p = fjord(broker, "group", "describe", g)
+    assert p.returncode == 0, p.err
+    assert "Type:      share" in p.out and "Members:   1" in p.out, p.out
+    d = json.loads(fjord(broker, "group", "describe", g, "--json").out)
+    assert d["type"] == "share" and len(d["members"]) == 1
+    starts = {(r["topic"], r["partition"]): (r["start_offset"], r["lag"]) for r in d["partitions"]}
+    assert sum(s for s, _ in starts.values()) == 10 and all(lag == 0 for _, lag in starts.values()), d
+    refused = fjord(broker, "group", "delete", g)
+    assert refused.returncode != 0 and "NON_EMPTY_GROUP" in refused.err, refused.err
+    c.close()
+    wait_until(lambda: json.loads(fjord(broker, "group", "describe", g, "--json").out)["members"] == [],
+               timeout=15, msg="the member left")
+    assert fjord(broker, "group", "delete", g).returncode == 0
+    gone = fjord(broker, "group", "describe", g)
+    assert gone.returncode != 0 and "GROUP_ID_NOT_FOUND" in gone.err, gone.err

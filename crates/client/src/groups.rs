@@ -28,7 +28,7 @@ pub(crate) fn group_res(group: &str) -> String {
     format!("group '{group}'")
 }
 
-fn s(v: &str) -> StrBytes {
+pub(crate) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 

@@ -13,6 +13,7 @@ pub mod member;
 pub mod partitioner;
 pub mod produce;
 pub mod records;
+pub mod share;
 pub mod txn;
 
 pub use admin::{ConfigChange, ConfigEntry, ConfigSource, CreatedTopic, NewTopic};
@@ -31,4 +32,5 @@ pub use kafka_protocol::messages::ApiKey;
 pub use member::{Assignor, Generation, GroupMember, Heartbeater, MemberConfig};
 pub use produce::{send_produce, Acks, InFlightProduce, PartitionAck};
 pub use records::{batch_headers, decode_batches, encode_batch, BatchHeader, DecodedBatch, Record};
+pub use share::{describe_share_group, share_group_offsets, ShareGroupInfo, ShareMemberInfo};
 pub use txn::{ProducerInfo, TransactionInfo};

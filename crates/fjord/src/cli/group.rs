@@ -6,8 +6,9 @@ use super::Conn;
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use fjord_client::{
-    commit_offsets, delete_group, describe_group, describe_groups, fetch_committed, list_offsets,
-    Client, Committed, Committer, Error, GroupDescription, KafkaCode, OffsetSpec,
+    commit_offsets, delete_group, describe_group, describe_groups, describe_share_group,
+    fetch_committed, list_offsets, Client, Committed, Committer, Error, GroupDescription,
+    KafkaCode, OffsetSpec,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -179,6 +180,9 @@ async fn describe(client: &Client, args: &DescribeArgs, out: &mut impl Write) ->
     let desc = describe_group(&conn, group).await?;
     let committed = fetch_committed(&conn, group, None).await?;
     if desc.state == "Dead" && committed.is_empty() {
+        if let Some(info) = describe_share_group(&conn, group).await? {
+            return super::share_group::describe(client, &conn, info, args.json, out).await;
+        }
         return Err(Error::kafka(
             KafkaCode::GROUP_ID_NOT_FOUND,
             format!("group '{group}'"),

@@ -9,6 +9,7 @@ pub mod group;
 pub mod group_consume;
 pub mod output;
 pub mod produce;
+pub mod share_group;
 pub mod topic;
 pub mod txn;
 
