@@ -2,7 +2,9 @@
 use crate::frame::{self, Frame};
 use bytes::{BufMut, Bytes, BytesMut};
 use fjord_broker::FileSlice;
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, RequestHeader, ResponseHeader, ShareFetchResponse,
+};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
 /// Why a request could not be understood. The connection answers with a log line and a close.
@@ -86,6 +88,18 @@ pub fn encode_fetch_response(
     let buf = encode_frame(ApiKey::Fetch, version, correlation_id, body)?;
     // Fetch is a flexible version from v12 (KIP-482): compact lengths.
     frame::splice(buf, files, version >= 12)
+}
+
+/// A ShareFetch response with file ranges where its records placeholders are (every ShareFetch
+/// version is flexible).
+pub fn encode_share_fetch_response(
+    version: i16,
+    correlation_id: i32,
+    body: &ShareFetchResponse,
+    files: Vec<FileSlice>,
+) -> Result<Frame, CodecError> {
+    let buf = encode_frame(ApiKey::ShareFetch, version, correlation_id, body)?;
+    frame::splice(buf, files, true)
 }
 
 /// Length placeholder, response header and body.

@@ -72,3 +72,77 @@ impl FileSlice {
         Ok(Bytes::from(buf))
     }
 }
+
+impl FileSlice {
+    /// `len` bytes of this range from `start` on (within it).
+    pub fn slice(&self, start: usize, len: usize) -> FileSlice {
+        assert!(start + len <= self.len, "sub-slice beyond the range");
+        if let Some(bytes) = &self.memory {
+            return FileSlice::from_bytes(bytes.slice(start..start + len));
+        }
+        match &self.file {
+            Some(file) => FileSlice::new(file.clone(), self.position + start as u64, len),
+            None => FileSlice::default(),
+        }
+    }
+
+    /// This range followed by `next`, when `next` starts in the same file where this one ends.
+    pub fn join(&self, next: &FileSlice) -> Option<FileSlice> {
+        if self.is_empty() {
+            return Some(next.clone());
+        }
+        match (&self.file, &next.file) {
+            (Some(a), Some(b))
+                if Arc::ptr_eq(a, b) && self.position + self.len as u64 == next.position =>
+            {
+                Some(FileSlice::new(
+                    a.clone(),
+                    self.position,
+                    self.len + next.len,
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Where each stored batch of the range starts, its length and its header bytes, without
+    /// reading the records (a caller choosing batches by their headers then sends the range
+    /// as it is). Headers are read in small blocks: many per read for small batches, one short
+    /// read per batch for large ones. A truncated batch at the end is left out.
+    pub fn batch_headers(&self) -> io::Result<Vec<(usize, usize, [u8; crate::batch::HEADER_LEN])>> {
+        const BLOCK: usize = 4096;
+        const H: usize = crate::batch::HEADER_LEN;
+        let mut out = Vec::new();
+        let (mut block, mut block_at) = (Vec::new(), 0usize);
+        let mut pos = 0;
+        while pos + H <= self.len {
+            if pos < block_at || pos + H > block_at + block.len() {
+                block.resize(BLOCK.min(self.len - pos), 0);
+                self.read_into(pos, &mut block)?;
+                block_at = pos;
+            }
+            let mut header = [0u8; H];
+            header.copy_from_slice(&block[pos - block_at..pos - block_at + H]);
+            let Some(framed) = crate::batch::framed_len(&header) else {
+                break;
+            };
+            if pos + framed > self.len {
+                break;
+            }
+            out.push((pos, framed, header));
+            pos += framed;
+        }
+        Ok(out)
+    }
+
+    fn read_into(&self, at: usize, buf: &mut [u8]) -> io::Result<()> {
+        if let Some(bytes) = &self.memory {
+            buf.copy_from_slice(&bytes[at..at + buf.len()]);
+            return Ok(());
+        }
+        match &self.file {
+            Some(file) => file.read_exact_at(buf, self.position + at as u64),
+            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "empty slice")),
+        }
+    }
+}

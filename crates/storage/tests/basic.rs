@@ -298,3 +298,50 @@ fn segment_ms_rolls_by_age_of_first_batch() {
     log.append(batch(1, 10, NOW + 1001), NOW + 1001).unwrap();
     assert_eq!(log.segment_count(), 2);
 }
+
+#[test]
+fn file_slices_list_their_batch_headers_and_join_when_adjacent() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = open(dir.path());
+    let log = m.open_log("slices-x", 0, LogConfig::default()).unwrap();
+    // Small batches (many headers per header block) and large ones (one read per header).
+    for i in 0..40 {
+        let value_len = if i % 2 == 0 { 20 } else { 9000 };
+        log.append(batch(2, value_len, NOW + i), NOW).unwrap();
+    }
+    let whole = log.read_slice(0, 10 << 20).unwrap().records;
+    let copied = whole.to_bytes().unwrap();
+    let headers = whole.batch_headers().unwrap();
+    let expected: Vec<(usize, usize)> = {
+        let mut pos = 0;
+        fjord_storage::batch::batches(&copied)
+            .map(|b| {
+                let at = pos;
+                pos += b.len();
+                (at, b.len())
+            })
+            .collect()
+    };
+    assert_eq!(headers.len(), 40);
+    assert_eq!(
+        headers.iter().map(|h| (h.0, h.1)).collect::<Vec<_>>(),
+        expected
+    );
+    for (i, (pos, _, raw)) in headers.iter().enumerate() {
+        assert_eq!(&raw[..], &copied[*pos..*pos + raw.len()]);
+        assert_eq!(
+            fjord_storage::batch::parse_header(raw).base_offset,
+            2 * i as i64
+        );
+    }
+    // Sub-slices of one file join back into one range; a truncated tail lists no batch.
+    let (a, b) = (
+        whole.slice(0, headers[5].0),
+        whole.slice(headers[5].0, whole.len() - headers[5].0),
+    );
+    let joined = a.join(&b).expect("adjacent ranges of one file");
+    assert_eq!(joined.to_bytes().unwrap(), copied);
+    assert!(b.join(&a).is_none(), "not adjacent in that order");
+    let cut = whole.slice(0, headers[3].0 + 70);
+    assert_eq!(cut.batch_headers().unwrap().len(), 3);
+}

@@ -8,7 +8,6 @@ use super::{lock, GroupSlot};
 use crate::data::PendingProduce;
 use crate::groups::{wall_ms, GroupError};
 use crate::{Broker, BrokerError};
-use bytes::Bytes;
 use fjord_storage::FlushTicket;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -52,7 +51,8 @@ pub struct ShareFetchedPartition {
     pub ack_error: Option<GroupError>,
     /// Set when this partition's acknowledgements were applied (its result is reported).
     pub acked: bool,
-    pub records: Bytes,
+    /// The stored batches holding the acquired records (a file range when they are new ones).
+    pub records: crate::FileSlice,
     pub acquired: Vec<Acquired>,
 }
 

@@ -4,7 +4,7 @@ use super::config::OffsetReset;
 use super::group::{ShareEntry, ShareGroup};
 use super::partition::{Acquired, SharePartition};
 use super::per_record;
-use crate::{Broker, BrokerError, Partition};
+use crate::{Broker, BrokerError, FileSlice, Partition};
 use bytes::Bytes;
 use fjord_storage::batch;
 use std::collections::BTreeMap;
@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// the acquired ones, as with Kafka).
 #[derive(Debug, Default)]
 pub struct Handout {
-    pub records: Bytes,
+    /// New batches as a range of the segment file (sent with sendfile), or in memory.
+    pub records: FileSlice,
     pub acquired: Vec<Acquired>,
     /// Offsets archived on the way (delivery limit reached at lock expiry).
     pub dead: Vec<super::partition::Dead>,
@@ -118,7 +119,7 @@ impl Broker {
                 &is_aborted,
             )?;
             out.acquired = taken.acquired;
-            out.records = concat(taken.batches);
+            out.records = FileSlice::from_bytes(concat(taken.batches));
             return Ok(out);
         }
         let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
@@ -137,69 +138,105 @@ impl Broker {
         // The first new batch is taken whatever its size, so a large batch cannot stall the
         // partition.
         let mut took_new = false;
+        // New batches are sent from the segment file as they are stored: their headers are
+        // read to choose them, their records are not copied.
+        let mut new_range = FileSlice::default();
         'chunks: while budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
             let before = state.end();
-            let bytes = read_new(&p, before, budget.bytes.saturating_sub(taken_bytes), upper)?;
-            let mut at = 0;
-            for b in batch::batches(&bytes) {
-                let pos = at;
-                at += b.len();
-                let h = batch::parse_header(b);
+            let chunk = read_new(&p, before, budget.bytes.saturating_sub(taken_bytes), upper)?;
+            let headers = chunk
+                .batch_headers()
+                .map_err(|e| BrokerError::Storage(e.to_string()))?;
+            let mut taken: Option<(usize, usize)> = None;
+            for (pos, len, raw) in headers {
+                let h = batch::parse_header(&raw);
                 if h.last_offset < state.end() {
                     continue;
                 }
                 let fresh = (h.last_offset - state.end() + 1) as usize;
-                if took_new && (fresh > state.room(limits) || taken_bytes + b.len() > budget.bytes)
-                {
+                if took_new && (fresh > state.room(limits) || taken_bytes + len > budget.bytes) {
+                    new_range = join(new_range, &chunk, taken)?;
                     break 'chunks;
                 }
                 if h.base_offset > state.end() {
                     state.skip_new(h.base_offset - 1);
                 }
                 if h.attributes & batch::ATTR_CONTROL != 0 || is_aborted(&h) {
+                    // Inside the range it is sent along; clients skip it (no acquired offsets).
                     state.skip_new(h.last_offset);
                     continue;
                 }
                 out.acquired
                     .push(state.acquire_new(owner, now_ms, h.last_offset, limits));
-                batches.insert(h.base_offset, bytes.slice(pos..pos + b.len()));
+                taken = Some((taken.map_or(pos, |(from, _)| from), pos + len));
                 took_new = true;
-                taken_bytes += b.len();
+                taken_bytes += len;
                 budget.records = budget.records.saturating_sub(fresh);
                 if budget.records == 0 || state.room(limits) == 0 {
+                    new_range = join(new_range, &chunk, taken)?;
                     break 'chunks;
                 }
             }
+            new_range = join(new_range, &chunk, taken)?;
             if state.end() == before {
                 break; // nothing readable there (yet)
             }
         }
         budget.bytes = budget.bytes.saturating_sub(taken_bytes);
         out.acquired.sort_by_key(|a| a.first);
-        out.records = concat(batches);
+        out.records = if batches.is_empty() {
+            new_range
+        } else {
+            // Redeliveries too: one buffer in offset order.
+            if !new_range.is_empty() {
+                let bytes = new_range
+                    .to_bytes()
+                    .map_err(|e| BrokerError::Storage(e.to_string()))?;
+                let base = batch::parse_header(&bytes).base_offset;
+                batches.insert(base, bytes);
+            }
+            FileSlice::from_bytes(concat(batches))
+        };
         Ok(out)
     }
 }
 
+/// `range` followed by the `taken` part of `chunk`. Chunks follow each other in the log, so
+/// within a segment they join into one file range; across segments (rare: one fetch rolling
+/// over a segment boundary) the joined part is copied.
+fn join(
+    range: FileSlice,
+    chunk: &FileSlice,
+    taken: Option<(usize, usize)>,
+) -> Result<FileSlice, BrokerError> {
+    let Some((from, to)) = taken else {
+        return Ok(range);
+    };
+    let part = chunk.slice(from, to - from);
+    if let Some(joined) = range.join(&part) {
+        return Ok(joined);
+    }
+    let storage = |e: std::io::Error| BrokerError::Storage(e.to_string());
+    let mut bytes = range.to_bytes().map_err(storage)?.to_vec();
+    bytes.extend_from_slice(&part.to_bytes().map_err(storage)?);
+    Ok(FileSlice::from_bytes(Bytes::from(bytes)))
+}
 /// New batches are read in chunks of at most this much: a window holds some thousands of
 /// records, and a client's `fetch.max.bytes` (librdkafka: 50 MiB) would otherwise be read and
 /// copied whole on every ShareFetch to hand out a few of them.
 const READ_CHUNK: usize = 1 << 20;
 
 /// The stored batches from `from` below `upper`, at most one chunk of `max_bytes` (at least one
-/// whole batch, however large).
+/// whole batch, however large), as a file range.
 pub(super) fn read_new(
     p: &Partition,
     from: i64,
     max_bytes: usize,
     upper: i64,
-) -> Result<Bytes, BrokerError> {
-    let read = p
-        .log
-        .read_slice_below(from, max_bytes.clamp(1, READ_CHUNK), upper)?;
-    read.records
-        .to_bytes()
-        .map_err(|e| BrokerError::Storage(e.to_string()))
+) -> Result<FileSlice, BrokerError> {
+    Ok(p.log
+        .read_slice_below(from, max_bytes.clamp(1, READ_CHUNK), upper)?
+        .records)
 }
 
 fn start_for(reset: OffsetReset, partition: &Partition) -> i64 {

@@ -79,7 +79,9 @@ fn extend(
     let mut read = 0;
     while state.end() < upper && state.room(limits) > 0 && read < max_bytes.max(1) {
         let before = state.end();
-        let bytes = super::fetch::read_new(p, before, max_bytes.saturating_sub(read), upper)?;
+        let bytes = super::fetch::read_new(p, before, max_bytes.saturating_sub(read), upper)?
+            .to_bytes()
+            .map_err(|e| BrokerError::Storage(e.to_string()))?;
         read += bytes.len();
         if !extend_from(state, config, &bytes, &mut first, aborted)? || state.end() == before {
             break;

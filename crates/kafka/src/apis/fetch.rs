@@ -182,7 +182,10 @@ fn read_partition(
 
 /// The records field for a partition: a placeholder for a large range (queued in `files`),
 /// the bytes themselves for a small one.
-fn records_field(records: &FileSlice, files: &mut Vec<FileSlice>) -> Result<Bytes, BrokerError> {
+pub(super) fn records_field(
+    records: &FileSlice,
+    files: &mut Vec<FileSlice>,
+) -> Result<Bytes, BrokerError> {
     if records.len() < ZERO_COPY_MIN || records.file().is_none() {
         return records
             .to_bytes()

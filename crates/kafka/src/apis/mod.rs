@@ -278,7 +278,15 @@ async fn handle(
             respond(&share::describe(context, decode(&mut frame, version)?))
         }
         ApiKey::ShareFetch => {
-            respond(&share::fetch(context, connection, decode(&mut frame, version)?).await)
+            let fetched = share::fetch(context, connection, decode(&mut frame, version)?).await;
+            codec::encode_share_fetch_response(
+                version,
+                correlation_id,
+                &fetched.response,
+                fetched.files,
+            )
+            .map(Some)
+            .map_err(name_api)
         }
         ApiKey::DescribeShareGroupOffsets => respond(&share_offsets::describe(
             context,

@@ -7,7 +7,7 @@ use crate::server::Context;
 use fjord_broker::share::{
     AckBatch, ShareFetchRequest as CoreFetch, ShareHeartbeat, TopicPartition,
 };
-use fjord_broker::GroupError;
+use fjord_broker::{FileSlice, GroupError};
 use kafka_protocol::messages::share_acknowledge_response::{
     PartitionData as AckPartitionData, ShareAcknowledgeTopicResponse,
 };
@@ -149,11 +149,21 @@ fn leader(context: &Context) -> LeaderIdAndEpoch {
         .with_leader_epoch(0)
 }
 
+/// A ShareFetch answer and the file ranges that go where its records placeholders are.
+pub struct ShareFetched {
+    pub response: ShareFetchResponse,
+    pub files: Vec<FileSlice>,
+}
+
 pub async fn fetch(
     context: &Context,
     connection: &super::ConnectionState,
     request: ShareFetchRequest,
-) -> ShareFetchResponse {
+) -> ShareFetched {
+    let no_files = |response| ShareFetched {
+        response,
+        files: Vec::new(),
+    };
     let mut ids: BTreeMap<String, uuid::Uuid> = BTreeMap::new();
     let mut unknown: Vec<(uuid::Uuid, i32)> = Vec::new();
     let mut partitions = Vec::new();
@@ -218,9 +228,11 @@ pub async fn fetch(
     let fetched = match fetched {
         Ok(f) => f,
         Err(e) => {
-            return ShareFetchResponse::default()
-                .with_error_code(errors::group_code(&e))
-                .with_error_message(message(&e))
+            return no_files(
+                ShareFetchResponse::default()
+                    .with_error_code(errors::group_code(&e))
+                    .with_error_message(message(&e)),
+            );
         }
     };
     for tp in fetched.partitions.keys() {
@@ -230,7 +242,8 @@ pub async fn fetch(
             }
         }
     }
-    let mut topics: BTreeMap<uuid::Uuid, Vec<PartitionData>> = BTreeMap::new();
+    // The records go in last, in encoding order, so file ranges match their placeholders.
+    let mut topics: BTreeMap<uuid::Uuid, Vec<(PartitionData, FileSlice)>> = BTreeMap::new();
     for ((topic, partition), p) in fetched.partitions {
         let Some(&id) = ids.get(&topic) else { continue };
         let (code, msg) = match &p.error {
@@ -241,7 +254,7 @@ pub async fn fetch(
             Some(e) => (errors::group_code(e), message(e)),
             None => (errors::NONE, None),
         };
-        topics.entry(id).or_default().push(
+        topics.entry(id).or_default().push((
             PartitionData::default()
                 .with_partition_index(partition)
                 .with_error_code(code)
@@ -249,7 +262,6 @@ pub async fn fetch(
                 .with_acknowledge_error_code(ack_code)
                 .with_acknowledge_error_message(ack_msg)
                 .with_current_leader(leader(context))
-                .with_records(Some(p.records))
                 .with_acquired_records(
                     p.acquired
                         .iter()
@@ -261,33 +273,58 @@ pub async fn fetch(
                         })
                         .collect(),
                 ),
-        );
+            p.records,
+        ));
     }
     for (id, partition) in unknown {
-        topics.entry(id).or_default().push(
+        topics.entry(id).or_default().push((
             PartitionData::default()
                 .with_partition_index(partition)
                 .with_error_code(errors::UNKNOWN_TOPIC_ID)
-                .with_current_leader(leader(context))
-                .with_records(Some(Default::default())),
-        );
+                .with_current_leader(leader(context)),
+            FileSlice::default(),
+        ));
     }
-    ShareFetchResponse::default()
-        .with_acquisition_lock_timeout_ms(fetched.lock_ms.min(i32::MAX as i64) as i32)
-        .with_responses(
-            topics
+    let mut files = Vec::new();
+    let responses = topics
+        .into_iter()
+        .map(|(id, partitions)| {
+            let partitions = partitions
                 .into_iter()
-                .map(|(id, partitions)| {
-                    ShareFetchableTopicResponse::default()
-                        .with_topic_id(id)
-                        .with_partitions(partitions)
-                })
-                .collect(),
-        )
+                .map(|(data, records)| with_records(data, &records, &mut files))
+                .collect();
+            ShareFetchableTopicResponse::default()
+                .with_topic_id(id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = ShareFetchResponse::default()
+        .with_acquisition_lock_timeout_ms(fetched.lock_ms.min(i32::MAX as i64) as i32)
+        .with_responses(responses)
         .with_node_endpoints(vec![NodeEndpoint::default()
             .with_node_id(BrokerId(context.broker.node_id()))
             .with_host(str_bytes(context.options.advertised_host.clone()))
-            .with_port(context.options.advertised_port)])
+            .with_port(context.options.advertised_port)]);
+    ShareFetched { response, files }
+}
+
+/// A partition's records: a placeholder for a large file range (queued in `files`), the bytes
+/// for a small one. A range that cannot be read leaves the partition without records: its
+/// acquisitions expire and are delivered again.
+fn with_records(
+    data: PartitionData,
+    records: &FileSlice,
+    files: &mut Vec<FileSlice>,
+) -> PartitionData {
+    match super::fetch::records_field(records, files) {
+        Ok(bytes) => data.with_records(Some(bytes)),
+        Err(e) => {
+            tracing::warn!(error = %e, "share fetch: cannot read records");
+            data.with_error_code(errors::code(&e))
+                .with_acquired_records(Vec::new())
+                .with_records(Some(Default::default()))
+        }
+    }
 }
 
 pub async fn acknowledge(
