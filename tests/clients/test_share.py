@@ -545,6 +545,7 @@ def test_group_configs_survive_a_restart(make_broker):
 
 @pytest.mark.parametrize("key,value", [
     ("share.auto.offset.reset", "middle"),
+    ("share.auto.offset.reset", "by_duration:1h"),
     ("share.record.lock.duration.ms", "999"),
     ("share.record.lock.duration.ms", "3600001"),
     ("share.record.lock.duration.ms", "soon"),
@@ -1123,3 +1124,19 @@ def test_fjord_group_describe_and_delete_of_a_share_group(broker, topic_name, co
     assert fjord(broker, "group", "delete", g).returncode == 0
     gone = fjord(broker, "group", "describe", g)
     assert gone.returncode != 0 and "GROUP_ID_NOT_FOUND" in gone.err, gone.err
+
+
+def test_share_auto_offset_reset_by_duration_starts_at_the_first_record_that_recent(broker, topic_name, consumers):
+    """`share.auto.offset.reset=by_duration:PT1H` (KIP-1106): a new share-partition starts at the
+    first record at most an hour old (ListOffsets by timestamp), not at the log's start or end."""
+    kutil.create_topic(broker.bootstrap, topic_name)
+    now = int(time.time() * 1000)
+    old = [f"old{i}".encode() for i in range(3)]
+    recent = [f"recent{i}".encode() for i in range(2)]
+    produce_values(broker.bootstrap, topic_name, old, batch=1, timestamp=now - 2 * 3600_000)
+    produce_values(broker.bootstrap, topic_name, recent, batch=1, timestamp=now - 60_000)
+    g = share_group(broker.bootstrap, **{"share.auto.offset.reset": "by_duration:PT1H"})
+    c = consumers(broker.bootstrap, g, [topic_name])
+    got = collect(c, 2)
+    assert [(m.offset(), m.value()) for m in got] == [(3, recent[0]), (4, recent[1])]
+    assert collect_for(c, 1.0) == [], "the older records are never delivered to the group"

@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub enum OffsetReset {
     Earliest,
     Latest,
+    /// `by_duration:<ISO-8601 duration>` (KIP-1106): the first record at most this many ms old.
+    ByDuration(i64),
 }
 
 /// A group's effective share settings.
@@ -134,6 +136,47 @@ fn parse_in(key: &str, value: &str, (min, max): (i64, i64)) -> Result<i64, Broke
     }
 }
 
+/// An ISO-8601 duration as Java's `Duration.parse` reads it (`PnDTnHnMn.nS`, case-insensitive,
+/// not negative), in ms; `None` when it is not one.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let upper = text.trim().to_ascii_uppercase();
+    let rest = upper.strip_prefix('P')?;
+    let (days, time) = match rest.split_once('T') {
+        Some((d, t)) if !t.is_empty() => (d, t),
+        Some(_) => return None,
+        None => (rest, ""),
+    };
+    let mut total: f64 = 0.0;
+    let mut any = false;
+    for (part, units) in [
+        (days, &[('D', 86_400_000.0)][..]),
+        (
+            time,
+            &[('H', 3_600_000.0), ('M', 60_000.0), ('S', 1000.0)][..],
+        ),
+    ] {
+        let mut left = part;
+        for &(unit, ms) in units {
+            if let Some((n, tail)) = left.split_once(unit) {
+                let n: f64 = n
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+                if unit != 'S' && n.fract() != 0.0 {
+                    return None;
+                }
+                total += n * ms;
+                left = tail;
+                any = true;
+            }
+        }
+        if !left.is_empty() {
+            return None;
+        }
+    }
+    (any && total <= i64::MAX as f64 / 2.0).then_some(total as i64)
+}
+
 /// A back-off setting: a preset name or a list of milliseconds.
 pub fn parse_backoff(value: &str) -> Result<Vec<i64>, BrokerError> {
     let key = "fjord.share.redelivery.backoff.ms";
@@ -183,7 +226,17 @@ impl ShareGroupConfig {
                     c.auto_offset_reset = match v {
                         "latest" => OffsetReset::Latest,
                         "earliest" => OffsetReset::Earliest,
-                        _ => return Err(invalid(key, value, "expected latest or earliest")),
+                        _ => match v.strip_prefix("by_duration:").and_then(parse_duration_ms) {
+                            Some(ms) => OffsetReset::ByDuration(ms),
+                            None => {
+                                return Err(invalid(
+                                    key,
+                                    value,
+                                    "expected latest, earliest or by_duration:<ISO-8601 \
+                                     duration> such as by_duration:PT1H or by_duration:P1DT12H",
+                                ))
+                            }
+                        },
                     }
                 }
                 "share.record.lock.duration.ms" => {
@@ -301,6 +354,26 @@ mod tests {
         assert_eq!(r.limits.backoff(1), 10_000);
         assert_eq!(r.limits.backoff(16), 7_200_000);
         assert_eq!(r.limits.backoff(40), 7_200_000);
+    }
+
+    #[test]
+    fn by_duration_reads_iso_8601_durations() {
+        for (text, ms) in [
+            ("PT1H", 3_600_000),
+            ("P1D", 86_400_000),
+            ("P1DT12H30M", 131_400_000),
+            ("pt1.5s", 1500),
+            ("PT0S", 0),
+        ] {
+            assert_eq!(parse_duration_ms(text), Some(ms), "{text}");
+        }
+        for bad in [
+            "", "P", "PT", "1H", "PT-1H", "P1H", "PT1D", "PT1.5H", "PTxS", "P1DT",
+        ] {
+            assert_eq!(parse_duration_ms(bad), None, "{bad}");
+        }
+        let c = with("share.auto.offset.reset", "by_duration:PT10M").unwrap();
+        assert_eq!(c.auto_offset_reset, OffsetReset::ByDuration(600_000));
     }
 
     #[test]

@@ -36,17 +36,18 @@ impl Broker {
         group: &'g mut ShareGroup,
         topic: &crate::Topic,
         partition: &Partition,
+        now_ms: i64,
     ) -> &'g mut ShareEntry {
         let reset = group.config.auto_offset_reset;
         let key = (topic.name.clone(), partition.index);
         let entry = group.partitions.entry(key).or_insert_with(|| ShareEntry {
             topic_id: topic.id,
-            state: SharePartition::new(start_for(reset, partition)),
+            state: SharePartition::new(start_for(reset, partition, now_ms)),
         });
         if entry.topic_id != topic.id {
             *entry = ShareEntry {
                 topic_id: topic.id,
-                state: SharePartition::new(start_for(reset, partition)),
+                state: SharePartition::new(start_for(reset, partition, now_ms)),
             };
         }
         let log_start = partition.log.log_start_offset();
@@ -82,7 +83,7 @@ impl Broker {
         let config = group.config.clone();
         let limits = &config.limits;
         let read_committed = config.read_committed;
-        let entry = self.share_entry(group, &topic, &p);
+        let entry = self.share_entry(group, &topic, &p, now_ms);
         let mut out = Handout {
             dead: entry.state.expire(now_ms, limits),
             ..Default::default()
@@ -239,10 +240,18 @@ pub(super) fn read_new(
         .records)
 }
 
-fn start_for(reset: OffsetReset, partition: &Partition) -> i64 {
+fn start_for(reset: OffsetReset, partition: &Partition, now_ms: i64) -> i64 {
     match reset {
         OffsetReset::Earliest => partition.log.log_start_offset(),
         OffsetReset::Latest => partition.log.log_end_offset(),
+        // The first record at or after the time (Kafka's ListOffsets by timestamp), the end
+        // when every record is older.
+        OffsetReset::ByDuration(ms) => partition
+            .log
+            .record_offset_for_timestamp(now_ms.saturating_sub(ms))
+            .ok()
+            .flatten()
+            .map_or_else(|| partition.log.log_end_offset(), |(offset, _)| offset),
     }
 }
 
