@@ -1140,3 +1140,50 @@ def test_share_auto_offset_reset_by_duration_starts_at_the_first_record_that_rec
     got = collect(c, 2)
     assert [(m.offset(), m.value()) for m in got] == [(3, recent[0]), (4, recent[1])]
     assert collect_for(c, 1.0) == [], "the older records are never delivered to the group"
+
+
+@pytest.mark.parametrize("copy", ["false", "true"])
+def test_fjord_dlq_list_show_and_redrive(broker, topic_name, new_topic, consumers, copy):
+    """`fjord dlq list|show|redrive` over a group's dead-letter topic: dead letters are listed
+    with their origin, group and reason; show prints the original record (the copy, or read
+    from its topic when the group does not copy); redrive produces the originals again to their
+    partition, where the group receives them as new records."""
+    from conftest import fjord
+    kutil.create_topic(broker.bootstrap, topic_name)
+    dlq = new_topic()
+    values = [f"job{i}".encode() for i in range(4)]
+    produce_values(broker.bootstrap, topic_name, values, headers=[("trace", b"t1")])
+    g = share_group(broker.bootstrap, **{"errors.deadletterqueue.topic.name": dlq,
+                                         "errors.deadletterqueue.copy.record.enable": copy})
+    c = consumers(broker.bootstrap, g, [topic_name], mode="explicit")
+    got = collect(c, 4, on_record=lambda m: c.acknowledge(m, REJECT if m.offset() % 2 else ACCEPT))
+    assert len(got) == 4
+    commit(c)
+    wait_until(lambda: len(read_topic(broker.bootstrap, dlq, 2, timeout=2)) == 2, timeout=15,
+               msg="two dead letters")
+
+    listed = json.loads(fjord(broker, "dlq", "list", dlq, "--group", g, "--json").out)
+    assert sorted((l["topic"], l["topic_offset"], l["group"]) for l in listed) == \
+        [(topic_name, 1, g), (topic_name, 3, g)], listed
+    assert all(l["copied"] == (copy == "true") for l in listed), listed
+    assert json.loads(fjord(broker, "dlq", "list", dlq, "--group", "other", "--json").out) == []
+    text = fjord(broker, "dlq", "list", dlq)
+    assert text.returncode == 0 and f"{topic_name}-0@1" in text.out, text.out
+
+    first = sorted(listed, key=lambda l: l["topic_offset"])[0]
+    shown = json.loads(fjord(broker, "dlq", "show", dlq, f"{first['partition']}:{first['offset']}",
+                             "--json").out)
+    original = shown["original"]
+    assert original is not None and original["value"] == "job1", shown
+    bad = fjord(broker, "dlq", "show", dlq, "nonsense")
+    assert bad.returncode != 0 and "PARTITION:OFFSET" in bad.err
+
+    plan = fjord(broker, "dlq", "redrive", dlq, "--group", g)
+    assert plan.returncode == 0 and "dry run: 2 dead letter(s)" in plan.out, plan.out
+    assert collect_for(c, 1.0) == [], "a dry run produces nothing"
+    done = fjord(broker, "dlq", "redrive", dlq, "--group", g, "--execute")
+    assert done.returncode == 0 and "2 dead letter(s) redriven" in done.out, done.out + done.err
+    again = collect(c, 2, on_record=lambda m: c.acknowledge(m, ACCEPT))
+    assert sorted((m.offset(), m.value(), m.delivery_count()) for m in again) == \
+        [(4, b"job1", 1), (5, b"job3", 1)], "redriven records are new records of the topic"
+    assert all(hdr(m, "trace") == b"t1" for m in again), "headers are kept"

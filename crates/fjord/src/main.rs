@@ -53,6 +53,10 @@ enum Command {
     ///
     /// Example: fjord delay list --topic orders
     Delay(cli::delay::DelayArgs),
+    /// A share group's dead letters: list them, show one, produce them again (redrive).
+    ///
+    /// Example: fjord dlq list orders.dlq --group billing
+    Dlq(cli::dlq::DlqArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///
     /// Example: fjord bench produce --count 1000000 --json
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Group(args) => cli::group::run(args),
         Command::Txn(args) => cli::txn::run(args),
         Command::Delay(args) => cli::delay::run(args),
+        Command::Dlq(args) => cli::dlq::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod consume;
 pub mod delay;
+pub mod dlq;
 pub mod errors;
 pub mod group;
 pub mod group_consume;
