@@ -265,17 +265,7 @@ fn keep_matching(
     let mut count = 0;
     while !rest.is_empty() {
         let r = fjord_records::next_record(&mut rest).map_err(corrupt)?;
-        let headers = r.headers.clone();
-        let lookup = |name: &str| {
-            // A repeated header counts by its last value (Kafka's `lastHeader`).
-            headers
-                .clone()
-                .filter(|(k, _)| *k == name.as_bytes())
-                .last()
-                .and_then(|(_, v)| v)
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
-        if filter.matches_fn(lookup) {
+        if filter.matches_fn(|name| last_header(&r.headers, name)) {
             kept.extend_from_slice(r.raw);
             count += 1;
         }
@@ -290,4 +280,18 @@ fn keep_matching(
     let payload = codec.compress(&kept).map_err(corrupt)?;
     let base = batch::parse_header(b).base_offset;
     Ok(Some(fields.assemble(base, &payload)))
+}
+
+/// A record header's value as a filter property: a repeated header counts by its last value
+/// (Kafka's `lastHeader`); a null or non-UTF-8 value is a missing property.
+pub(crate) fn last_header<'a>(
+    headers: &fjord_records::record::Headers<'a>,
+    name: &str,
+) -> Option<&'a str> {
+    headers
+        .clone()
+        .filter(|(k, _)| *k == name.as_bytes())
+        .last()
+        .and_then(|(_, v)| v)
+        .and_then(|v| std::str::from_utf8(v).ok())
 }

@@ -15,15 +15,8 @@ impl Broker {
         if !self.shares.loaded.load(Ordering::Acquire) {
             return Err(GroupError::CoordinatorLoading);
         }
-        let slot = self
-            .shares
-            .find(group_id)
-            .ok_or(GroupError::GroupIdNotFound)?;
+        let slot = self.existing_share_group(group_id)?;
         let group = lock(&slot);
-        if group.is_configs_only() {
-            // Group configs exist without a group (as in Kafka).
-            return Err(GroupError::GroupIdNotFound);
-        }
         let members = group
             .members
             .values()
@@ -68,6 +61,18 @@ impl Broker {
             members,
             partitions,
         })
+    }
+
+    /// The share group `group_id` names: GROUP_ID_NOT_FOUND when there is none, or only its
+    /// configs (group configs exist without a group, as in Kafka).
+    pub(super) fn existing_share_group(
+        &self,
+        group_id: &str,
+    ) -> Result<super::GroupSlot, GroupError> {
+        self.shares
+            .find(group_id)
+            .filter(|slot| !lock(slot).is_configs_only())
+            .ok_or(GroupError::GroupIdNotFound)
     }
 
     /// Share groups and their states (ListGroups).

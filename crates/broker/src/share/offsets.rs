@@ -39,14 +39,8 @@ impl Broker {
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<ShareTopicOffsets>, GroupError> {
         self.share_ready(group_id)?;
-        let slot = self
-            .shares
-            .find(group_id)
-            .ok_or(GroupError::GroupIdNotFound)?;
+        let slot = self.existing_share_group(group_id)?;
         let group = lock(&slot);
-        if group.is_configs_only() {
-            return Err(GroupError::GroupIdNotFound);
-        }
         let wanted: Vec<(String, Vec<i32>)> = match topics {
             Some(t) => t.to_vec(),
             None => {
@@ -156,15 +150,9 @@ impl Broker {
         topics: &[String],
     ) -> Result<Vec<ShareTopicChange>, GroupError> {
         self.share_ready(group_id)?;
-        let slot = self
-            .shares
-            .find(group_id)
-            .ok_or(GroupError::GroupIdNotFound)?;
+        let slot = self.existing_share_group(group_id)?;
         let (changes, ticket) = {
             let mut group = lock(&slot);
-            if group.is_configs_only() {
-                return Err(GroupError::GroupIdNotFound);
-            }
             must_be_empty(&group)?;
             let mut removed = Vec::new();
             let changes = topics

@@ -149,15 +149,7 @@ fn extend_from(
 /// Whether `filter` matches a record's properties (its headers, as RocketMQ's user properties;
 /// a repeated header counts by its last value, as Kafka's `lastHeader`).
 fn matches(filter: &Filter, r: &records::Record<'_>) -> bool {
-    let headers = r.headers.clone();
-    filter.matches_fn(|name: &str| {
-        headers
-            .clone()
-            .filter(|(k, _)| *k == name.as_bytes())
-            .last()
-            .and_then(|(_, v)| v)
-            .and_then(|v| std::str::from_utf8(v).ok())
-    })
+    filter.matches_fn(|name| crate::views::last_header(&r.headers, name))
 }
 
 /// Reads the keys of the window's records from the log again.

@@ -268,14 +268,7 @@ async fn partition_rows(
         keys.extend(ps.keys().map(|&p| (t.clone(), p)));
     }
     let topics: BTreeSet<&String> = keys.iter().map(|(t, _)| t).collect();
-    // Metadata for all topics: a topic deleted since the commit just has no log end.
-    let md = client.metadata(None).await?;
-    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
-    for t in md.topics.iter().filter(|t| topics.contains(&t.name)) {
-        for (p, (_, end)) in super::topic::partition_offsets(client, t).await? {
-            ends.insert((t.name.clone(), p), end);
-        }
-    }
+    let ends = log_ends(client, &topics).await?;
     Ok(keys
         .into_iter()
         .map(|(topic, partition)| {
@@ -294,16 +287,36 @@ async fn partition_rows(
         .collect())
 }
 
+/// The log end offset of every partition of `topics` (a topic deleted since, as one a group
+/// committed to before, just has none).
+pub(super) async fn log_ends(
+    client: &Client,
+    topics: &BTreeSet<&String>,
+) -> Result<HashMap<(String, i32), i64>> {
+    let md = client.metadata(None).await?;
+    let mut ends = HashMap::new();
+    for t in md.topics.iter().filter(|t| topics.contains(&t.name)) {
+        for (p, (_, end)) in super::topic::partition_offsets(client, t).await? {
+            ends.insert((t.name.clone(), p), end);
+        }
+    }
+    Ok(ends)
+}
+
+/// A member's assignment in `--json` output.
+pub(super) fn assignment_json(assignment: &[(String, Vec<i32>)]) -> Vec<serde_json::Value> {
+    assignment
+        .iter()
+        .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
+        .collect()
+}
+
 fn describe_json(desc: &GroupDescription, rows: &[PartitionRow]) -> serde_json::Value {
     let members: Vec<_> = desc
         .members
         .iter()
         .map(|m| {
-            let assignment: Vec<_> = m
-                .assignment
-                .iter()
-                .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
-                .collect();
+            let assignment = assignment_json(&m.assignment);
             json!({
                 "member_id": m.member_id,
                 "instance_id": m.instance_id,

@@ -6,7 +6,7 @@ use super::output::Table;
 use anyhow::Result;
 use fjord_client::{share_group_offsets, Client, Connection, ShareGroupInfo};
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 /// One share-partition line.
@@ -101,17 +101,8 @@ async fn rows(client: &Client, conn: &Connection, info: &ShareGroupInfo) -> Resu
             }
         }
     }
-    let md = client.metadata(None).await?;
-    let mut ends: HashMap<(String, i32), i64> = HashMap::new();
-    for t in md
-        .topics
-        .iter()
-        .filter(|t| offsets.iter().any(|(name, _, _)| *name == t.name))
-    {
-        for (p, (_, end)) in super::topic::partition_offsets(client, t).await? {
-            ends.insert((t.name.clone(), p), end);
-        }
-    }
+    let topics: BTreeSet<&String> = offsets.iter().map(|(t, _, _)| t).collect();
+    let ends = super::group::log_ends(client, &topics).await?;
     Ok(offsets
         .into_iter()
         .map(|(topic, partition, start)| {
@@ -132,11 +123,7 @@ fn to_json(info: &ShareGroupInfo, rows: &[Row]) -> serde_json::Value {
         .members
         .iter()
         .map(|m| {
-            let assignment: Vec<_> = m
-                .assignment
-                .iter()
-                .map(|(t, ps)| json!({"topic": t, "partitions": ps}))
-                .collect();
+            let assignment = super::group::assignment_json(&m.assignment);
             json!({
                 "member_id": m.member_id,
                 "client_id": m.client_id,
