@@ -114,12 +114,20 @@ impl Broker {
             .find(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
         let ticket = {
-            let group = lock(&slot);
+            let mut group = lock(&slot);
             if !group.members.is_empty() {
                 return Err(GroupError::NonEmptyGroup);
             }
             let ticket = self.persist_share_group_deleted(&group)?;
-            self.shares.remove(group_id);
+            if group.configs.is_empty() {
+                self.shares.remove(group_id);
+            } else {
+                // Its configs outlive it, as in Kafka: a group of that id gets them again.
+                let mut fresh = super::group::ShareGroup::new(group.id.clone());
+                fresh.configs = std::mem::take(&mut group.configs);
+                fresh.config = group.config.clone();
+                *group = fresh;
+            }
             ticket
         };
         if let Some(t) = ticket {

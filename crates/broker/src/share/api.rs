@@ -178,7 +178,14 @@ impl Broker {
             let (reply, gone) =
                 group.heartbeat(req, &shapes, now, self.shares.settings.max_size)?;
             released.extend(gone);
-            let after = self.release_members(&mut group, &released, now)?;
+            let mut after = self.release_members(&mut group, &released, now)?;
+            if !group.members.is_empty() {
+                let created = Aftermath {
+                    ticket: self.persist_share_group_created(&mut group)?,
+                    dead: Vec::new(),
+                };
+                after = created.and(after);
+            }
             (reply, after)
         };
         after.finish().await?;

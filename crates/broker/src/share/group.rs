@@ -84,6 +84,9 @@ pub struct ShareGroup {
     /// Explicit group configs and what they resolve to.
     pub configs: BTreeMap<String, String>,
     pub config: ShareGroupConfig,
+    /// The group was created (a member joined, or its offsets were altered) and that is
+    /// persisted: it exists, Empty, until deleted, even without members or state.
+    pub created: bool,
 }
 
 /// Epoch a member sends to leave the group.
@@ -98,6 +101,7 @@ impl ShareGroup {
             next_number: 1,
             guests: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            created: false,
             partitions: BTreeMap::new(),
             configs: BTreeMap::new(),
             config: ShareGroupConfig::default(),
@@ -224,7 +228,8 @@ impl ShareGroup {
 
     /// Only configs were set: no member, session or share-partition ever (not listed).
     pub fn is_configs_only(&self) -> bool {
-        self.members.is_empty()
+        !self.created
+            && self.members.is_empty()
             && self.sessions.is_empty()
             && self.partitions.is_empty()
             && self.epoch == 0

@@ -39,7 +39,10 @@ impl Broker {
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<ShareTopicOffsets>, GroupError> {
         self.share_ready(group_id)?;
-        let slot = self.existing_share_group(group_id)?;
+        // A group that does not exist has no offsets (Kafka answers so, without an error).
+        let Ok(slot) = self.existing_share_group(group_id) else {
+            return Ok(no_offsets(topics));
+        };
         let group = lock(&slot);
         let wanted: Vec<(String, Vec<i32>)> = match topics {
             Some(t) => t.to_vec(),
@@ -61,9 +64,8 @@ impl Broker {
                 let partitions = partitions
                     .into_iter()
                     .map(|p| {
-                        let known = found.as_ref().is_some_and(|t| t.partition(p).is_some());
+                        // No state (or an unknown topic, as Kafka answers it): no offset.
                         let start = match group.partitions.get(&(topic.clone(), p)) {
-                            _ if !known => Err(GroupError::UnknownTopicOrPartition),
                             Some(entry) if Some(entry.topic_id) == found.as_ref().map(|t| t.id) => {
                                 Ok(entry.state.start())
                             }
@@ -98,7 +100,11 @@ impl Broker {
                 .iter()
                 .map(|(topic, offsets)| self.alter_topic(&mut group, topic, offsets))
                 .collect();
-            (changes, self.persist_share_partitions(&mut group)?)
+            let created = self.persist_share_group_created(&mut group)?;
+            (
+                changes,
+                self.persist_share_partitions(&mut group)?.or(created),
+            )
         };
         if let Some(t) = ticket {
             t.wait()
@@ -159,22 +165,20 @@ impl Broker {
                 .iter()
                 .map(|topic| {
                     let found = self.topic(topic);
-                    let error = match &found {
-                        None => Some(GroupError::UnknownTopicOrPartition),
-                        Some(_) => {
-                            let keys: Vec<(String, i32)> = group
-                                .partitions
-                                .keys()
-                                .filter(|(t, _)| t == topic)
-                                .cloned()
-                                .collect();
-                            for key in keys {
-                                let entry = group.partitions.remove(&key).expect("listed");
-                                removed.push((key.1, entry.topic_id));
-                            }
-                            None
-                        }
-                    };
+                    let keys: Vec<(String, i32)> = group
+                        .partitions
+                        .keys()
+                        .filter(|(t, _)| t == topic)
+                        .cloned()
+                        .collect();
+                    // An unknown topic, or one the group has no state for: Kafka's
+                    // UNKNOWN_TOPIC_OR_PARTITION ("There is no offset information to delete").
+                    let error = (found.is_none() || keys.is_empty())
+                        .then_some(GroupError::UnknownTopicOrPartition);
+                    for key in keys {
+                        let entry = group.partitions.remove(&key).expect("listed");
+                        removed.push((key.1, entry.topic_id));
+                    }
                     ShareTopicChange {
                         topic: topic.clone(),
                         topic_id: found.map(|t| t.id),
@@ -195,6 +199,19 @@ impl Broker {
         }
         Ok(changes)
     }
+}
+
+/// The answer for a group without offsets: every partition asked has none.
+fn no_offsets(topics: Option<&[(String, Vec<i32>)]>) -> Vec<ShareTopicOffsets> {
+    topics
+        .unwrap_or_default()
+        .iter()
+        .map(|(topic, partitions)| ShareTopicOffsets {
+            topic: topic.clone(),
+            topic_id: None,
+            partitions: partitions.iter().map(|&p| (p, Ok(-1))).collect(),
+        })
+        .collect()
 }
 
 /// Offsets change only while nobody consumes (Kafka's NON_EMPTY_GROUP otherwise).

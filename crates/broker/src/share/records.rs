@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 const VERSION: u16 = 0;
 const KIND_PARTITION: u16 = 0;
 const KIND_GROUP_CONFIG: u16 = 1;
+const KIND_GROUP: u16 = 2;
 
 /// What a key of `__share_group_state` names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,6 +20,10 @@ pub enum StateKey {
         partition: i32,
     },
     GroupConfig {
+        group: String,
+    },
+    /// The group exists (value: empty; a tombstone when it is deleted).
+    Group {
         group: String,
     },
 }
@@ -68,6 +73,10 @@ pub fn encode_key(key: &StateKey) -> Bytes {
             b.put_u16(KIND_GROUP_CONFIG);
             put_str(&mut b, group);
         }
+        StateKey::Group { group } => {
+            b.put_u16(KIND_GROUP);
+            put_str(&mut b, group);
+        }
     }
     b.freeze()
 }
@@ -96,6 +105,13 @@ pub fn decode_key(mut b: &[u8]) -> Option<StateKey> {
                 return None;
             }
             StateKey::GroupConfig { group }
+        }
+        KIND_GROUP => {
+            let group = get_str(&mut b)?;
+            if b.has_remaining() {
+                return None;
+            }
+            StateKey::Group { group }
         }
         _ => return None,
     };
@@ -181,6 +197,7 @@ mod tests {
                 partition: 3,
             },
             StateKey::GroupConfig { group: "g2".into() },
+            StateKey::Group { group: "g3".into() },
         ] {
             assert_eq!(decode_key(&encode_key(&key)), Some(key));
         }

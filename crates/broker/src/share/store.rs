@@ -103,7 +103,8 @@ impl Broker {
         self.append_share_state(&[(key, value)])
     }
 
-    /// Tombstones for every share-partition and the configs of a deleted group.
+    /// Tombstones for every share-partition of a deleted group and for the group itself (its
+    /// configs stay, as Kafka's do).
     pub(crate) fn persist_share_group_deleted(
         &self,
         group: &ShareGroup,
@@ -115,12 +116,28 @@ impl Broker {
             .collect();
         let mut out = partition_tombstones(&group.id, &partitions);
         out.push((
-            records::encode_key(&StateKey::GroupConfig {
+            records::encode_key(&StateKey::Group {
                 group: group.id.clone(),
             }),
             None,
         ));
         self.append_share_state(&out)
+    }
+
+    /// Records that `group` exists (once: its first member or offsets alteration).
+    pub(crate) fn persist_share_group_created(
+        &self,
+        group: &mut ShareGroup,
+    ) -> Result<Option<FlushTicket>, GroupError> {
+        if group.created {
+            return Ok(None);
+        }
+        let key = records::encode_key(&StateKey::Group {
+            group: group.id.clone(),
+        });
+        let ticket = self.append_share_state(&[(key, Some(Bytes::new()))])?;
+        group.created = true;
+        Ok(ticket)
     }
 
     /// Tombstones for share-partitions (partition, topic id) a group forgot.
@@ -169,6 +186,9 @@ impl Broker {
         for (key, value) in latest {
             let Some(value) = value else { continue };
             match key {
+                StateKey::Group { group } => {
+                    lock(&self.shares.find_or_create(&group)).created = true;
+                }
                 StateKey::GroupConfig { group } => {
                     let configs = records::decode_group_config(&value)
                         .and_then(|c| ShareGroupConfig::resolve(&c).ok().map(|r| (c, r)));

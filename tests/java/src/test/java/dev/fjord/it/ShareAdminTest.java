@@ -44,7 +44,6 @@ import org.apache.kafka.common.errors.GroupNotEmptyException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -62,7 +61,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * with lag 0), while Fjord answers the start of the unsettled records at once. Exact start offsets
  * after consumption are therefore asserted against Fjord only ({@link #awaitSettled}); offsets set by
  * alterShareGroupOffsets are exact on both, and what a new member receives is checked on both.
- * Known differences are @Disabled("FjordBug: ...") cases at the end.
+ * The cases at the end pin down Kafka 4.4 behaviour Fjord first differed on.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ShareAdminTest {
@@ -680,9 +679,6 @@ class ShareAdminTest {
     // ------------------------------------------------------------------ known differences (Kafka 4.4's behaviour)
 
     @Test
-    @Disabled("FjordBug: DescribeShareGroupOffsets answers GROUP_ID_NOT_FOUND for a group that does not exist (or was "
-            + "deleted) and leaves an unknown topic's partition out; Kafka 4.4 answers without an error: no partitions "
-            + "for 'all', and start offset -1 (null) for each partition asked, unknown topics included")
     void listingOffsetsOfUnknownGroupsAndTopicsAnswersNoOffset() throws Exception {
         try (Admin a = broker.get().admin()) {
             String t = topic(a, "sa-list-unknown", 1);
@@ -708,8 +704,6 @@ class ShareAdminTest {
     }
 
     @Test
-    @Disabled("FjordBug: DeleteShareGroupOffsets of an existing topic the group has no state for succeeds; Kafka 4.4 "
-            + "answers UNKNOWN_TOPIC_OR_PARTITION (\"There is no offset information to delete.\")")
     void deletingOffsetsOfATopicWithoutStateFails() throws Exception {
         try (Admin a = broker.get().admin()) {
             String t = topic(a, "sa-del-nostate", 1);
@@ -723,8 +717,6 @@ class ShareAdminTest {
     }
 
     @Test
-    @Disabled("FjordBug: DeleteGroups of a share group deletes its dynamic group configs (docs/QUEUES.md says so); "
-            + "Kafka 4.4 keeps them (describeConfigs still shows share.auto.offset.reset=earliest, DYNAMIC_GROUP_CONFIG)")
     void deleteShareGroupsKeepsTheGroupConfigs() throws Exception {
         try (Admin a = broker.get().admin()) {
             String t = topic(a, "sa-delgroup-configs", 1);
@@ -738,8 +730,6 @@ class ShareAdminTest {
     }
 
     @Test
-    @Disabled("FjordBug: a share group created by AlterShareGroupOffsets disappears (GROUP_ID_NOT_FOUND) when "
-            + "DeleteShareGroupOffsets removes its last share-partition; in Kafka 4.4 it stays, Empty")
     void anAlterCreatedGroupOutlivesItsDeletedOffsets() throws Exception {
         try (Admin a = broker.get().admin()) {
             String t = topic(a, "sa-alter-del", 1);
@@ -752,9 +742,6 @@ class ShareAdminTest {
     }
 
     @Test
-    @Disabled("FjordBug: a share group whose every share-partition was deleted (DeleteShareGroupOffsets) is Empty "
-            + "until a restart and GROUP_ID_NOT_FOUND after it (SIGKILL): the group is not persisted apart from its "
-            + "share-partition state")
     void aGroupWithoutShareStateSurvivesAKill9() throws Exception {
         Assumptions.assumeTrue(broker.get().canKill(), "the external broker cannot be restarted by this harness");
         String t;
