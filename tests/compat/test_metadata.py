@@ -61,12 +61,15 @@ APIS = [
     (77, "ShareGroupDescribe", (1, 1), None, None),
     (78, "ShareFetch", (1, 2), (1, 1), LAG),
     (79, "ShareAcknowledge", (1, 2), (1, 1), LAG),
+    (90, "DescribeShareGroupOffsets", (0, 1), (0, 0), "v1 adds the lag per partition, which "
+     "Fjord does not serve; clients negotiate v0"),
+    (91, "AlterShareGroupOffsets", (0, 0), None, None),
+    (92, "DeleteShareGroupOffsets", (0, 0), None, None),
 ]
 
 # APIs Kafka 4.4.0 advertises on a broker listener that Fjord does not (yet)
 KAFKA_ONLY = [17, 23, 29, 30, 31, 34, 36, 38, 39, 40, 41, 43, 45, 46, 48, 49, 50, 51, 55, 57,
-              64, 68, 69, 74, 75, 80, 81, 83, 84, 85, 86, 87, 88, 89, 90, 91,
-              92, 93, 94]
+              64, 68, 69, 74, 75, 80, 81, 83, 84, 85, 86, 87, 88, 89, 93, 94]
 
 _cache = {}
 
@@ -229,7 +232,7 @@ CASES = api_cases() + [
          sorted(k for k in KAFKA_ONLY if k in ranges(s)),
          diff=D(KAFKA_ONLY, [], "known gaps: OffsetForLeaderEpoch (23), "
                 "ACLs (29-31), SASL (17, 36), quotas, reassignment, KIP-848 consumer groups "
-                "(68, 69), share group state and offsets (80-84, 90-92), streams groups (88, 89), ...; clients "
+                "(68, 69), share group state (80-84), streams groups (88, 89), ...; clients "
                 "only use what ApiVersions lists")),
     Case("apiversions/v0", "ApiVersions v0: error 0, keys listed", api_versions_v(0),
          expect=(0, 0, True)),
