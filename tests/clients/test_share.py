@@ -159,8 +159,11 @@ def produce_values(bootstrap, topic, values, batch=None, **extra):
     makes a separate record batch, so share fetches can split them)."""
     batch = batch or len(values) or 1
     for i in range(0, len(values), batch):
+        # A long linger: nothing leaves before flush() (which sends at once), so each chunk is
+        # one batch even on a loaded machine.
         kutil.produce_all(bootstrap, topic, [{"value": v, "partition": 0, **extra}
-                                             for v in values[i:i + batch]])
+                                             for v in values[i:i + batch]],
+                          conf={"linger.ms": 5000})
 
 
 def hdr(msg, name):

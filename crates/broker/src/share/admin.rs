@@ -119,14 +119,14 @@ impl Broker {
                 return Err(GroupError::NonEmptyGroup);
             }
             let ticket = self.persist_share_group_deleted(&group)?;
+            // Emptied in place: whoever still holds the slot (the sweeper, a guest session's
+            // long poll) finds nothing to persist. Its configs outlive it, as in Kafka.
+            let mut fresh = super::group::ShareGroup::new(group.id.clone());
+            fresh.configs = std::mem::take(&mut group.configs);
+            fresh.config = group.config.clone();
+            *group = fresh;
             if group.configs.is_empty() {
                 self.shares.remove(group_id);
-            } else {
-                // Its configs outlive it, as in Kafka: a group of that id gets them again.
-                let mut fresh = super::group::ShareGroup::new(group.id.clone());
-                fresh.configs = std::mem::take(&mut group.configs);
-                fresh.config = group.config.clone();
-                *group = fresh;
             }
             ticket
         };

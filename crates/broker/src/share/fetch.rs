@@ -37,24 +37,29 @@ impl Broker {
         topic: &crate::Topic,
         partition: &Partition,
         now_ms: i64,
-    ) -> &'g mut ShareEntry {
+    ) -> Result<&'g mut ShareEntry, BrokerError> {
         let reset = group.config.auto_offset_reset;
         let key = (topic.name.clone(), partition.index);
-        let entry = group.partitions.entry(key).or_insert_with(|| ShareEntry {
-            topic_id: topic.id,
-            state: SharePartition::new(start_for(reset, partition, now_ms)),
-        });
-        if entry.topic_id != topic.id {
-            *entry = ShareEntry {
-                topic_id: topic.id,
-                state: SharePartition::new(start_for(reset, partition, now_ms)),
-            };
+        let stale = group
+            .partitions
+            .get(&key)
+            .is_none_or(|e| e.topic_id != topic.id);
+        if stale {
+            let start = start_for(reset, partition, now_ms)?;
+            group.partitions.insert(
+                key.clone(),
+                ShareEntry {
+                    topic_id: topic.id,
+                    state: SharePartition::new(start),
+                },
+            );
         }
+        let entry = group.partitions.get_mut(&key).expect("inserted above");
         let log_start = partition.log.log_start_offset();
         if entry.state.start() < log_start {
             entry.state.skip_to(log_start);
         }
-        entry
+        Ok(entry)
     }
 
     /// Acquires what `owner` may take from one share-partition now: redeliveries first (lowest
@@ -83,7 +88,7 @@ impl Broker {
         let config = group.config.clone();
         let limits = &config.limits;
         let read_committed = config.read_committed;
-        let entry = self.share_entry(group, &topic, &p, now_ms);
+        let entry = self.share_entry(group, &topic, &p, now_ms)?;
         let mut out = Handout {
             dead: entry.state.expire(now_ms, limits),
             ..Default::default()
@@ -123,83 +128,118 @@ impl Broker {
             out.records = FileSlice::from_bytes(concat(taken.batches));
             return Ok(out);
         }
-        let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
-        let again = entry
-            .state
-            .acquire_available(owner, now_ms, budget.records, limits);
-        for run in &again {
-            budget.records = budget
-                .records
-                .saturating_sub((run.last - run.first + 1) as usize);
-            read_covering(&p, run, &mut batches)?;
-        }
-        out.acquired.extend(again);
-        let state = &mut entry.state;
-        let mut taken_bytes = 0;
-        // The first new batch is taken whatever its size, so a large batch cannot stall the
-        // partition.
-        let mut took_new = false;
-        // New batches are sent from the segment file as they are stored: their headers are
-        // read to choose them, their records are not copied.
-        let mut new_range = FileSlice::default();
-        'chunks: while budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
-            let before = state.end();
-            let chunk = read_new(&p, before, budget.bytes.saturating_sub(taken_bytes), upper)?;
-            let headers = chunk
-                .batch_headers()
-                .map_err(|e| BrokerError::Storage(e.to_string()))?;
-            let mut taken: Option<(usize, usize)> = None;
-            for (pos, len, raw) in headers {
-                let h = batch::parse_header(&raw);
-                if h.last_offset < state.end() {
-                    continue;
-                }
-                let fresh = (h.last_offset - state.end() + 1) as usize;
-                if took_new && (fresh > state.room(limits) || taken_bytes + len > budget.bytes) {
-                    new_range = join(new_range, &chunk, taken)?;
-                    break 'chunks;
-                }
-                if h.base_offset > state.end() {
-                    state.skip_new(h.base_offset - 1);
-                }
-                if h.attributes & batch::ATTR_CONTROL != 0 || is_aborted(&h) {
-                    // Inside the range it is sent along; clients skip it (no acquired offsets).
-                    state.skip_new(h.last_offset);
-                    continue;
-                }
-                out.acquired
-                    .push(state.acquire_new(owner, now_ms, h.last_offset, limits));
-                taken = Some((taken.map_or(pos, |(from, _)| from), pos + len));
-                took_new = true;
-                taken_bytes += len;
-                budget.records = budget.records.saturating_sub(fresh);
-                if budget.records == 0 || state.room(limits) == 0 {
-                    new_range = join(new_range, &chunk, taken)?;
-                    break 'chunks;
-                }
-            }
-            new_range = join(new_range, &chunk, taken)?;
-            if state.end() == before {
-                break; // nothing readable there (yet)
-            }
-        }
-        budget.bytes = budget.bytes.saturating_sub(taken_bytes);
-        out.acquired.sort_by_key(|a| a.first);
-        out.records = if batches.is_empty() {
-            new_range
-        } else {
-            // Redeliveries too: one buffer in offset order.
-            if !new_range.is_empty() {
-                let bytes = new_range
-                    .to_bytes()
-                    .map_err(|e| BrokerError::Storage(e.to_string()))?;
-                let base = batch::parse_header(&bytes).base_offset;
-                batches.insert(base, bytes);
-            }
-            FileSlice::from_bytes(concat(batches))
+        let reading = Reading {
+            p: &p,
+            upper,
+            aborted: &is_aborted,
         };
+        let who = (owner, now_ms);
+        if let Err(e) = hand_out_batches(&reading, &mut entry.state, &config, who, budget, &mut out)
+        {
+            // Nothing is handed out: what was acquired goes back as it was.
+            entry.state.undo_acquire(&out.acquired);
+            return Err(e);
+        }
         Ok(out)
     }
+}
+
+/// Where one share-partition's new batches are read: the partition, the offset reads stop
+/// below (the high watermark, or the LSO under read_committed), and which transactional
+/// batches were aborted.
+struct Reading<'a> {
+    p: &'a Arc<Partition>,
+    upper: i64,
+    aborted: &'a dyn Fn(&fjord_storage::BatchHeader) -> bool,
+}
+
+/// Acquires whole batches into `out` (see [`Broker::hand_out`]): redeliveries first, then new
+/// batches from the window's end.
+fn hand_out_batches(
+    r: &Reading<'_>,
+    state: &mut SharePartition,
+    config: &super::config::ShareGroupConfig,
+    (owner, now_ms): (u32, i64),
+    budget: &mut Budget,
+    out: &mut Handout,
+) -> Result<(), BrokerError> {
+    let (p, upper, aborted) = (r.p, r.upper, r.aborted);
+    let limits = &config.limits;
+    let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
+    let again = state.acquire_available(owner, now_ms, budget.records, limits);
+    for run in &again {
+        budget.records = budget
+            .records
+            .saturating_sub((run.last - run.first + 1) as usize);
+        out.acquired.push(*run);
+        read_covering(p, run, &mut batches)?;
+    }
+    let mut taken_bytes = 0;
+    // The first new batch is taken whatever its size, so a large batch cannot stall the
+    // partition.
+    let mut took_new = false;
+    // New batches are sent from the segment file as they are stored: their headers are
+    // read to choose them, their records are not copied.
+    let mut new_range = FileSlice::default();
+    'chunks: while budget.records > 0 && state.end() < upper && state.room(limits) > 0 {
+        let before = state.end();
+        let chunk = read_new(p, before, budget.bytes.saturating_sub(taken_bytes), upper)?;
+        let headers = chunk
+            .batch_headers()
+            .map_err(|e| BrokerError::Storage(e.to_string()))?;
+        let mut taken: Option<(usize, usize)> = None;
+        for (pos, len, raw) in headers {
+            let h = batch::parse_header(&raw);
+            if h.last_offset < state.end() {
+                continue;
+            }
+            let fresh = (h.last_offset - state.end() + 1) as usize;
+            if took_new && (fresh > state.room(limits) || taken_bytes + len > budget.bytes) {
+                new_range = join(new_range, &chunk, taken)?;
+                break 'chunks;
+            }
+            if h.base_offset > state.end() {
+                state.skip_new(h.base_offset - 1);
+            }
+            if h.attributes & batch::ATTR_CONTROL != 0 || aborted(&h) {
+                // Sent along inside the range (so it stays one file range); clients skip
+                // it: none of its offsets is acquired.
+                state.skip_new(h.last_offset);
+                taken = taken.map(|(from, _)| (from, pos + len));
+                continue;
+            }
+            out.acquired
+                .push(state.acquire_new(owner, now_ms, h.last_offset, limits));
+            taken = Some((taken.map_or(pos, |(from, _)| from), pos + len));
+            took_new = true;
+            taken_bytes += len;
+            budget.records = budget.records.saturating_sub(fresh);
+            if budget.records == 0 || state.room(limits) == 0 {
+                new_range = join(new_range, &chunk, taken)?;
+                break 'chunks;
+            }
+        }
+        new_range = join(new_range, &chunk, taken)?;
+        if state.end() == before {
+            break; // nothing readable there (yet)
+        }
+    }
+    budget.bytes = budget.bytes.saturating_sub(taken_bytes);
+    out.acquired.sort_by_key(|a| a.first);
+    out.records = if batches.is_empty() {
+        new_range
+    } else {
+        // Redeliveries too: one buffer in offset order.
+        if !new_range.is_empty() {
+            let bytes = new_range
+                .to_bytes()
+                .map_err(|e| BrokerError::Storage(e.to_string()))?;
+            let base = batch::parse_header(&bytes).base_offset;
+            batches.insert(base, bytes);
+        }
+        FileSlice::from_bytes(concat(batches))
+    };
+    Ok(())
 }
 
 /// `range` followed by the `taken` part of `chunk`. Chunks follow each other in the log, so
@@ -240,19 +280,18 @@ pub(super) fn read_new(
         .records)
 }
 
-fn start_for(reset: OffsetReset, partition: &Partition, now_ms: i64) -> i64 {
-    match reset {
+fn start_for(reset: OffsetReset, partition: &Partition, now_ms: i64) -> Result<i64, BrokerError> {
+    Ok(match reset {
         OffsetReset::Earliest => partition.log.log_start_offset(),
         OffsetReset::Latest => partition.log.log_end_offset(),
         // The first record at or after the time (Kafka's ListOffsets by timestamp), the end
-        // when every record is older.
+        // when every record is older. A read error fails this fetch (the next one tries
+        // again) rather than start the group at the end for good.
         OffsetReset::ByDuration(ms) => partition
             .log
-            .record_offset_for_timestamp(now_ms.saturating_sub(ms))
-            .ok()
-            .flatten()
+            .record_offset_for_timestamp(now_ms.saturating_sub(ms))?
             .map_or_else(|| partition.log.log_end_offset(), |(offset, _)| offset),
-    }
+    })
 }
 
 /// Reads the stored batches holding the offsets of `run` into `batches` (by base offset).
@@ -263,6 +302,15 @@ pub(super) fn read_covering(
 ) -> Result<(), BrokerError> {
     let mut at = run.first;
     while at <= run.last {
+        // A batch read for an earlier run already covers `at` (runs are often single records
+        // of one batch when ordering by key).
+        if let Some((_, b)) = batches.range(..=at).next_back() {
+            let last = batch::parse_header(b).last_offset;
+            if last >= at {
+                at = last + 1;
+                continue;
+            }
+        }
         let read = p.log.read(at, 1)?;
         let Some(b) = batch::batches(&read.records).next() else {
             break;

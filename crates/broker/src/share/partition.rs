@@ -254,6 +254,22 @@ impl SharePartition {
         self.acquire_in_order(owner, now_ms, max_records, limits, false)
     }
 
+    /// Takes back acquisitions that were never handed out (the fetch failed after acquiring):
+    /// the records are available again at once, their delivery counts as before.
+    pub fn undo_acquire(&mut self, runs: &[Acquired]) {
+        for run in runs {
+            for offset in run.first..=run.last {
+                if let Some(slot) = self.slot_mut(offset) {
+                    if slot.state == RecordState::Acquired {
+                        slot.state = RecordState::Available;
+                        slot.deliveries = slot.deliveries.saturating_sub(1);
+                        slot.until_ms = 0;
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether some available record waits for its back-off; the earliest such deadline.
     pub fn next_available_at(&self) -> Option<i64> {
         self.slots

@@ -45,13 +45,20 @@ pub(super) fn acquire(
     let mut acquired = state.acquire_in_order(owner, now_ms, max_records, limits, config.by_key);
     let left = max_records.saturating_sub(count(&acquired));
     if left > 0 && state.end() < upper && state.room(limits) > 0 {
-        extend(p, state, config, budget.bytes, upper, aborted)?;
+        if let Err(e) = extend(p, state, config, budget.bytes, upper, aborted) {
+            // Nothing is handed out: what was acquired goes back as it was.
+            state.undo_acquire(&acquired);
+            return Err(e);
+        }
         acquired.extend(state.acquire_in_order(owner, now_ms, left, limits, config.by_key));
         acquired.sort_by_key(|a| a.first);
     }
     let mut batches = BTreeMap::new();
     for run in &acquired {
-        super::fetch::read_covering(p, run, &mut batches)?;
+        if let Err(e) = super::fetch::read_covering(p, run, &mut batches) {
+            state.undo_acquire(&acquired);
+            return Err(e);
+        }
     }
     budget.records = max_records.saturating_sub(count(&acquired));
     budget.bytes = budget
@@ -116,23 +123,31 @@ fn extend_from(
             state.skip_new(h.last_offset);
             continue;
         }
+        let Some(read) = read_batch(b, &h, state.end(), config) else {
+            // A batch whose records cannot be read, or whose records claim offsets outside the
+            // batch (the log keeps compressed batches as producers sent them): none of it is
+            // delivered, rather than stall the share-partition on it or trust its offsets.
+            tracing::warn!(
+                base_offset = h.base_offset,
+                last_offset = h.last_offset,
+                "share group: archiving an unreadable batch"
+            );
+            state.skip_new(h.last_offset);
+            continue;
+        };
         let mut filtered = 0u64;
-        records::for_each_record(b, &mut |r| {
-            if r.offset < state.end() {
-                return;
+        for (offset, key, matched) in read {
+            if offset > state.end() {
+                state.skip_new(offset - 1); // a compacted-away record
             }
-            if r.offset > state.end() {
-                state.skip_new(r.offset - 1); // a compacted-away record
-            }
-            if config.filter.as_deref().is_none_or(|f| matches(f, &r)) {
+            if matched {
                 // Kept even when not ordering by key: the group may switch to it later.
-                state.push_record(key_hash(r.key));
+                state.push_record(key);
             } else {
                 state.push_filtered();
                 filtered += 1;
             }
-        })
-        .map_err(|e| BrokerError::CorruptMessage(e.to_string()))?;
+        }
         if state.end() <= h.last_offset {
             state.skip_new(h.last_offset);
         }
@@ -144,6 +159,30 @@ fn extend_from(
         }
     }
     Ok(true)
+}
+
+/// The records of batch `b` from `from` on: (offset, key hash, whether the filter matches).
+/// `None` when the batch cannot be decoded or a record's offset is outside the batch's range or
+/// not increasing.
+fn read_batch(
+    b: &[u8],
+    h: &fjord_storage::BatchHeader,
+    from: i64,
+    config: &ShareGroupConfig,
+) -> Option<Vec<(i64, u64, bool)>> {
+    let mut out = Vec::new();
+    let mut previous = h.base_offset - 1;
+    let mut sane = true;
+    records::for_each_record(b, &mut |r| {
+        sane &= r.offset > previous && r.offset <= h.last_offset;
+        previous = r.offset;
+        if sane && r.offset >= from {
+            let matched = config.filter.as_deref().is_none_or(|f| matches(f, &r));
+            out.push((r.offset, key_hash(r.key), matched));
+        }
+    })
+    .ok()?;
+    sane.then_some(out)
 }
 
 /// Whether `filter` matches a record's properties (its headers, as RocketMQ's user properties;
@@ -160,13 +199,14 @@ fn learn_keys(p: &Arc<Partition>, state: &mut SharePartition) -> Result<(), Brok
         let mut progressed = false;
         for b in batch::batches(&read.records) {
             let h = batch::parse_header(b);
+            // An unreadable batch keeps NO_KEY hashes (its records are unordered); offsets
+            // outside the batch are ignored.
             if h.attributes & batch::ATTR_CONTROL == 0 {
-                records::for_each_record(b, &mut |r| {
-                    if r.offset < end {
+                let _ = records::for_each_record(b, &mut |r| {
+                    if r.offset >= h.base_offset && r.offset <= h.last_offset && r.offset < end {
                         state.learn_key(r.offset, key_hash(r.key));
                     }
-                })
-                .map_err(|e| BrokerError::CorruptMessage(e.to_string()))?;
+                });
             }
             at = at.max(h.last_offset + 1);
             progressed = true;

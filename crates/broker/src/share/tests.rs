@@ -255,6 +255,39 @@ fn filtered_records_are_settled_and_keys_are_relearned_after_restore() {
     assert_eq!((got.len(), got[0].first, got[0].last), (1, 1, 1));
 }
 
+#[test]
+fn a_failed_handout_takes_its_acquisitions_back() {
+    let l = limits();
+    let mut p = SharePartition::new(0);
+    let first = p.acquire_new(1, 0, 2, &l);
+    p.acknowledge(1, 1, 1, &[AckType::Release], 1, &l).unwrap();
+    let again = p.acquire_available(2, 200, 10, &l);
+    assert_eq!(
+        again,
+        vec![Acquired {
+            first: 1,
+            last: 1,
+            deliveries: 2
+        }]
+    );
+    p.undo_acquire(&[first, again[0]]);
+    assert_eq!(p.acquired(), 0);
+    assert_eq!(p.state_of(0), Some((RecordState::Available, 0)));
+    assert_eq!(
+        p.state_of(1),
+        Some((RecordState::Available, 1)),
+        "the count as before"
+    );
+    let back = p.acquire_available(3, 200, 10, &l);
+    assert_eq!(
+        back.iter()
+            .map(|a| (a.first, a.last, a.deliveries))
+            .collect::<Vec<_>>(),
+        vec![(0, 0, 1), (1, 1, 2), (2, 2, 1)],
+        "each delivered as if the failed handout never happened"
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

@@ -322,8 +322,10 @@ async fn read_letters(
         let mut next = starts.first().map_or(0, |(_, s)| *s).max(from);
         while next < end {
             let before = next;
-            for record in read_from(client, &topic, p.partition, next).await? {
-                next = record.offset + 1;
+            let (records, after) = read_from(client, &topic, p.partition, next).await?;
+            // Past whole batches, also ones without records to show (markers, compacted).
+            next = next.max(after);
+            for record in records {
                 if let Some(l) = DeadLetter::parse(p.partition, record) {
                     if group.is_none_or(|g| g == l.group) {
                         letters.push(l);
@@ -347,17 +349,19 @@ async fn read_at(
 ) -> Result<Option<Record>> {
     Ok(read_from(client, topic, partition, offset)
         .await?
+        .0
         .into_iter()
         .find(|r| r.offset == offset))
 }
 
-/// One Fetch of a partition from `offset` on: its records at or after it.
+/// One Fetch of a partition from `offset` on: its records at or after it, and the offset after
+/// the last batch read.
 async fn read_from(
     client: &Client,
     topic: &TopicInfo,
     partition: i32,
     offset: i64,
-) -> Result<Vec<Record>> {
+) -> Result<(Vec<Record>, i64)> {
     let leader = topic
         .partitions
         .iter()
@@ -374,20 +378,27 @@ async fn read_from(
         .into_iter()
         .next()
     else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), offset));
     };
     if let Some(code) = fp.error {
         if code == fjord_client::KafkaCode::OFFSET_OUT_OF_RANGE {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), offset));
         }
         bail!("reading '{}' partition {partition}: {code:?}", topic.name);
     }
-    Ok(fp
+    let after = fp
+        .batches
+        .iter()
+        .map(|b| b.next_offset)
+        .max()
+        .unwrap_or(offset);
+    let records = fp
         .batches
         .into_iter()
         .flat_map(|b| b.records)
         .filter(|r| r.offset >= offset)
-        .collect())
+        .collect();
+    Ok((records, after))
 }
 
 fn letter_json(l: &DeadLetter) -> serde_json::Value {

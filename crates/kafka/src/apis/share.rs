@@ -209,21 +209,20 @@ pub async fn fetch(
     };
     let session = (core.group_id.clone(), core.member_id.clone());
     let epoch = core.session_epoch;
-    let fetched = context.broker.share_fetch(core).await;
-    {
-        let mut sessions = connection
+    let sessions = || {
+        connection
             .share_sessions
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match epoch {
-            0 if fetched.is_ok() => {
-                sessions.insert(session);
-            }
-            -1 => {
-                sessions.remove(&session);
-            }
-            _ => {}
-        }
+            .unwrap_or_else(|e| e.into_inner())
+    };
+    if epoch == 0 {
+        // Noted before the fetch: it may open the session and fail later. A session that
+        // never opened is passed over when the connection closes (the core checks).
+        sessions().insert(session.clone());
+    }
+    let fetched = context.broker.share_fetch(core).await;
+    if epoch == -1 {
+        sessions().remove(&session);
     }
     let fetched = match fetched {
         Ok(f) => f,
