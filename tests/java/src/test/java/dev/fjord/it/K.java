@@ -14,6 +14,7 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -70,6 +71,19 @@ public final class K {
 
     public static KafkaConsumer<String, String> consumer(String bootstrap, Object... kv) {
         return new KafkaConsumer<>(consumerProps(bootstrap, kv));
+    }
+
+    /** A share consumer (KIP-932) of {@code group}, String keys and values, plus {@code kv} configs. */
+    public static KafkaShareConsumer<String, String> shareConsumer(String bootstrap, String group, Object... kv) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
+        for (int i = 0; i < kv.length; i += 2) {
+            p.put(kv[i].toString(), kv[i + 1].toString());
+        }
+        return new KafkaShareConsumer<>(p, new StringDeserializer(), new StringDeserializer());
     }
 
     public static void createTopic(Admin admin, String topic, int partitions) throws Exception {

@@ -16,7 +16,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -57,7 +56,6 @@ import org.apache.kafka.common.errors.InvalidConfigurationException;
 import org.apache.kafka.common.errors.InvalidRecordStateException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -88,15 +86,7 @@ class ShareConsumerTest {
     // ------------------------------------------------------------------ helpers
 
     private KafkaShareConsumer<String, String> share(String group, Object... kv) {
-        Properties p = new Properties();
-        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bs());
-        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
-        p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "20000");
-        for (int i = 0; i < kv.length; i += 2) {
-            p.put(kv[i].toString(), kv[i + 1].toString());
-        }
-        return new KafkaShareConsumer<>(p, new StringDeserializer(), new StringDeserializer());
+        return K.shareConsumer(bs(), group, kv);
     }
 
     private KafkaShareConsumer<String, String> explicit(String group, Object... kv) {
