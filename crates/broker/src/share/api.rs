@@ -622,7 +622,7 @@ fn letter(
 fn count_acquired(group: &str, acquired: &[Acquired]) {
     let (mut fresh, mut again) = (0u64, 0u64);
     for a in acquired {
-        let n = (a.last - a.first + 1) as u64;
+        let n = a.len() as u64;
         if a.deliveries > 1 {
             again += n;
         } else {

@@ -168,9 +168,7 @@ fn hand_out_batches(
     let mut batches: BTreeMap<i64, Bytes> = BTreeMap::new();
     let again = state.acquire_available(owner, now_ms, budget.records, limits);
     for run in &again {
-        budget.records = budget
-            .records
-            .saturating_sub((run.last - run.first + 1) as usize);
+        budget.records = budget.records.saturating_sub(run.len());
         out.acquired.push(*run);
         read_covering(p, run, &mut batches)?;
     }

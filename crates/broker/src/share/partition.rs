@@ -137,6 +137,17 @@ pub struct Acquired {
     pub deliveries: u16,
 }
 
+impl Acquired {
+    /// How many offsets the run holds.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.last - self.first + 1).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A persisted run of offsets in one state (`__share_group_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateRun {

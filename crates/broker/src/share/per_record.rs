@@ -68,7 +68,7 @@ pub(super) fn acquire(
 }
 
 fn count(runs: &[Acquired]) -> usize {
-    runs.iter().map(|r| (r.last - r.first + 1) as usize).sum()
+    runs.iter().map(Acquired::len).sum()
 }
 
 /// Reads new batches at the window's end into it, record by record: whole batches, the first
