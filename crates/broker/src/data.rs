@@ -88,6 +88,9 @@ pub struct PendingProduce {
     durable: Vec<FlushTicket>,
     /// A duplicate whose original may not be durable yet: flush this log before answering.
     flush_first: Option<Arc<Log>>,
+    /// Resolves when the records of a mixed delayed batch that are due at once are in their
+    /// partition: answered after that, the producer's next request lands behind them.
+    delivered: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 }
 
 impl PendingProduce {
@@ -101,7 +104,15 @@ impl PendingProduce {
             outcome,
             durable,
             flush_first: None,
+            delivered: None,
         }
+    }
+
+    pub(crate) fn wait_for(
+        &mut self,
+        delivered: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    ) {
+        self.delivered = Some(delivered);
     }
 
     /// Resolves when the appended records are as durable as the flush policy promises.
@@ -113,6 +124,9 @@ impl PendingProduce {
             tokio::task::spawn_blocking(move || log.flush())
                 .await
                 .map_err(|e| BrokerError::Storage(e.to_string()))??;
+        }
+        if let Some(delivered) = self.delivered {
+            delivered.await;
         }
         Ok(self.outcome)
     }
@@ -346,6 +360,7 @@ impl Broker {
             outcome,
             durable: Vec::new(),
             flush_first: unsynced.then(|| partition.log.clone()),
+            delivered: None,
         }
     }
 

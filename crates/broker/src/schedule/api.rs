@@ -12,14 +12,20 @@ use bytes::Bytes;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
+/// The longest a produce answer waits for its due-now records to be delivered.
+const DELIVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The scheduler's state beside the log.
 pub struct Scheduler {
     pub(crate) config: DelayConfig,
-    pub(super) pending: Mutex<Pending>,
+    /// Shared with produce answers that wait for their due-now records to be delivered.
+    pub(super) pending: Arc<Mutex<Pending>>,
     /// Held by delivery rounds, cancels and trims (they must not interleave in the log); holds
     /// the round logged without its `Done`, resolved before anything else happens.
     pub(super) rounds: Mutex<Option<OpenRound>>,
     pub(super) wake: Arc<Notify>,
+    /// Notified (all waiters) whenever entries leave `pending`.
+    pub(super) delivered: Arc<Notify>,
     /// The schedule log's end at the previous trim: the next trim stays below it, so every
     /// entry it drops belongs to a produce call that finished long ago.
     pub(super) trim_bound: std::sync::atomic::AtomicI64,
@@ -32,9 +38,10 @@ impl Scheduler {
     pub fn new(config: DelayConfig) -> Scheduler {
         Scheduler {
             config,
-            pending: Mutex::default(),
+            pending: Arc::default(),
             rounds: Mutex::default(),
             wake: Arc::default(),
+            delivered: Arc::default(),
             trim_bound: std::sync::atomic::AtomicI64::new(0),
             stopped: Default::default(),
         }
@@ -42,6 +49,38 @@ impl Scheduler {
 
     pub(super) fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Resolves once none of `entries` (`(due, offset)` pairs) is pending any more, or after
+    /// [`DELIVERY_WAIT`]: a produce answer holding due-now records waits for them to be in
+    /// their partition, so the producer's next request lands after them (docs/DELAY.md). The
+    /// records are durably scheduled either way; the bound only keeps a failing delivery from
+    /// holding the answer.
+    pub(crate) fn delivery_of(
+        &self,
+        entries: Vec<(i64, i64)>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let pending = self.pending.clone();
+        let delivered = self.delivered.clone();
+        let waiting = move || {
+            let pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+            entries
+                .iter()
+                .any(|&(due, offset)| pending.contains(due, offset))
+        };
+        async move {
+            let wait = async {
+                loop {
+                    // Registered before the check, so a notification in between is not missed.
+                    let notified = delivered.notified();
+                    if !waiting() {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            let _ = tokio::time::timeout(DELIVERY_WAIT, wait).await;
+        }
     }
 
     pub(super) fn rounds(&self) -> MutexGuard<'_, Option<OpenRound>> {
@@ -190,6 +229,8 @@ impl Broker {
         for m in &matched {
             pending.remove(m.due_ms, m.entry);
         }
+        drop(pending);
+        self.schedule.delivered.notify_waiters();
         metrics::counter!("fjord_delay_cancelled_total").increment(matched.len() as u64);
         Ok(matched)
     }

@@ -75,6 +75,7 @@ impl Broker {
             pending.remove(*due_ms, *offset);
         }
         drop(pending);
+        self.schedule.delivered.notify_waiters();
         let lateness = metrics::histogram!("fjord_delay_lateness_seconds");
         for (due_ms, _) in &due {
             lateness.record((now - due_ms).max(0) as f64 / 1000.0);
@@ -213,6 +214,8 @@ impl Broker {
         for e in &delivered {
             pending.remove(e.meta.due_ms, e.offset);
         }
+        drop(pending);
+        self.schedule.delivered.notify_waiters();
         tracing::info!(
             delivered = delivered.len(),
             redelivered = entries.len() - delivered.len(),

@@ -67,6 +67,15 @@ impl Bucket {
         }
     }
 
+    fn contains(&self, offset: i64) -> bool {
+        let delta = offset - self.base;
+        (0..1 << 48).contains(&delta)
+            && self
+                .slots
+                .binary_search_by_key(&(delta as u64), |s| s >> 16)
+                .is_ok_and(|i| self.slots[i] & 0xFFFF != REMOVED)
+    }
+
     /// Live `(due, offset)` pairs of second `second`.
     fn entries(&self, second: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.slots
@@ -124,6 +133,15 @@ impl Pending {
         };
         self.len -= usize::from(removed);
         removed
+    }
+
+    /// Whether the entry is still waiting (neither delivered nor cancelled).
+    pub fn contains(&self, due_ms: i64, offset: i64) -> bool {
+        self.near.contains(&(due_ms, offset))
+            || self
+                .far
+                .get(&due_ms.div_euclid(1000))
+                .is_some_and(|b| b.contains(offset))
     }
 
     /// Moves the buckets of every second that begins before `now_ms + NEAR_MS` into `near`.

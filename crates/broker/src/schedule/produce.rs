@@ -11,6 +11,9 @@ use fjord_records::{decode_batches, BatchOpts, Codec, NewRecord, Record};
 use fjord_storage::{batch, BatchHeader, FlushTicket};
 use std::sync::Arc;
 
+/// An entry of the schedule log: `(due_ms, offset)`.
+type DueEntry = (i64, i64);
+
 /// A record for the schedule log: delayed, or due now beside delayed ones.
 #[derive(Debug, Clone)]
 pub(crate) struct Scheduled {
@@ -123,7 +126,7 @@ impl Broker {
                 return self.duplicate_delayed(partition);
             }
         }
-        let durable =
+        let (durable, due_now) =
             self.schedule_entries(topic, partition.index, &scheduled, producer, seq, now)?;
         if let (Some(batch), Some(states)) = (producer, states.as_mut()) {
             states.record(
@@ -139,10 +142,11 @@ impl Broker {
             log_append_time: -1,
             log_start_offset: partition.log.log_start_offset(),
         };
-        Ok(crate::PendingProduce::new(
-            outcome,
-            durable.into_iter().collect(),
-        ))
+        let mut answer = crate::PendingProduce::new(outcome, durable.into_iter().collect());
+        if !due_now.is_empty() {
+            answer.wait_for(Box::pin(self.schedule.delivery_of(due_now)));
+        }
+        Ok(answer)
     }
 
     /// The answer to a retry of a scheduled batch: -1 again, once the schedule log holds the
@@ -162,6 +166,7 @@ impl Broker {
 
     /// Appends scheduled records to the schedule log and indexes them by due time (under the
     /// index's lock, so a trim never passes an entry that is written but not yet indexed).
+    /// Returns the flush ticket and the `(due, offset)` entries due at once.
     pub(super) fn schedule_entries(
         &self,
         topic: &Topic,
@@ -170,7 +175,7 @@ impl Broker {
         producer: Option<BatchHeader>,
         (first_seq, last_seq): (i32, i32),
         now: i64,
-    ) -> Result<Option<FlushTicket>, BrokerError> {
+    ) -> Result<(Option<FlushTicket>, Vec<DueEntry>), BrokerError> {
         let log = self
             .schedule_log(true)?
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
@@ -208,13 +213,18 @@ impl Broker {
         }
         let mut pending = self.schedule.pending();
         let appended = self.append(SCHEDULE_TOPIC, &log, Bytes::from(batches), now)?;
+        let mut due_now = Vec::new();
         for (i, s) in scheduled.iter().enumerate() {
-            pending.insert(s.due_ms, appended.base_offset + i as i64);
+            let offset = appended.base_offset + i as i64;
+            pending.insert(s.due_ms, offset);
+            if s.due_ms <= now {
+                due_now.push((s.due_ms, offset));
+            }
         }
         drop(pending);
         metrics::counter!("fjord_delay_scheduled_total").increment(scheduled.len() as u64);
         self.schedule.wake.notify_one();
-        Ok(appended.durable)
+        Ok((appended.durable, due_now))
     }
 }
 

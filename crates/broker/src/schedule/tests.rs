@@ -140,9 +140,11 @@ proptest! {
             }
             pending.insert(*due, offset);
             model.insert((*due, offset));
+            prop_assert!(pending.contains(*due, offset));
             if !keep {
                 prop_assert!(pending.remove(*due, offset));
                 prop_assert!(!pending.remove(*due, offset));
+                prop_assert!(!pending.contains(*due, offset));
                 model.remove(&(*due, offset));
             }
             now += step;
@@ -151,7 +153,11 @@ proptest! {
             prop_assert_eq!(&got, &want);
             for (d, o) in got {
                 prop_assert!(pending.remove(d, o));
+                prop_assert!(!pending.contains(d, o));
                 model.remove(&(d, o));
+            }
+            for (d, o) in &model {
+                prop_assert!(pending.contains(*d, *o));
             }
             prop_assert_eq!(pending.len(), model.len());
             prop_assert_eq!(pending.min_offset(), model.iter().map(|(_, o)| *o).min());
@@ -359,5 +365,55 @@ mod interrupted_round {
     #[test]
     fn a_round_cut_before_any_append_delivers_everything_once() {
         scenario(0);
+    }
+
+    /// A record due at once beside a delayed one, as one batch.
+    fn mixed(now_value: &str, later_value: &str, due_ms: i64) -> Bytes {
+        let due = due_ms.to_string();
+        let now = crate::data::now_ms();
+        let records = [
+            NewRecord {
+                timestamp: now,
+                key: None,
+                value: Some(now_value.as_bytes()),
+                headers: vec![],
+            },
+            NewRecord {
+                timestamp: now,
+                key: None,
+                value: Some(later_value.as_bytes()),
+                headers: vec![(b"TIMER_DELIVER_MS", Some(due.as_bytes()))],
+            },
+        ];
+        Bytes::from(fjord_records::build(&records, BatchOpts::default()).unwrap())
+    }
+
+    /// The answer to a mixed batch comes once its due-now record is in the partition, so a
+    /// producer's next request lands after it; without a delivery round it does not come.
+    #[tokio::test]
+    async fn a_mixed_batch_is_answered_after_its_due_now_records_are_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        let new = NewTopic {
+            name: "m".into(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: TopicConfigs::new(),
+        };
+        broker.create_topic(new, false).unwrap();
+        let later = crate::data::now_ms() + 60_000;
+        let answer = broker.produce("m", 0, mixed("now-1", "later-1", later), Acks::All);
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            answer.unwrap().wait(),
+        );
+        assert!(waiting.await.is_err(), "answered before delivery");
+        broker.start_delivery();
+        let answer = broker.produce("m", 0, mixed("now-2", "later-2", later), Acks::All);
+        let outcome = answer.unwrap().wait().await.unwrap();
+        assert_eq!(outcome.base_offset, -1);
+        let plain = delayed("plain", 0);
+        broker.produce("m", 0, plain, Acks::All).unwrap();
+        assert_eq!(values(&broker, "m"), vec!["now-1", "now-2", "plain"]);
     }
 }
