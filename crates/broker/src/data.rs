@@ -115,6 +115,19 @@ impl PendingProduce {
         self.delivered = Some(delivered);
     }
 
+    /// [`PendingProduce::wait`], then — for a batch mixing delayed records with records due at
+    /// once — until those are in their partition (the scheduler's next round, bounded), so an
+    /// answer sent after this puts the producer's next request behind them. Needs a runtime
+    /// with timers and the delivery task running ([`Broker::start_delivery`]).
+    pub async fn wait_visible(mut self) -> Result<ProduceOutcome, BrokerError> {
+        let delivered = self.delivered.take();
+        let outcome = self.wait().await?;
+        if let Some(delivered) = delivered {
+            delivered.await;
+        }
+        Ok(outcome)
+    }
+
     /// Resolves when the appended records are as durable as the flush policy promises.
     pub async fn wait(self) -> Result<ProduceOutcome, BrokerError> {
         for ticket in self.durable {
@@ -124,9 +137,6 @@ impl PendingProduce {
             tokio::task::spawn_blocking(move || log.flush())
                 .await
                 .map_err(|e| BrokerError::Storage(e.to_string()))??;
-        }
-        if let Some(delivered) = self.delivered {
-            delivered.await;
         }
         Ok(self.outcome)
     }

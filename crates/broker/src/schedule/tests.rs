@@ -405,12 +405,12 @@ mod interrupted_round {
         let answer = broker.produce("m", 0, mixed("now-1", "later-1", later), Acks::All);
         let waiting = tokio::time::timeout(
             std::time::Duration::from_millis(300),
-            answer.unwrap().wait(),
+            answer.unwrap().wait_visible(),
         );
         assert!(waiting.await.is_err(), "answered before delivery");
         broker.start_delivery();
         let answer = broker.produce("m", 0, mixed("now-2", "later-2", later), Acks::All);
-        let outcome = answer.unwrap().wait().await.unwrap();
+        let outcome = answer.unwrap().wait_visible().await.unwrap();
         assert_eq!(outcome.base_offset, -1);
         let plain = delayed("plain", 0);
         broker.produce("m", 0, plain, Acks::All).unwrap();

@@ -98,7 +98,7 @@ impl Appended {
 }
 
 async fn wait(result: Result<PendingProduce, BrokerError>) -> Result<ProduceOutcome, BrokerError> {
-    result?.wait().await
+    result?.wait_visible().await
 }
 
 fn partition_response(
