@@ -57,6 +57,10 @@ enum Command {
     ///
     /// Example: fjord dlq list orders.dlq --group billing
     Dlq(cli::dlq::DlqArgs),
+    /// Stored records by key, message id, offset or time (over the HTTP endpoint).
+    ///
+    /// Example: fjord message get orders --key order-42
+    Message(cli::message::MessageArgs),
     /// Load-test a broker: produce or consume throughput and latency.
     ///
     /// Example: fjord bench produce --count 1000000 --json
@@ -74,6 +78,7 @@ fn main() -> std::process::ExitCode {
         Command::Txn(args) => cli::txn::run(args),
         Command::Delay(args) => cli::delay::run(args),
         Command::Dlq(args) => cli::dlq::run(args),
+        Command::Message(args) => cli::message::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

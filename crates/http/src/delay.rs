@@ -36,7 +36,7 @@ fn message_json(m: &DelayedMessage) -> Value {
     })
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -45,7 +45,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-fn error_response(status: StatusCode, message: String) -> Response {
+pub(crate) fn error_response(status: StatusCode, message: String) -> Response {
     json_response(status, json!({ "error": message }))
 }
 

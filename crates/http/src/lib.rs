@@ -1,5 +1,6 @@
 //! Fjord's HTTP operator surface: `GET /metrics` (Prometheus text format), `GET /health`, and
-//! the delayed-message admin (`GET /v1/delay`, `DELETE /v1/delay`, see [`delay`]).
+//! the delayed-message admin (`GET /v1/delay`, `DELETE /v1/delay`, see [`delay`]), and message
+//! query (`GET /v1/topics/{topic}/messages`, see [`messages`]).
 //!
 //! Counters and histograms are recorded where things happen (the Kafka front-end and the broker
 //! core use the `metrics` facade); gauges that describe state — partition offsets and sizes —
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod delay;
+mod messages;
 
 #[derive(Clone)]
 struct AppState {
@@ -41,6 +43,7 @@ pub fn router(broker: Arc<Broker>, prometheus: PrometheusHandle) -> Router {
         .route("/metrics", get(metrics_page))
         .route("/health", get(health))
         .route("/v1/delay", get(delay::list).delete(delay::cancel))
+        .route("/v1/topics/{topic}/messages", get(messages::get))
         .with_state(AppState { broker, prometheus })
 }
 

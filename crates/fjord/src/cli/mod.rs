@@ -1,6 +1,7 @@
 //! The Kafka-protocol client commands of `fjord`: topic admin, produce, consume, consumer
 //! groups, transactions, bench — they talk to any Kafka-compatible broker through
 //! `fjord-client` — and `delay`, over Fjord's HTTP admin endpoint.
+pub mod admin_http;
 pub mod bench;
 pub mod consume;
 pub mod delay;
@@ -8,6 +9,7 @@ pub mod dlq;
 pub mod errors;
 pub mod group;
 pub mod group_consume;
+pub mod message;
 pub mod output;
 pub mod produce;
 pub mod share_group;
